@@ -1,0 +1,80 @@
+//! identity-svc's error: what went wrong in domain terms, mapped to a gRPC status only at the
+//! transport edge.
+
+use platform::grpc::ServiceError;
+use tonic::Code;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("invalid or expired credentials")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("insufficient credits: the balance is {balance}, {needed} needed")]
+    InsufficientCredits { balance: i64, needed: i64 },
+    #[error("database error")]
+    Database(#[source] sea_orm::DbErr),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+impl IdentityError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for IdentityError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl ServiceError for IdentityError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Invalid { .. } => Code::InvalidArgument,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::Forbidden(_) => Code::PermissionDenied,
+            Self::NotFound(_) => Code::NotFound,
+            Self::Conflict(_) => Code::AlreadyExists,
+            Self::InsufficientCredits { .. } => Code::FailedPrecondition,
+            Self::Database(sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) => {
+                Code::Unavailable
+            }
+            Self::Database(_) | Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        self.to_string()
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::InsufficientCredits { .. } => Some(platform::grpc::reason::INSUFFICIENT_CREDITS),
+            _ => None,
+        }
+    }
+}

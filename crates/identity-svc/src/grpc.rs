@@ -1,0 +1,318 @@
+//! The gRPC edge of identity-svc: decode, call `app`, encode. No rules here.
+
+use std::sync::Arc;
+
+use platform::grpc::{Caller, to_status};
+use proto::identity::v1 as pb;
+use proto::identity::v1::identity_server::{Identity as IdentityRpc, IdentityServer};
+use tonic::{Request, Response, Status};
+
+use crate::app::{self, CredentialKind, Identity, NewUser, Presented, UserLookup};
+use crate::error::IdentityError;
+use crate::store::entity::{credential, ledger, user};
+
+pub struct IdentityService {
+    app: Arc<Identity>,
+}
+
+impl IdentityService {
+    pub fn new(app: Arc<Identity>) -> Self {
+        Self { app }
+    }
+
+    pub fn into_server(self) -> IdentityServer<Self> {
+        IdentityServer::new(self)
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn status(error: IdentityError) -> Status {
+    to_status(&error)
+}
+
+/// The authenticated caller, required.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    Caller::from_metadata(request.metadata())?
+        .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
+}
+
+fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn user_pb(u: user::Model) -> pb::User {
+    let role = if u.role == app::ROLE_ADMIN {
+        pb::Role::Admin
+    } else {
+        pb::Role::User
+    };
+    pb::User {
+        id: u.id,
+        uuid: u.uuid,
+        skyport_id: u.skyport_id,
+        username: u.username,
+        email: u.email,
+        role: role.into(),
+        created_at_ms: ms(u.created_at),
+        updated_at_ms: ms(u.updated_at),
+    }
+}
+
+fn kind_pb(kind: CredentialKind) -> pb::CredentialKind {
+    match kind {
+        CredentialKind::AccessToken => pb::CredentialKind::AccessToken,
+        CredentialKind::SkyportApiKey => pb::CredentialKind::SkyportApiKey,
+        CredentialKind::VpsorgToken => pb::CredentialKind::VpsorgToken,
+        CredentialKind::CvmPair => pb::CredentialKind::CvmPair,
+    }
+}
+
+fn kind_from_pb(raw: i32) -> Result<CredentialKind, Status> {
+    match pb::CredentialKind::try_from(raw) {
+        Ok(pb::CredentialKind::SkyportApiKey) => Ok(CredentialKind::SkyportApiKey),
+        Ok(pb::CredentialKind::VpsorgToken) => Ok(CredentialKind::VpsorgToken),
+        Ok(pb::CredentialKind::CvmPair) => Ok(CredentialKind::CvmPair),
+        Ok(pb::CredentialKind::AccessToken) => Ok(CredentialKind::AccessToken),
+        _ => Err(status(IdentityError::invalid(
+            "type",
+            "unknown credential type",
+        ))),
+    }
+}
+
+fn credential_pb(c: credential::Model) -> pb::Credential {
+    let kind = CredentialKind::parse(&c.kind).map_or(pb::CredentialKind::Unspecified, kind_pb);
+    pb::Credential {
+        id: c.id,
+        kind: kind.into(),
+        name: c.name,
+        hint: c.hint,
+        public_token: c.public_token.unwrap_or_default(),
+        client_api: c.client_api,
+        created_at_ms: ms(c.created_at),
+        last_used_at_ms: c.last_used_at.map_or(0, ms),
+    }
+}
+
+fn entry_pb(e: ledger::Model) -> pb::LedgerEntry {
+    pb::LedgerEntry {
+        id: e.id,
+        user_id: e.user_id,
+        amount: e.amount,
+        balance_after: e.balance_after,
+        reason: e.reason,
+        reference: e.reference.unwrap_or_default(),
+        created_at_ms: ms(e.created_at),
+    }
+}
+
+fn session_pb(s: app::IssuedSession) -> pb::Session {
+    pb::Session {
+        access_token: s.access_token,
+        access_expires_in_secs: i64::try_from(s.access_ttl.as_secs()).unwrap_or(i64::MAX),
+        refresh_token: s.refresh_token,
+        refresh_expires_in_secs: i64::try_from(s.refresh_ttl.as_secs()).unwrap_or(i64::MAX),
+        user: Some(user_pb(s.user)),
+    }
+}
+
+fn optional_user(id: i64) -> Option<i64> {
+    (id != 0).then_some(id)
+}
+
+#[tonic::async_trait]
+impl IdentityRpc for IdentityService {
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
+        let caller = Caller::from_metadata(request.metadata())?;
+        let r = request.into_inner();
+        let new = NewUser {
+            username: r.username,
+            email: r.email,
+            password: r.password,
+            admin: r.role == i32::from(pb::Role::Admin),
+            skyport_id: r.skyport_id,
+        };
+        let created = self.app.create_user(caller, new).await.map_err(status)?;
+        Ok(Response::new(user_pb(created)))
+    }
+
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
+        let caller = caller(&request)?;
+        let lookup = match request.into_inner().by {
+            Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(id),
+            Some(pb::get_user_request::By::SkyportId(id)) => UserLookup::SkyportId(id),
+            Some(pb::get_user_request::By::Email(email)) => UserLookup::Email(email),
+            Some(pb::get_user_request::By::Username(name)) => UserLookup::Username(name),
+            None => {
+                return Err(status(IdentityError::invalid(
+                    "by",
+                    "name a user to look up",
+                )));
+            }
+        };
+        let found = self.app.get_user(caller, lookup).await.map_err(status)?;
+        Ok(Response::new(user_pb(found)))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Reply<pb::ListUsersResponse> {
+        let caller = caller(&request)?;
+        let users = self.app.list_users(caller).await.map_err(status)?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.into_iter().map(user_pb).collect(),
+        }))
+    }
+
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::Session> {
+        let r = request.into_inner();
+        let issued = self
+            .app
+            .login(&r.login, &r.password)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(session_pb(issued)))
+    }
+
+    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Reply<pb::Session> {
+        let issued = self
+            .app
+            .refresh(&request.into_inner().refresh_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(session_pb(issued)))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        self.app
+            .logout(&request.into_inner().access_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Reply<pb::Principal> {
+        use pb::authenticate_request::Credential as C;
+        let presented = match request.into_inner().credential {
+            Some(C::AccessToken(t)) => Presented::AccessToken(t),
+            Some(C::SkyportApiKey(k)) => Presented::SkyportApiKey(k),
+            Some(C::VpsorgToken(t)) => Presented::VpsorgToken(t),
+            Some(C::CvmPair(p)) => Presented::CvmPair {
+                public: p.public_token,
+                private: p.private_token,
+            },
+            None => return Err(status(IdentityError::Unauthenticated)),
+        };
+        let p = self.app.authenticate(presented).await.map_err(status)?;
+        Ok(Response::new(pb::Principal {
+            user_id: p.user_id,
+            role: if p.admin {
+                pb::Role::Admin
+            } else {
+                pb::Role::User
+            }
+            .into(),
+            kind: kind_pb(p.kind).into(),
+            scopes: p.scopes,
+            credential_id: p.credential_id,
+        }))
+    }
+
+    async fn create_credential(
+        &self,
+        request: Request<pb::CreateCredentialRequest>,
+    ) -> Reply<pb::CreatedCredential> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let kind = kind_from_pb(r.kind)?;
+        let (row, secret) = self
+            .app
+            .create_credential(caller, kind, &r.name, r.client_api)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreatedCredential {
+            credential: Some(credential_pb(row)),
+            secret,
+        }))
+    }
+
+    async fn list_credentials(
+        &self,
+        request: Request<pb::ListCredentialsRequest>,
+    ) -> Reply<pb::ListCredentialsResponse> {
+        let caller = caller(&request)?;
+        let user_id = optional_user(request.into_inner().user_id);
+        let rows = self
+            .app
+            .list_credentials(caller, user_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListCredentialsResponse {
+            credentials: rows.into_iter().map(credential_pb).collect(),
+        }))
+    }
+
+    async fn revoke_credential(
+        &self,
+        request: Request<pb::RevokeCredentialRequest>,
+    ) -> Reply<pb::RevokeCredentialResponse> {
+        let caller = caller(&request)?;
+        self.app
+            .revoke_credential(caller, request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RevokeCredentialResponse {}))
+    }
+
+    async fn get_balance(&self, request: Request<pb::GetBalanceRequest>) -> Reply<pb::Balance> {
+        let caller = caller(&request)?;
+        let user_id = optional_user(request.into_inner().user_id);
+        let (user_id, balance) = self.app.balance(caller, user_id).await.map_err(status)?;
+        Ok(Response::new(pb::Balance { user_id, balance }))
+    }
+
+    async fn adjust_credits(
+        &self,
+        request: Request<pb::AdjustCreditsRequest>,
+    ) -> Reply<pb::AdjustCreditsResponse> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let done = self
+            .app
+            .adjust_credits(
+                caller,
+                r.user_id,
+                r.amount,
+                &r.reason,
+                r.reference.as_deref(),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::AdjustCreditsResponse {
+            entry: Some(entry_pb(done.entry)),
+            replayed: done.replayed,
+        }))
+    }
+
+    async fn list_ledger(
+        &self,
+        request: Request<pb::ListLedgerRequest>,
+    ) -> Reply<pb::ListLedgerResponse> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let (entries, balance) = self
+            .app
+            .ledger(caller, optional_user(r.user_id), r.limit)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListLedgerResponse {
+            entries: entries.into_iter().map(entry_pb).collect(),
+            balance,
+        }))
+    }
+}

@@ -1,0 +1,45 @@
+//! identity-svc: users, credentials and credits behind the `vps.identity.v1.Identity` gRPC API.
+//!
+//! Layers: `grpc` (transport, thin) -> `app` (rules) -> `store` (sea-orm persistence).
+
+mod app;
+mod config;
+mod credential;
+mod error;
+mod grpc;
+mod jwt;
+mod password;
+mod store;
+mod validate;
+
+use std::sync::Arc;
+
+use platform::Shutdown;
+use tokio::net::TcpListener;
+
+pub use config::{AdminBootstrap, Config};
+
+/// Starts identity-svc on `config.listen` and serves until `shutdown` triggers.
+pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listener = platform::grpc::bind(config.listen).await?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let app = Arc::new(app::Identity::start(&config).await?);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::identity::v1::identity_server::IdentityServer<grpc::IdentityService>>(
+        )
+        .await;
+    let router = platform::grpc::server()
+        .add_service(health_service)
+        .add_service(grpc::IdentityService::new(app).into_server());
+    tracing::info!(addr = %listener.local_addr()?, "identity-svc listening");
+    platform::grpc::serve(router, listener, shutdown).await
+}

@@ -1,0 +1,10 @@
+//! identity-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("identity-svc");
+    let config: identity_svc::Config = platform::config::load()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+    identity_svc::serve(config, shutdown).await
+}

@@ -1,0 +1,10 @@
+//! Plumbing every service shares: configuration, telemetry, shutdown, database and gRPC glue.
+//! Only plumbing lives here; domain types belong to the service that owns them.
+
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use shutdown::Shutdown;

@@ -1,0 +1,12 @@
+//! Compiles every service's `.proto` with protox, so no `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["vps/identity/v1/identity.proto"];
+    let fds = protox::compile(files, ["protos"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=protos");
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Generated gRPC types and clients/servers, one module per service package `vps.<svc>.v1`.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("vps.identity.v1");
+    }
+}
