@@ -1,1 +1,169 @@
+//! The gateway: the HTTP edge (axum, port 5000). One module per dialect parses requests into
+//! gRPC calls and renders the dialect's JSON and error shape; no rules and no database here.
 
+pub mod auth;
+pub mod config;
+pub mod dialects;
+pub mod error;
+pub mod extract;
+mod openapi;
+pub mod ratelimit;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use platform::Shutdown;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::Config;
+use dialects::DialectKind;
+use error::ApiError;
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route with its OpenAPI description, before middleware.
+pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let limited = dialects::panel::limited_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::limit_auth,
+    ));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .merge(limited)
+        .merge(dialects::panel::routes())
+        .merge(dialects::skyport::routes())
+        .split_for_parts()
+}
+
+/// The whole application: routes, the OpenAPI document and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// [`app`] with extra routes merged in under the same middleware (used by tests).
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    let (router, doc) = routes(&state);
+    let doc = Arc::new(doc);
+    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let body_limit = state.config.body_limit_bytes;
+    router
+        .merge(extra)
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().render(DialectKind::Panel)
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(http_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn http_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span = tracing::info_span!("http", method = %request.method(), route, request_id);
+    platform::telemetry::adopt_parent(&span, request.headers());
+    span
+}
+
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let dialect = DialectKind::for_path(request.uri().path());
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the request timed out").render(dialect)
+        }
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+        .render(DialectKind::for_path(request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed for this endpoint",
+    )
+    .render(DialectKind::for_path(request.uri().path()))
+}
+
+/// Liveness: the gateway process answers.
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, description = "The gateway is up")))]
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Starts the gateway on `config.listen` and serves until `shutdown` triggers.
+pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listener = platform::grpc::bind(config.listen).await?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    serve_app(listener, AppState::new(config)?, Router::new(), shutdown).await
+}
+
+/// Serves [`app_with`] on `listener`, with client addresses for rate limiting.
+pub async fn serve_app(
+    listener: TcpListener,
+    state: AppState,
+    extra: Router<AppState>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let limiter = state.auth_rate.clone();
+    let sweeper_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => limiter.forget_idle(),
+                () = sweeper_shutdown.wait() => break,
+            }
+        }
+    });
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    let service = app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
+    Ok(())
+}

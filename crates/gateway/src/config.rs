@@ -1,0 +1,45 @@
+//! Gateway configuration.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// identity-svc's gRPC URL.
+    pub identity_url: String,
+    /// How long a successful authentication is reused before identity-svc is asked again;
+    /// the upper bound on how long a revoked credential keeps working on another replica.
+    pub auth_cache_ttl_ms: u64,
+    /// Requests per minute per client address on login, registration, refresh and token
+    /// minting.
+    pub auth_rate_per_minute: u32,
+    /// How many of those may come at once before the rate applies.
+    pub auth_rate_burst: u32,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Whether anyone may register an account (`POST /api/auth/register`).
+    pub allow_registration: bool,
+    /// Take the client address from the last `X-Forwarded-For` hop. Enable only behind a
+    /// proxy that appends it.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            identity_url: "http://127.0.0.1:50051".to_owned(),
+            auth_cache_ttl_ms: 5_000,
+            auth_rate_per_minute: 30,
+            auth_rate_burst: 10,
+            body_limit_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            allow_registration: true,
+            trust_forwarded_for: false,
+        }
+    }
+}

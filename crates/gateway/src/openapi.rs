@@ -1,0 +1,57 @@
+//! The OpenAPI document: every route registers itself through `utoipa_axum::routes!`, so the
+//! document cannot miss one. Served at `GET /api/openapi.json`.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "VPS control plane gateway",
+        description = "Four REST dialects over one control plane: panel (Bearer JWT), skyport \
+                       (x-api-key), vpsorg (Bearer API token) and cvm (API-Public-Token + \
+                       API-Private-Token). See docs/api.md."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "account", description = "Registration, sessions and API tokens (panel dialect)"),
+        (name = "credits", description = "Credit balances and the ledger (panel dialect)"),
+        (name = "skyport", description = "Skyport-compatible API (seed 001)"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerJwt",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "skyportApiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "vpsorgToken",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cvmPublicToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("API-Public-Token"))),
+        );
+        components.add_security_scheme(
+            "cvmPrivateToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("API-Private-Token"))),
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! What every handler shares: service clients, the authenticator, rate limiters, config.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::ratelimit::RateLimit;
+
+pub type IdentityClient = RawIdentityClient<InterceptedService<Channel, platform::grpc::Propagate>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: IdentityClient,
+    pub auth: Authenticator,
+    pub auth_rate: Arc<RateLimit>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let channel = platform::grpc::channel(&config.identity_url)?;
+        let identity = RawIdentityClient::with_interceptor(channel, platform::grpc::Propagate);
+        let auth = Authenticator::new(
+            identity.clone(),
+            Duration::from_millis(config.auth_cache_ttl_ms),
+        );
+        let auth_rate = Arc::new(RateLimit::per_minute(
+            config.auth_rate_per_minute,
+            config.auth_rate_burst,
+        )?);
+        Ok(Self {
+            identity,
+            auth,
+            auth_rate,
+            config: Arc::new(config),
+        })
+    }
+
+    /// A fresh identity client handle (clones share one connection).
+    pub fn identity(&self) -> IdentityClient {
+        self.identity.clone()
+    }
+}
