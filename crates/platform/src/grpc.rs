@@ -94,6 +94,22 @@ pub async fn serve(
         .context("gRPC server failed")
 }
 
+/// Serves only the standard gRPC health service, reporting SERVING, for a service whose API
+/// is not built yet.
+pub async fn serve_health_only(
+    name: &str,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let router = server().add_service(health_service);
+    tracing::info!(service = name, addr = %listener.local_addr()?, "listening (health only)");
+    serve(router, listener, shutdown).await
+}
+
 /// A lazily connecting channel to another service, with connect and request timeouts.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())

@@ -1,1 +1,340 @@
-fn main() {}
+//! `vps-stack`: the embedded default. Starts a child `nats-server -js` and every service in
+//! this process on loopback, with SQLite files and generated secrets under the data
+//! directory, prints where the gateway listens and how to log in, and stops cleanly on
+//! Ctrl-C or SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use rand::RngCore as _;
+use secrecy::SecretString;
+use serde::Deserialize;
+use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
+
+/// Launcher settings: `VPS_DATA_DIR`, `VPS_HOST`, `VPS_GATEWAY_PORT`, ... (see docs/configuration.md).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct StackConfig {
+    data_dir: PathBuf,
+    host: IpAddr,
+    gateway_port: u16,
+    identity_port: u16,
+    server_port: u16,
+    snapshot_port: u16,
+    node_port: u16,
+    monitor_port: u16,
+    notify_port: u16,
+    nats_port: u16,
+    nats_server: String,
+    admin_username: String,
+    admin_email: String,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            host: IpAddr::from([127, 0, 0, 1]),
+            gateway_port: 5000,
+            identity_port: 50051,
+            server_port: 50052,
+            snapshot_port: 50053,
+            node_port: 50054,
+            monitor_port: 50055,
+            notify_port: 50056,
+            nats_port: 4222,
+            nats_server: "nats-server".to_owned(),
+            admin_username: "admin".to_owned(),
+            admin_email: "admin@example.com".to_owned(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("vps-stack");
+    let config: StackConfig = platform::config::load()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let data_dir = config.data_dir.canonicalize()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+
+    let jwt_secret = kept_secret(&data_dir.join("secrets/jwt-secret"))?;
+    let (admin_password, fresh_password) = admin_password(&data_dir.join("admin-password"))?;
+
+    let mut nats = start_nats(&config, &data_dir).await?;
+
+    let addr = |port| SocketAddr::new(config.host, port);
+    let sqlite = |name: &str| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join(format!("{name}.db")).display()
+        )
+    };
+    let identity = identity_svc::Config {
+        listen: addr(config.identity_port),
+        database_url: sqlite("identity"),
+        jwt_secret: Some(SecretString::from(jwt_secret)),
+        admin: identity_svc::AdminBootstrap {
+            username: config.admin_username.clone(),
+            email: Some(config.admin_email.clone()),
+            password: Some(SecretString::from(admin_password.clone())),
+            api_key: None,
+        },
+        ..identity_svc::Config::default()
+    };
+    let gateway = gateway::Config {
+        listen: addr(config.gateway_port),
+        identity_url: format!("http://{}", addr(config.identity_port)),
+        ..gateway::Config::default()
+    };
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(named(
+        "identity-svc",
+        identity_svc::serve(identity, shutdown.clone()),
+    ));
+    tasks.spawn(named(
+        "server-svc",
+        server_svc::serve(
+            server_svc::Config {
+                listen: addr(config.server_port),
+            },
+            shutdown.clone(),
+        ),
+    ));
+    tasks.spawn(named(
+        "snapshot-svc",
+        snapshot_svc::serve(
+            snapshot_svc::Config {
+                listen: addr(config.snapshot_port),
+            },
+            shutdown.clone(),
+        ),
+    ));
+    tasks.spawn(named(
+        "node-svc",
+        node_svc::serve(
+            node_svc::Config {
+                listen: addr(config.node_port),
+            },
+            shutdown.clone(),
+        ),
+    ));
+    tasks.spawn(named(
+        "monitor-svc",
+        monitor_svc::serve(
+            monitor_svc::Config {
+                listen: addr(config.monitor_port),
+            },
+            shutdown.clone(),
+        ),
+    ));
+    tasks.spawn(named(
+        "notify-svc",
+        notify_svc::serve(
+            notify_svc::Config {
+                listen: addr(config.notify_port),
+            },
+            shutdown.clone(),
+        ),
+    ));
+    tasks.spawn(named(
+        "gateway",
+        gateway::serve(gateway.clone(), shutdown.clone()),
+    ));
+
+    let gateway_addr = addr(config.gateway_port);
+    let ready = wait_for_port(gateway_addr, Duration::from_secs(30));
+    tokio::select! {
+        result = ready => result.context("the gateway did not come up")?,
+        Some(done) = tasks.join_next() => {
+            shutdown.trigger();
+            let _ = nats.kill().await;
+            return Err(exit_error(done));
+        }
+    }
+    wait_for_port(addr(config.identity_port), Duration::from_secs(30)).await?;
+
+    println!();
+    println!("  VPS control plane is running.");
+    println!(
+        "  Gateway:   http://{gateway_addr}   (OpenAPI: http://{gateway_addr}/api/openapi.json)"
+    );
+    println!("  Data:      {}", data_dir.display());
+    println!(
+        "  Log in:    username '{}' or email '{}'",
+        config.admin_username, config.admin_email
+    );
+    if fresh_password {
+        println!(
+            "             password '{admin_password}' (generated; kept in {})",
+            data_dir.join("admin-password").display()
+        );
+    } else {
+        println!(
+            "             password in {}",
+            data_dir.join("admin-password").display()
+        );
+    }
+    println!(
+        "  Try:       curl -s http://{gateway_addr}/api/auth/login -H 'content-type: application/json' \\"
+    );
+    println!(
+        "               -d '{{\"login\":\"{}\",\"password\":\"<password>\"}}'",
+        config.admin_username
+    );
+    println!("  Stop:      Ctrl-C");
+    println!();
+
+    let mut failure = None;
+    tokio::select! {
+        () = shutdown.wait() => {}
+        Some(done) = tasks.join_next() => {
+            failure = Some(exit_error(done));
+            shutdown.trigger();
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::error!(error = %e, "service stopped with an error");
+        }
+    }
+    stop_nats(&mut nats).await;
+    tracing::info!("stopped");
+    failure.map_or(Ok(()), Err)
+}
+
+async fn named(
+    name: &'static str,
+    service: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    service.await.with_context(|| format!("{name} failed"))
+}
+
+fn exit_error(done: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+    match done {
+        Ok(Ok(())) => anyhow::anyhow!("a service stopped unexpectedly"),
+        Ok(Err(e)) => e,
+        Err(e) => anyhow::anyhow!("a service panicked: {e}"),
+    }
+}
+
+/// A 256-bit secret kept in `path` (created 0600 on first start).
+fn kept_secret(path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_owned();
+        anyhow::ensure!(
+            existing.len() >= 32,
+            "{} is too short; delete it to regenerate",
+            path.display()
+        );
+        return Ok(existing);
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(path, &secret)?;
+    Ok(secret)
+}
+
+/// The first administrator's password: generated once, kept 0600 in the data directory.
+fn admin_password(path: &Path) -> anyhow::Result<(String, bool)> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return Ok((existing.trim().to_owned(), false));
+    }
+    let mut bytes = [0u8; 15];
+    rand::rng().fill_bytes(&mut bytes);
+    let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(path, &password)?;
+    Ok((password, true))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{contents}")?;
+    Ok(())
+}
+
+async fn start_nats(config: &StackConfig, data_dir: &Path) -> anyhow::Result<Child> {
+    let store = data_dir.join("nats");
+    std::fs::create_dir_all(&store)?;
+    let log = std::fs::File::create(data_dir.join("nats-server.log"))?;
+    let child = Command::new(&config.nats_server)
+        .args(["-js", "-a"])
+        .arg(config.host.to_string())
+        .arg("-p")
+        .arg(config.nats_port.to_string())
+        .arg("-sd")
+        .arg(&store)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (install it with: apt-get install nats-server)",
+                config.nats_server
+            )
+        })?;
+    wait_for_port(
+        SocketAddr::new(config.host, config.nats_port),
+        Duration::from_secs(15),
+    )
+    .await
+    .context("nats-server did not come up; see nats-server.log in the data directory")?;
+    tracing::info!(port = config.nats_port, "nats-server (JetStream) is up");
+    Ok(child)
+}
+
+async fn stop_nats(nats: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = nats.id() {
+        // SIGTERM lets JetStream flush; fall back to a kill.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(5), nats.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    let _ = nats.kill().await;
+}
+
+async fn wait_for_port(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

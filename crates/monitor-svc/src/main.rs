@@ -1,0 +1,10 @@
+//! monitor-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("monitor-svc");
+    let config: monitor_svc::Config = platform::config::load()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+    monitor_svc::serve(config, shutdown).await
+}

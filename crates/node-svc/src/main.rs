@@ -1,0 +1,10 @@
+//! node-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("node-svc");
+    let config: node_svc::Config = platform::config::load()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+    node_svc::serve(config, shutdown).await
+}

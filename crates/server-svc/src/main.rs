@@ -1,0 +1,10 @@
+//! server-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("server-svc");
+    let config: server_svc::Config = platform::config::load()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+    server_svc::serve(config, shutdown).await
+}

@@ -1,0 +1,10 @@
+//! snapshot-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("snapshot-svc");
+    let config: snapshot_svc::Config = platform::config::load()?;
+    let shutdown = platform::Shutdown::new();
+    shutdown.trigger_on_signals();
+    snapshot_svc::serve(config, shutdown).await
+}
