@@ -28,14 +28,16 @@ pub fn init(service: &'static str) {
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let json = std::env::var("VPS_LOG_FORMAT").is_ok_and(|f| f == "json");
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = if json {
-        registry
-            .with(tracing_subscriber::fmt::layer().json())
-            .try_init()
+        let fmt = tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr);
+        registry.with(fmt).try_init()
     } else {
-        registry
-            .with(tracing_subscriber::fmt::layer().compact())
-            .try_init()
+        let fmt = tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr);
+        registry.with(fmt).try_init()
     };
 }
 

@@ -197,8 +197,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::select! {
         () = shutdown.wait() => {}
         Some(done) = tasks.join_next() => {
-            failure = Some(exit_error(done));
-            shutdown.trigger();
+            if !shutdown.is_triggered() {
+                failure = Some(exit_error(done));
+                shutdown.trigger();
+            }
         }
     }
     while let Some(done) = tasks.join_next().await {
