@@ -31,14 +31,21 @@ impl<D: Dialect, T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<D,
                     ApiError::bad_request("could not read the request body")
                 }
             })?;
-        let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
-            serde_json::from_slice(b"{}")
-        } else {
-            serde_json::from_slice(&bytes)
-        };
-        parsed
-            .map(|value| Self(value, PhantomData))
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")).into())
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => Ok(Self(value, PhantomData)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let error = if path == "." || path.is_empty() {
+                    ApiError::bad_request(format!("invalid JSON body: {inner}"))
+                } else {
+                    ApiError::invalid(&path, format!("invalid JSON body: `{path}`: {inner}"))
+                };
+                Err(error.into())
+            }
+        }
     }
 }
 

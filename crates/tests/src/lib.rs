@@ -1,1 +1,326 @@
+//! The end-to-end test harness: starts identity-svc and the gateway in this process on
+//! loopback ports (port 0), with a fresh database per test (a SQLite file, or a new
+//! PostgreSQL database when `VPS_TEST_POSTGRES_URL` is set), and drives them over HTTP.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use gateway::AppState;
+use platform::Shutdown;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use sea_orm::ConnectionTrait;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_API_KEY: &str = "sk_configured-admin-key-for-tests-0123456789";
+pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
+pub const USER_PASSWORD: &str = "user-password-1";
+
+/// Which database identity-svc runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A server URL whose path is replaced by a fresh database name.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `VPS_TEST_POSTGRES_URL` is set. Without it the PostgreSQL variants
+    /// skip, unless `VPS_TEST_REQUIRE_POSTGRES=1` (as CI sets) makes that a failure.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("VPS_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
+            _ => {
+                assert!(
+                    std::env::var("VPS_TEST_REQUIRE_POSTGRES").is_err(),
+                    "VPS_TEST_REQUIRE_POSTGRES is set but VPS_TEST_POSTGRES_URL is not"
+                );
+                eprintln!("skipped: VPS_TEST_POSTGRES_URL is not set");
+                None
+            }
+        }
+    }
+
+    async fn database_url(&self, dir: &std::path::Path) -> String {
+        match self {
+            Self::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("identity.db").display()),
+            Self::Postgres(server) => {
+                let name = format!("vps_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(server.as_str()).await.expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create a test database");
+                let base = server.split('?').next().unwrap_or(server);
+                let cut = base.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(base.len());
+                format!("{}/{name}", &base[..cut])
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Adjustments to a test stack.
+pub struct Options {
+    pub gateway: gateway::Config,
+    pub identity: identity_svc::Config,
+    /// Extra routes mounted on the gateway under its middleware.
+    pub extra_routes: Router<AppState>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let gateway = gateway::Config {
+            // Generous, so only the rate-limit test meets the limit.
+            auth_rate_per_minute: 10_000,
+            auth_rate_burst: 10_000,
+            ..gateway::Config::default()
+        };
+        Self { gateway, identity: identity_svc::Config::default(), extra_routes: Router::new() }
+    }
+}
+
+/// A running identity-svc and gateway. Dropping it shuts both down.
+pub struct TestApp {
+    pub base: String,
+    pub identity_url: String,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Cred<'a> {
+    None,
+    Bearer(&'a str),
+    ApiKey(&'a str),
+    Cvm(&'a str, &'a str),
+}
+
+impl Cred<'_> {
+    pub fn apply(self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::None => request,
+            Self::Bearer(token) => request.bearer_auth(token),
+            Self::ApiKey(key) => request.header("x-api-key", key),
+            Self::Cvm(public, private) => {
+                request.header("API-Public-Token", public).header("API-Private-Token", private)
+            }
+        }
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> Self {
+        platform::telemetry::init("tests");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = backend.database_url(dir.path()).await;
+        let shutdown = Shutdown::new();
+
+        let identity_listener = bind().await;
+        let identity_url = format!("http://{}", identity_listener.local_addr().expect("addr"));
+        let identity_config = identity_svc::Config {
+            database_url: database_url.clone(),
+            jwt_secret: Some(SecretString::from(JWT_SECRET)),
+            admin: identity_svc::AdminBootstrap {
+                username: ADMIN_USERNAME.to_owned(),
+                email: Some(ADMIN_EMAIL.to_owned()),
+                password: Some(SecretString::from(ADMIN_PASSWORD)),
+                api_key: Some(SecretString::from(ADMIN_API_KEY)),
+            },
+            ..options.identity
+        };
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let identity_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let result = identity_svc::serve_on(identity_listener, identity_config, identity_shutdown).await;
+            let _ = ready_tx.send(result.map_err(|e| format!("{e:#}")));
+        });
+
+        let gateway_config = gateway::Config { identity_url: identity_url.clone(), ..options.gateway };
+        let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
+        let app = Self {
+            base,
+            identity_url,
+            http: reqwest::Client::new(),
+            database_url,
+            shutdown,
+            _dir: dir,
+        };
+        app.wait_until_ready(ready_rx).await;
+        app
+    }
+
+    /// A second gateway replica sharing this identity-svc.
+    pub async fn another_gateway(&self, config: gateway::Config) -> String {
+        let config = gateway::Config { identity_url: self.identity_url.clone(), ..config };
+        start_gateway(config, Router::new(), self.shutdown.clone()).await
+    }
+
+    async fn wait_until_ready(&self, mut failed: tokio::sync::oneshot::Receiver<Result<(), String>>) {
+        for _ in 0..400 {
+            if let Ok(result) = failed.try_recv() {
+                panic!("identity-svc stopped during start-up: {result:?}");
+            }
+            let login = self
+                .call(Method::POST, "/api/auth/login", Cred::None, Some(json!({"login": "nobody", "password": "x"})))
+                .await;
+            if login.status == StatusCode::UNAUTHORIZED {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the test stack did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request to this app's gateway and reads the whole reply.
+    pub async fn call(&self, method: Method, path: &str, cred: Cred<'_>, body: Option<Value>) -> Reply {
+        call_at(&self.http, &self.base, method, path, cred, body).await
+    }
+
+    pub async fn get(&self, path: &str, cred: Cred<'_>) -> Reply {
+        self.call(Method::GET, path, cred, None).await
+    }
+
+    pub async fn post(&self, path: &str, cred: Cred<'_>, body: Value) -> Reply {
+        self.call(Method::POST, path, cred, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, cred: Cred<'_>) -> Reply {
+        self.call(Method::DELETE, path, cred, None).await
+    }
+
+    /// Logs in and returns the session reply.
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        let reply = self.post("/api/auth/login", Cred::None, json!({"login": login, "password": password})).await;
+        assert_eq!(reply.status, StatusCode::OK, "login as {login}: {}", reply.text);
+        reply.json
+    }
+
+    /// The administrator's access token.
+    pub async fn admin_token(&self) -> String {
+        token_of(&self.login(ADMIN_USERNAME, ADMIN_PASSWORD).await)
+    }
+
+    /// Registers a user (password [`USER_PASSWORD`]) and returns (user id, access token).
+    pub async fn user(&self, username: &str) -> (i64, String) {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                Cred::None,
+                json!({"username": username, "email": format!("{username}@example.com"), "password": USER_PASSWORD}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.text);
+        let id = reply.json["id"].as_i64().expect("numeric id");
+        (id, token_of(&self.login(username, USER_PASSWORD).await))
+    }
+
+    /// Mints a credential with an access token; returns the reply body.
+    pub async fn mint(&self, access_token: &str, kind: &str, client_api: bool) -> Value {
+        let body = json!({"type": kind, "name": format!("{kind} for tests"), "clientApi": client_api});
+        let reply = self.post("/api/tokens", Cred::Bearer(access_token), body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "mint {kind}: {}", reply.text);
+        reply.json
+    }
+}
+
+pub fn token_of(session: &Value) -> String {
+    session["accessToken"].as_str().expect("accessToken").to_owned()
+}
+
+/// Sends a request to any gateway and reads the whole reply.
+pub async fn call_at(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    cred: Cred<'_>,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = cred.apply(http.request(method, format!("{base}{path}")));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request reaches the gateway");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, headers, text, json }
+}
+
+async fn bind() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind loopback")
+}
+
+async fn start_gateway(config: gateway::Config, extra: Router<AppState>, shutdown: Shutdown) -> String {
+    let listener = bind().await;
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = AppState::new(config).expect("gateway state");
+    tokio::spawn(async move {
+        if let Err(e) = gateway::serve_app(listener, state, extra, shutdown).await {
+            eprintln!("gateway stopped: {e:#}");
+        }
+    });
+    base
+}

@@ -242,6 +242,9 @@ async fn refresh(
         .await
         .map_err(|status| match status.code() {
             tonic::Code::Unauthenticated => {
+                // A refused refresh may have revoked a whole session (token reuse): drop
+                // cached principals so its access tokens stop working here at once.
+                state.auth.forget_all();
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid or expired refresh token")
             }
             _ => ApiError::from_status(&status),

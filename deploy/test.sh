@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
+# installs what the tests need (nats-server, PostgreSQL), starts a throw-away PostgreSQL
+# cluster on loopback, then runs the format check, clippy and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_packages=()
+command -v nats-server >/dev/null || need_packages+=(nats-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "==> installing ${need_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+# A private PostgreSQL cluster for this run, removed on exit.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg_dir=$(mktemp -d /tmp/vps-test-pg.XXXXXX)
+pg_port=${VPS_TEST_PG_PORT:-54329}
+run_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
+cleanup() {
+  run_pg "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap cleanup EXIT
+echo "==> starting PostgreSQL ($pg_bin) on 127.0.0.1:$pg_port"
+run_pg "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres" >/dev/null
+run_pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/log -w -o '-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400' start" >/dev/null
+
+export VPS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+export VPS_TEST_REQUIRE_POSTGRES=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
