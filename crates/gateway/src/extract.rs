@@ -31,7 +31,11 @@ impl<D: Dialect, T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<D,
                     ApiError::bad_request("could not read the request body")
                 }
             })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         match serde_path_to_error::deserialize(&mut deserializer) {
             Ok(value) => Ok(Self(value, PhantomData)),

@@ -736,10 +736,10 @@ impl Identity {
         {
             return Err(IdentityError::NotFound("user"));
         }
-        if let Some(reference) = &reference {
-            if let Some(entry) = self.entry_by_reference(user_id, reference).await? {
-                return replay(entry, amount);
-            }
+        if let Some(reference) = &reference
+            && let Some(entry) = self.entry_by_reference(user_id, reference).await?
+        {
+            return replay(entry, amount);
         }
         let at = now();
         let txn = self.db.begin().await?;

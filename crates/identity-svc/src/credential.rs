@@ -35,12 +35,9 @@ pub fn matches(secret: &str, stored_digest: &str) -> bool {
 
 /// A short, non-secret beginning of a secret for listings: the prefix and four characters.
 pub fn hint(secret: &str) -> String {
-    let visible = secret.find('_').map_or(4, |i| i + 1 + 4).min(secret.len());
-    let mut end = visible;
-    while !secret.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &secret[..end])
+    let prefix_chars = secret.find('_').map_or(0, |i| secret[..=i].chars().count());
+    let visible: String = secret.chars().take(prefix_chars + 4).collect();
+    format!("{visible}…")
 }
 
 #[cfg(test)]

@@ -14,13 +14,11 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<DatabaseConnection> {
-    if let Some(path) = sqlite_path(url) {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating database directory {}", dir.display()))?;
-            }
-        }
+    if let Some(dir) = sqlite_path(url).and_then(|path| std::path::Path::new(path).parent())
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating database directory {}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options

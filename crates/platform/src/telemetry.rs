@@ -30,7 +30,9 @@ pub fn init(service: &'static str) {
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = if json {
-        let fmt = tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr);
+        let fmt = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr);
         registry.with(fmt).try_init()
     } else {
         let fmt = tracing_subscriber::fmt::layer()

@@ -50,13 +50,18 @@ impl Backend {
             Self::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("identity.db").display()),
             Self::Postgres(server) => {
                 let name = format!("vps_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(server.as_str()).await.expect("connect to PostgreSQL");
+                let admin = sea_orm::Database::connect(server.as_str())
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create a test database");
                 let base = server.split('?').next().unwrap_or(server);
-                let cut = base.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(base.len());
+                let cut = base
+                    .rfind('/')
+                    .filter(|i| *i > "postgres://".len())
+                    .unwrap_or(base.len());
                 format!("{}/{name}", &base[..cut])
             }
         }
@@ -104,7 +109,11 @@ impl Default for Options {
             auth_rate_burst: 10_000,
             ..gateway::Config::default()
         };
-        Self { gateway, identity: identity_svc::Config::default(), extra_routes: Router::new() }
+        Self {
+            gateway,
+            identity: identity_svc::Config::default(),
+            extra_routes: Router::new(),
+        }
     }
 }
 
@@ -139,9 +148,9 @@ impl Cred<'_> {
             Self::None => request,
             Self::Bearer(token) => request.bearer_auth(token),
             Self::ApiKey(key) => request.header("x-api-key", key),
-            Self::Cvm(public, private) => {
-                request.header("API-Public-Token", public).header("API-Private-Token", private)
-            }
+            Self::Cvm(public, private) => request
+                .header("API-Public-Token", public)
+                .header("API-Private-Token", private),
         }
     }
 }
@@ -188,11 +197,15 @@ impl TestApp {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let identity_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let result = identity_svc::serve_on(identity_listener, identity_config, identity_shutdown).await;
+            let result =
+                identity_svc::serve_on(identity_listener, identity_config, identity_shutdown).await;
             let _ = ready_tx.send(result.map_err(|e| format!("{e:#}")));
         });
 
-        let gateway_config = gateway::Config { identity_url: identity_url.clone(), ..options.gateway };
+        let gateway_config = gateway::Config {
+            identity_url: identity_url.clone(),
+            ..options.gateway
+        };
         let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
         let app = Self {
             base,
@@ -208,17 +221,28 @@ impl TestApp {
 
     /// A second gateway replica sharing this identity-svc.
     pub async fn another_gateway(&self, config: gateway::Config) -> String {
-        let config = gateway::Config { identity_url: self.identity_url.clone(), ..config };
+        let config = gateway::Config {
+            identity_url: self.identity_url.clone(),
+            ..config
+        };
         start_gateway(config, Router::new(), self.shutdown.clone()).await
     }
 
-    async fn wait_until_ready(&self, mut failed: tokio::sync::oneshot::Receiver<Result<(), String>>) {
+    async fn wait_until_ready(
+        &self,
+        mut failed: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    ) {
         for _ in 0..400 {
             if let Ok(result) = failed.try_recv() {
                 panic!("identity-svc stopped during start-up: {result:?}");
             }
             let login = self
-                .call(Method::POST, "/api/auth/login", Cred::None, Some(json!({"login": "nobody", "password": "x"})))
+                .call(
+                    Method::POST,
+                    "/api/auth/login",
+                    Cred::None,
+                    Some(json!({"login": "nobody", "password": "x"})),
+                )
                 .await;
             if login.status == StatusCode::UNAUTHORIZED {
                 return;
@@ -233,7 +257,13 @@ impl TestApp {
     }
 
     /// Sends a request to this app's gateway and reads the whole reply.
-    pub async fn call(&self, method: Method, path: &str, cred: Cred<'_>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        cred: Cred<'_>,
+        body: Option<Value>,
+    ) -> Reply {
         call_at(&self.http, &self.base, method, path, cred, body).await
     }
 
@@ -251,8 +281,19 @@ impl TestApp {
 
     /// Logs in and returns the session reply.
     pub async fn login(&self, login: &str, password: &str) -> Value {
-        let reply = self.post("/api/auth/login", Cred::None, json!({"login": login, "password": password})).await;
-        assert_eq!(reply.status, StatusCode::OK, "login as {login}: {}", reply.text);
+        let reply = self
+            .post(
+                "/api/auth/login",
+                Cred::None,
+                json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login as {login}: {}",
+            reply.text
+        );
         reply.json
     }
 
@@ -270,22 +311,38 @@ impl TestApp {
                 json!({"username": username, "email": format!("{username}@example.com"), "password": USER_PASSWORD}),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "register {username}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register {username}: {}",
+            reply.text
+        );
         let id = reply.json["id"].as_i64().expect("numeric id");
         (id, token_of(&self.login(username, USER_PASSWORD).await))
     }
 
     /// Mints a credential with an access token; returns the reply body.
     pub async fn mint(&self, access_token: &str, kind: &str, client_api: bool) -> Value {
-        let body = json!({"type": kind, "name": format!("{kind} for tests"), "clientApi": client_api});
-        let reply = self.post("/api/tokens", Cred::Bearer(access_token), body).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "mint {kind}: {}", reply.text);
+        let body =
+            json!({"type": kind, "name": format!("{kind} for tests"), "clientApi": client_api});
+        let reply = self
+            .post("/api/tokens", Cred::Bearer(access_token), body)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "mint {kind}: {}",
+            reply.text
+        );
         reply.json
     }
 }
 
 pub fn token_of(session: &Value) -> String {
-    session["accessToken"].as_str().expect("accessToken").to_owned()
+    session["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned()
 }
 
 /// Sends a request to any gateway and reads the whole reply.
@@ -306,14 +363,25 @@ pub async fn call_at(
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, headers, text, json }
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
 }
 
 async fn bind() -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind loopback")
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind loopback")
 }
 
-async fn start_gateway(config: gateway::Config, extra: Router<AppState>, shutdown: Shutdown) -> String {
+async fn start_gateway(
+    config: gateway::Config,
+    extra: Router<AppState>,
+    shutdown: Shutdown,
+) -> String {
     let listener = bind().await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(config).expect("gateway state");
