@@ -14,13 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use platform::Shutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -46,6 +48,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     ));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health))
+        .routes(routes!(openapi_json))
         .merge(limited)
         .merge(dialects::panel::routes())
         .merge(dialects::skyport::routes())
@@ -60,17 +63,14 @@ pub fn app(state: AppState) -> Router {
 /// [`app`] with extra routes merged in under the same middleware (used by tests).
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let (router, doc) = routes(&state);
-    let doc = Arc::new(doc);
+    let doc = OpenApiJson(Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()));
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
     let body_limit = state.config.body_limit_bytes;
     router
         .merge(extra)
-        .route(
-            "/api/openapi.json",
-            get(move || async move { Json(doc.as_ref().clone()) }),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(timeout, time_limit))
         .layer(CatchPanicLayer::custom(|_| {
@@ -125,6 +125,16 @@ async fn method_not_allowed(request: Request) -> Response {
     responses((status = 200, description = "The gateway is up")))]
 async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
+}
+
+#[derive(Clone)]
+struct OpenApiJson(Bytes);
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of every route")))]
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], doc.0)
 }
 
 /// Starts the gateway on `config.listen` and serves until `shutdown` triggers.
