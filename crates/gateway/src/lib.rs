@@ -11,7 +11,6 @@ pub mod ratelimit;
 pub mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
