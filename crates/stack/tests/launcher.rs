@@ -1,0 +1,163 @@
+//! The README's first command in miniature: `vps-stack` starts nats-server and every service,
+//! prints how to log in, keeps its data across restarts, and stops cleanly on Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Ports {
+    gateway: u16,
+    nats: u16,
+    grpc: [u16; 6],
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn ports() -> Ports {
+    Ports {
+        gateway: free_port(),
+        nats: free_port(),
+        grpc: std::array::from_fn(|_| free_port()),
+    }
+}
+
+/// Starts the launcher and reads its banner; returns the child and the banner lines.
+fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
+    let names = [
+        "IDENTITY", "SERVER", "SNAPSHOT", "NODE", "MONITOR", "NOTIFY",
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vps-stack"));
+    command
+        .env("VPS_DATA_DIR", data_dir)
+        .env("VPS_GATEWAY_PORT", ports.gateway.to_string())
+        .env("VPS_NATS_PORT", ports.nats.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, port) in names.iter().zip(ports.grpc) {
+        command.env(format!("VPS_{name}_PORT"), port.to_string());
+    }
+    let mut child = command.spawn().expect("vps-stack starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("banner line");
+        let done = line.contains("Stop:");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("Stop:")),
+        "the banner was printed: {lines:?}"
+    );
+    (child, lines)
+}
+
+fn interrupt_and_wait(child: &mut Child) {
+    let status = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit on Ctrl-C, got {status}");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the stack did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A login through the gateway, from this synchronous test.
+fn login(port: u16, password: &str) -> reqwest::StatusCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/auth/login"))
+            .json(&serde_json::json!({"login": "admin", "password": password}))
+            .send()
+            .await
+            .expect("gateway answers")
+            .status()
+    })
+}
+
+#[test]
+fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports = ports();
+
+    let (mut child, banner) = launch(dir.path(), &ports);
+    let gateway_line = banner
+        .iter()
+        .find(|l| l.contains("Gateway:"))
+        .expect("gateway line");
+    assert!(
+        gateway_line.contains(&format!("http://127.0.0.1:{}", ports.gateway)),
+        "{gateway_line}"
+    );
+    let password_line = banner
+        .iter()
+        .find(|l| l.contains("password '"))
+        .expect("generated password shown");
+    let password = password_line
+        .split('\'')
+        .nth(1)
+        .expect("quoted password")
+        .to_owned();
+    let kept = std::fs::read_to_string(dir.path().join("admin-password")).expect("password file");
+    assert_eq!(kept.trim(), password);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("admin-password"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the password file is private");
+    }
+    assert_eq!(login(ports.gateway, &password), reqwest::StatusCode::OK);
+    assert_eq!(
+        login(ports.gateway, "wrong-password"),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_ok(),
+        "nats-server runs"
+    );
+    interrupt_and_wait(&mut child);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_err(),
+        "nats-server stopped too"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ports.gateway)).is_err(),
+        "the gateway stopped"
+    );
+
+    // A second start reuses the data directory: same password, no new one printed.
+    let (mut child, banner) = launch(dir.path(), &ports);
+    assert!(
+        !banner.iter().any(|l| l.contains("password '")),
+        "no new password: {banner:?}"
+    );
+    assert_eq!(login(ports.gateway, &password), reqwest::StatusCode::OK);
+    interrupt_and_wait(&mut child);
+}
