@@ -21,3 +21,51 @@ pub fn load<T: DeserializeOwned>() -> anyhow::Result<T> {
     figment = figment.merge(Env::prefixed("VPS_").ignore(&["CONFIG"]).split("__"));
     Ok(figment.extract()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(default)]
+    struct Sample {
+        listen: String,
+        database_url: String,
+        admin: Admin,
+    }
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(default)]
+    struct Admin {
+        email: String,
+        password: String,
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_nests_with_double_underscores() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vps.toml",
+                "listen = \"127.0.0.1:1\"\ndatabase_url = \"sqlite://x.db\"\n[admin]\nemail = \"file@example.com\"\n",
+            )?;
+            jail.set_env("VPS_CONFIG", "vps.toml");
+            jail.set_env("VPS_LISTEN", "0.0.0.0:2");
+            jail.set_env("VPS_ADMIN__PASSWORD", "from-env");
+            let sample: Sample = super::load().map_err(|e| figment::Error::from(e.to_string()))?;
+            assert_eq!(sample.listen, "0.0.0.0:2");
+            assert_eq!(sample.database_url, "sqlite://x.db");
+            assert_eq!(sample.admin.email, "file@example.com");
+            assert_eq!(sample.admin.password, "from-env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VPS_CONFIG", "nope.toml");
+            assert!(super::load::<Sample>().is_err());
+            Ok(())
+        });
+    }
+}
