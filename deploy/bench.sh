@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Measures the gateway on this machine: requests per second and latency percentiles for
+#   GET  /api/auth/me   with a JWT (panel), and
+#   POST /api/getUser   with an API key (Skyport),
+# against a release build of the embedded stack, with wrk as the load generator on loopback.
+# Settings: DURATION (default 15s), CONNECTIONS (32), THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nats-server >/dev/null || missing+=(nats-server)
+command -v jq >/dev/null || missing+=(jq)
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+cargo build --release --locked -p stack
+
+data=$(mktemp -d /tmp/vps-bench.XXXXXX)
+port=15000
+export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
+  VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \
+  VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=warn
+./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
+stack=$!
+trap 'kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do grep -q "Stop:" "$data/stack.out" 2>/dev/null && break; sleep 0.2; done
+gw=http://127.0.0.1:$port
+
+password=$(cat "$data/admin-password")
+token=$(curl -sf "$gw/api/auth/login" -H 'content-type: application/json' \
+  -d "{\"login\":\"admin\",\"password\":\"$password\"}" | jq -r .accessToken)
+key=$(curl -sf "$gw/api/tokens" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  -d '{"type":"skyport","name":"bench"}' | jq -r .token)
+
+cat >"$data/getuser.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"type":"username","value":"admin"}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = "$key"
+LUA
+
+run() {
+  local name=$1; shift
+  echo "== $name ($THREADS threads, $CONNECTIONS connections, $DURATION)"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | tee "$data/wrk.out" \
+    | grep -E "Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%"
+}
+run "GET /api/auth/me (JWT)" -H "authorization: Bearer $token" "$gw/api/auth/me"
+run "POST /api/getUser (x-api-key)" -s "$data/getuser.lua" "$gw/api/getUser"
