@@ -519,3 +519,36 @@ async fn registration_can_be_closed() {
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.json["error"], "registration is closed");
 }
+
+#[tokio::test]
+async fn sessions_expire() {
+    let mut options = Options::default();
+    options.identity.refresh_token_ttl_secs = 1;
+    options.identity.access_token_ttl_secs = 1;
+    options.gateway.auth_cache_ttl_ms = 100;
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    app.user("hal").await;
+    let session = app.login("hal", USER_PASSWORD).await;
+    assert_eq!(session["expiresIn"], 1);
+    tokio::time::sleep(std::time::Duration::from_millis(7_500)).await;
+    let refresh = app
+        .post(
+            "/api/auth/refresh",
+            Cred::None,
+            json!({"refreshToken": session["refreshToken"]}),
+        )
+        .await;
+    assert_eq!(
+        refresh.status,
+        StatusCode::UNAUTHORIZED,
+        "an expired session cannot be refreshed"
+    );
+    let me = app
+        .get("/api/auth/me", Cred::Bearer(&token_of(&session)))
+        .await;
+    assert_eq!(
+        me.status,
+        StatusCode::UNAUTHORIZED,
+        "an expired access token is refused"
+    );
+}
