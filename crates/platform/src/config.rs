@@ -23,6 +23,8 @@ pub fn load<T: DeserializeOwned>() -> anyhow::Result<T> {
 }
 
 #[cfg(test)]
+// figment's `Jail` fixes the closures' error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
 mod tests {
     use serde::Deserialize;
 
