@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_packages=()
 command -v nats-server >/dev/null || need_packages+=(nats-server)
+command -v lxc-create >/dev/null || need_packages+=(lxc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
@@ -16,6 +17,12 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+# LXC containers need the lxcbr0 bridge of lxc-net (started here too where systemd is absent).
+if ! ip link show lxcbr0 >/dev/null 2>&1; then
+  echo "==> starting lxc-net"
+  as_root /usr/libexec/lxc/lxc-net start >/dev/null 2>&1 || as_root systemctl start lxc-net || true
+fi
 
 # A private PostgreSQL cluster for this run, removed on exit.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

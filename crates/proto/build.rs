@@ -1,7 +1,7 @@
 //! Compiles every service's `.proto` with protox, so no `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["vps/identity/v1/identity.proto"];
+    let files = ["vps/identity/v1/identity.proto", "vps/node/v1/node.proto"];
     let fds = protox::compile(files, ["protos"])?;
     tonic_prost_build::configure()
         .build_server(true)

@@ -1,34 +1,77 @@
-//! node-svc: the node registry, placement, hypervisor drivers and console tickets.
+//! node-svc: the node registry, placement, IP pools and the hypervisor drivers, behind the
+//! `vps.node.v1.Nodes` gRPC API. The only service that holds hypervisor credentials.
 //!
-//! Not built yet: it serves gRPC health only, so deployments and the launcher already run
-//! it in its place. Its API arrives with its issue.
+//! Layers: `grpc` (transport, thin) -> `app` (rules) -> `store` (sea-orm persistence);
+//! `driver` holds the `Hypervisor` trait and its drivers.
 
-use std::net::SocketAddr;
+mod app;
+mod config;
+mod crypto;
+pub mod driver;
+mod error;
+mod fleet;
+mod grpc;
+mod store;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use platform::Shutdown;
-use serde::Deserialize;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-}
+pub use config::{Config, LocalLxc};
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50054)),
-        }
-    }
-}
-
+/// Starts node-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let listener = platform::grpc::bind(config.listen).await?;
-    serve_on(listener, shutdown).await
+    serve_on(listener, config, shutdown).await
 }
 
-pub async fn serve_on(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    platform::grpc::serve_health_only("node-svc", listener, shutdown).await
+/// Serves on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let sealer = config
+        .credentials_key
+        .as_ref()
+        .map(|key| crypto::Sealer::from_base64(key.expose_secret()))
+        .transpose()
+        .context("credentials_key")?;
+    let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
+        &config.database_url,
+        config.database_max_connections,
+    )
+    .await?;
+    let app = Arc::new(app::Nodes::new(db, sealer));
+    if let Some(local) = &config.local_lxc {
+        app.ensure_local_lxc(local)
+            .await
+            .context("registering the local LXC node")?;
+    }
+    let fleet = Arc::new(fleet::Fleet::new(
+        app.clone(),
+        Duration::from_secs(config.node_timeout_secs.max(1)),
+        config.node_concurrency,
+    ));
+    fleet.clone().spawn_probes(
+        Duration::from_secs(config.probe_interval_secs),
+        shutdown.clone(),
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::node::v1::nodes_server::NodesServer<grpc::NodeService>>()
+        .await;
+    health
+        .set_serving::<proto::node::v1::guests_server::GuestsServer<grpc::GuestService>>()
+        .await;
+    let router = platform::grpc::server()
+        .add_service(health_service)
+        .add_service(grpc::NodeService::new(app).into_server())
+        .add_service(grpc::GuestService::new(fleet).into_server());
+    tracing::info!(addr = %listener.local_addr()?, "node-svc listening");
+    platform::grpc::serve(router, listener, shutdown).await
 }

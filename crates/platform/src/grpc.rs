@@ -151,6 +151,10 @@ pub trait ServiceError: std::error::Error {
 pub mod reason {
     /// The user's credit balance does not cover the operation (HTTP 402).
     pub const INSUFFICIENT_CREDITS: &str = "INSUFFICIENT_CREDITS";
+    /// No node (or no address pool) can take the request (HTTP 507).
+    pub const NO_CAPACITY: &str = "NO_CAPACITY";
+    /// The hypervisor node does not answer (HTTP 503).
+    pub const NODE_UNREACHABLE: &str = "NODE_UNREACHABLE";
 }
 
 const ERROR_DOMAIN: &str = "vps";

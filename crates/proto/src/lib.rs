@@ -7,3 +7,9 @@ pub mod identity {
         tonic::include_proto!("vps.identity.v1");
     }
 }
+
+pub mod node {
+    pub mod v1 {
+        tonic::include_proto!("vps.node.v1");
+    }
+}

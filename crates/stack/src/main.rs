@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
     shutdown.trigger_on_signals();
 
     let jwt_secret = kept_secret(&data_dir.join("secrets/jwt-secret"))?;
+    let credentials_key = kept_secret(&data_dir.join("secrets/credentials-key"))?;
     let (admin_password, fresh_password) = admin_password(&data_dir.join("admin-password"))?;
 
     let mut nats = start_nats(&config, &data_dir).await?;
@@ -118,15 +119,21 @@ async fn main() -> anyhow::Result<()> {
             shutdown.clone(),
         ),
     ));
-    tasks.spawn(named(
-        "node-svc",
-        node_svc::serve(
-            node_svc::Config {
-                listen: addr(config.node_port),
-            },
-            shutdown.clone(),
-        ),
-    ));
+    let local_lxc = lxc_available().then(|| node_svc::LocalLxc {
+        path: data_dir.join("lxc"),
+        ..node_svc::LocalLxc::default()
+    });
+    if local_lxc.is_none() {
+        tracing::warn!("LXC is not installed (apt-get install lxc): no local node is registered");
+    }
+    let node = node_svc::Config {
+        listen: addr(config.node_port),
+        database_url: sqlite("node"),
+        credentials_key: Some(SecretString::from(credentials_key)),
+        local_lxc,
+        ..node_svc::Config::default()
+    };
+    tasks.spawn(named("node-svc", node_svc::serve(node, shutdown.clone())));
     tasks.spawn(named(
         "monitor-svc",
         monitor_svc::serve(
@@ -241,9 +248,22 @@ fn kept_secret(path: &Path) -> anyhow::Result<String> {
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let secret = base64::engine::general_purpose::STANDARD.encode(bytes);
     write_private(path, &secret)?;
     Ok(secret)
+}
+
+/// Whether this host can run LXC containers (the tools are installed and we are root).
+fn lxc_available() -> bool {
+    let tools = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("lxc-create").is_file())
+    });
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    tools && root
 }
 
 /// The first administrator's password: generated once, kept 0600 in the data directory.

@@ -1,0 +1,29 @@
+//! node-svc's rules: which nodes exist, where a server fits, which address it gets.
+
+mod placement;
+mod pools;
+mod registry;
+pub mod validate;
+
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+
+use crate::crypto::Sealer;
+
+pub use placement::Size;
+pub use pools::{NewPool, PoolView, netmask};
+pub use registry::{NewNode, NodeState};
+
+pub struct Nodes {
+    db: DatabaseConnection,
+    sealer: Option<Sealer>,
+}
+
+impl Nodes {
+    pub fn new(db: DatabaseConnection, sealer: Option<Sealer>) -> Self {
+        Self { db, sealer }
+    }
+}
+
+fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

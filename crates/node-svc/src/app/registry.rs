@@ -1,0 +1,346 @@
+//! The node registry: create, list, change state, delete. Credentials are sealed on the way
+//! in and never leave.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use platform::grpc::Caller;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+use super::{Nodes, is_unique_violation, validate};
+use crate::error::{NodeError, Result};
+use crate::store::entity::{allocation, node, pool, reservation};
+
+pub const DRIVERS: [&str; 2] = ["lxc", "proxmox"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Online,
+    Offline,
+    Maintenance,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Offline => "offline",
+            Self::Maintenance => "maintenance",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewNode {
+    pub name: String,
+    pub location: String,
+    pub tags: Vec<String>,
+    pub driver: String,
+    pub address: String,
+    pub port: u32,
+    pub cores: u32,
+    pub memory_mb: u64,
+    pub disk_gb: u64,
+    /// Zero means the default.
+    pub cpu_overcommit: f64,
+    pub memory_overcommit: f64,
+    pub disk_overcommit: f64,
+    pub settings: BTreeMap<String, String>,
+    pub credentials: BTreeMap<String, String>,
+}
+
+fn overcommit(field: &'static str, raw: f64, default: f64) -> Result<f64> {
+    if raw == 0.0 {
+        return Ok(default);
+    }
+    if !(1.0..=32.0).contains(&raw) {
+        return Err(NodeError::invalid(
+            field,
+            format!("{field} must be between 1 and 32"),
+        ));
+    }
+    Ok(raw)
+}
+
+fn require_admin(caller: Caller) -> Result<()> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(NodeError::Forbidden("administrators only"))
+    }
+}
+
+impl Nodes {
+    pub async fn create_node(&self, caller: Caller, new: NewNode) -> Result<node::Model> {
+        require_admin(caller)?;
+        let name = validate::name("name", &new.name)?;
+        let location = if new.location.trim().is_empty() {
+            "default".to_owned()
+        } else {
+            validate::name("location", &new.location)?
+        };
+        let tags = validate::tags(&new.tags)?;
+        let driver = new.driver.trim().to_ascii_lowercase();
+        if !DRIVERS.contains(&driver.as_str()) {
+            return Err(NodeError::invalid(
+                "driver",
+                "driver must be 'lxc' or 'proxmox'",
+            ));
+        }
+        validate::map("settings", &new.settings)?;
+        validate::map("credentials", &new.credentials)?;
+        let (address, port) = match driver.as_str() {
+            "lxc" => {
+                let path = new.settings.get("path").map(String::as_str).unwrap_or("");
+                if !path.starts_with('/') {
+                    return Err(NodeError::invalid(
+                        "settings",
+                        "an lxc node needs settings.path, an absolute container path",
+                    ));
+                }
+                let address = if new.address.trim().is_empty() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    validate::address(&new.address)?
+                };
+                (address, new.port)
+            }
+            _ => {
+                let address = validate::address(&new.address)?;
+                if !new.settings.contains_key("node") {
+                    return Err(NodeError::invalid(
+                        "settings",
+                        "a proxmox node needs settings.node, the PVE node name",
+                    ));
+                }
+                let has_token = new.credentials.contains_key("token");
+                let has_password = new.credentials.contains_key("username")
+                    && new.credentials.contains_key("password");
+                if !has_token && !has_password {
+                    return Err(NodeError::invalid(
+                        "credentials",
+                        "a proxmox node needs credentials.token (USER@REALM!TOKENID=SECRET) or credentials.username and credentials.password",
+                    ));
+                }
+                (address, if new.port == 0 { 8006 } else { new.port })
+            }
+        };
+        if port > 65535 {
+            return Err(NodeError::invalid("port", "port must be 1-65535"));
+        }
+        if new.cores == 0 || new.cores > 4096 {
+            return Err(NodeError::invalid("processor", "cores must be 1-4096"));
+        }
+        if !(128..=1 << 32).contains(&new.memory_mb) {
+            return Err(NodeError::invalid("ram", "memory must be at least 128 MB"));
+        }
+        if !(1..=1 << 30).contains(&new.disk_gb) {
+            return Err(NodeError::invalid("disk", "disk must be at least 1 GB"));
+        }
+        let credentials = if new.credentials.is_empty() {
+            None
+        } else {
+            let sealer = self.sealer.as_ref().ok_or_else(|| {
+                NodeError::Conflict(
+                    "node-svc has no credentials_key configured; it cannot store node credentials"
+                        .into(),
+                )
+            })?;
+            let json =
+                serde_json::to_vec(&new.credentials).map_err(|e| NodeError::Internal(e.into()))?;
+            Some(sealer.seal(&json).map_err(NodeError::Internal)?)
+        };
+        let settings =
+            serde_json::to_string(&new.settings).map_err(|e| NodeError::Internal(e.into()))?;
+        let inserted = node::ActiveModel {
+            uuid: Set(uuid::Uuid::new_v4().to_string()),
+            name: Set(name),
+            location: Set(location),
+            tags: Set(tags.join(",")),
+            driver: Set(driver),
+            address: Set(address),
+            port: Set(i32::try_from(port).unwrap_or(0)),
+            settings: Set(settings),
+            credentials: Set(credentials),
+            cores: Set(i64::from(new.cores)),
+            memory_mb: Set(i64::try_from(new.memory_mb).unwrap_or(i64::MAX)),
+            disk_gb: Set(i64::try_from(new.disk_gb).unwrap_or(i64::MAX)),
+            cpu_overcommit: Set(overcommit("cpu_overcommit", new.cpu_overcommit, 4.0)?),
+            memory_overcommit: Set(overcommit("memory_overcommit", new.memory_overcommit, 1.0)?),
+            disk_overcommit: Set(overcommit("disk_overcommit", new.disk_overcommit, 1.0)?),
+            reserved_cores: Set(0),
+            reserved_memory_mb: Set(0),
+            reserved_disk_gb: Set(0),
+            state: Set(NodeState::Online.as_str().to_owned()),
+            health: Set("unknown".to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await;
+        match inserted {
+            Ok(model) => Ok(model),
+            Err(e) if is_unique_violation(&e) => Err(NodeError::Conflict(
+                "a node with this name already exists".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_nodes(&self, caller: Caller) -> Result<Vec<node::Model>> {
+        require_admin(caller)?;
+        Ok(node::Entity::find()
+            .order_by_asc(node::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Every node, for the service's own use (probes, drivers).
+    pub async fn all_nodes(&self) -> Result<Vec<node::Model>> {
+        Ok(node::Entity::find()
+            .order_by_asc(node::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn node_by_id(&self, id: i64) -> Result<node::Model> {
+        node::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(NodeError::NotFound("node"))
+    }
+
+    pub async fn get_node(
+        &self,
+        caller: Caller,
+        id: Option<i64>,
+        uuid: Option<&str>,
+    ) -> Result<node::Model> {
+        require_admin(caller)?;
+        let found = match (id, uuid) {
+            (Some(id), _) => node::Entity::find_by_id(id).one(&self.db).await?,
+            (None, Some(uuid)) => {
+                node::Entity::find()
+                    .filter(node::Column::Uuid.eq(uuid))
+                    .one(&self.db)
+                    .await?
+            }
+            (None, None) => return Err(NodeError::invalid("nodeId", "name a node")),
+        };
+        found.ok_or(NodeError::NotFound("node"))
+    }
+
+    pub async fn set_state(
+        &self,
+        caller: Caller,
+        id: i64,
+        state: NodeState,
+    ) -> Result<node::Model> {
+        require_admin(caller)?;
+        let found = self.node_by_id(id).await?;
+        let mut active: node::ActiveModel = found.into();
+        active.state = Set(state.as_str().to_owned());
+        Ok(active.update(&self.db).await?)
+    }
+
+    /// Records a probe's verdict.
+    pub async fn set_health(&self, id: i64, health: &str) -> Result<()> {
+        node::Entity::update_many()
+            .col_expr(
+                node::Column::Health,
+                sea_orm::sea_query::Expr::value(health),
+            )
+            .filter(node::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The node's decrypted credentials (for its driver only).
+    pub fn credentials(&self, node: &node::Model) -> Result<BTreeMap<String, String>> {
+        let Some(sealed) = &node.credentials else {
+            return Ok(BTreeMap::new());
+        };
+        let sealer = self.sealer.as_ref().ok_or_else(|| {
+            NodeError::Internal(anyhow::anyhow!(
+                "node {} has credentials but no credentials_key is configured",
+                node.name
+            ))
+        })?;
+        let json = sealer.open(sealed).map_err(NodeError::Internal)?;
+        serde_json::from_slice(&json).map_err(|e| NodeError::Internal(e.into()))
+    }
+
+    /// Deletes a node. Refused while servers (reservations) or addresses live on it.
+    pub async fn delete_node(&self, caller: Caller, id: i64) -> Result<()> {
+        require_admin(caller)?;
+        let found = self.node_by_id(id).await?;
+        let servers = reservation::Entity::find()
+            .filter(reservation::Column::NodeId.eq(id))
+            .count(&self.db)
+            .await?;
+        if servers > 0 {
+            return Err(NodeError::Conflict(format!(
+                "node {} still has {servers} server(s); delete or move them first",
+                found.name
+            )));
+        }
+        let pool_ids: Vec<i64> = pool::Entity::find()
+            .filter(pool::Column::NodeId.eq(id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let addresses = allocation::Entity::find()
+            .filter(allocation::Column::PoolId.is_in(pool_ids))
+            .count(&self.db)
+            .await?;
+        if addresses > 0 {
+            return Err(NodeError::Conflict(format!(
+                "node {} still has {addresses} allocated address(es)",
+                found.name
+            )));
+        }
+        node::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(())
+    }
+}
+
+impl Nodes {
+    /// Registers the local LXC node of the embedded stack, once.
+    pub async fn ensure_local_lxc(&self, local: &crate::config::LocalLxc) -> Result<()> {
+        let exists = node::Entity::find()
+            .filter(node::Column::Name.eq(local.name.as_str()))
+            .one(&self.db)
+            .await?;
+        if exists.is_some() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&local.path).map_err(|e| NodeError::Internal(e.into()))?;
+        let path = local
+            .path
+            .canonicalize()
+            .map_err(|e| NodeError::Internal(e.into()))?;
+        let system = Caller {
+            user_id: 0,
+            admin: true,
+        };
+        let new = NewNode {
+            name: local.name.clone(),
+            location: local.location.clone(),
+            tags: vec!["local".to_owned()],
+            driver: "lxc".to_owned(),
+            cores: local.cores,
+            memory_mb: local.memory_mb,
+            disk_gb: local.disk_gb,
+            settings: BTreeMap::from([("path".to_owned(), path.display().to_string())]),
+            ..NewNode::default()
+        };
+        let created = self.create_node(system, new).await?;
+        tracing::info!(node = %created.name, path = %path.display(), "registered the local LXC node");
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Node credentials at rest: XChaCha20-Poly1305 with a random nonce per value, under a key
+//! from configuration. Stored as `v1:` + base64(nonce ‖ ciphertext).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore as _;
+
+const VERSION: &str = "v1:";
+
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Sealer {
+    /// From a base64-encoded 32-byte key.
+    pub fn from_base64(key: &str) -> anyhow::Result<Self> {
+        let bytes = STANDARD
+            .decode(key.trim())
+            .map_err(|_| anyhow::anyhow!("credentials_key must be base64"))?;
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "credentials_key must be 32 bytes (base64 of 32 random bytes)"
+        );
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new(Key::from_slice(&bytes)),
+        })
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), plaintext)
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Ok(format!("{VERSION}{}", STANDARD.encode(out)))
+    }
+
+    pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        let body = sealed
+            .strip_prefix(VERSION)
+            .ok_or_else(|| anyhow::anyhow!("unknown sealed format"))?;
+        let bytes = STANDARD.decode(body)?;
+        anyhow::ensure!(bytes.len() > 24, "sealed value too short");
+        let (nonce, ciphertext) = bytes.split_at(24);
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .map_err(|_| anyhow::anyhow!("cannot decrypt node credentials: wrong credentials_key?"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> String {
+        STANDARD.encode([byte; 32])
+    }
+
+    #[test]
+    fn sealed_values_open_with_their_key_only() {
+        let sealer = Sealer::from_base64(&key(7)).expect("key");
+        let sealed = sealer
+            .seal(b"PVEAPIToken=root@pam!ci=secret")
+            .expect("seal");
+        assert!(sealed.starts_with("v1:") && !sealed.contains("secret"));
+        assert_eq!(
+            sealer.open(&sealed).expect("open"),
+            b"PVEAPIToken=root@pam!ci=secret"
+        );
+        assert_ne!(
+            sealed,
+            sealer
+                .seal(b"PVEAPIToken=root@pam!ci=secret")
+                .expect("seal"),
+            "fresh nonce"
+        );
+        let other = Sealer::from_base64(&key(8)).expect("key");
+        assert!(other.open(&sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(sealer.open(&tampered).is_err());
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes() {
+        assert!(Sealer::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+        assert!(Sealer::from_base64("not base64!").is_err());
+    }
+}

@@ -1,0 +1,809 @@
+//! The `lxc` driver: real Linux containers on this host through the `lxc-*` tools, run with
+//! `tokio::process`, one container path (`-P`) per node. Cgroup v1 and v2 are both read.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
+use tokio::process::Command;
+
+use super::{
+    DriverError, DriverResult, GuestSpec, Hypervisor, Notes, PowerState, Resources, SnapshotInfo,
+    Usage, valid_name,
+};
+
+/// Marks a container as ours: creating over an unmarked one is refused.
+const TAG_FILE: &str = "vps-managed";
+/// Our snapshot names mapped to LXC's `snapN`.
+const SNAPSHOT_INDEX: &str = "vps-snapshots.json";
+const CPU_PERIOD_US: u64 = 100_000;
+
+pub struct LxcDriver {
+    path: PathBuf,
+    /// How long a container gets to halt when the driver itself needs it stopped
+    /// (snapshots, rollbacks).
+    internal_grace: Duration,
+}
+
+#[derive(Debug)]
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IndexedSnapshot {
+    name: String,
+    lxc: String,
+    description: String,
+    created_at: i64,
+}
+
+fn failed(tool: &str, out: &Output) -> DriverError {
+    let detail = out
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    DriverError::Failed(format!("{tool} failed (exit {}): {detail}", out.code))
+}
+
+fn check_name(name: &str) -> DriverResult<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(DriverError::Conflict(format!(
+            "invalid guest or snapshot name {name:?}"
+        )))
+    }
+}
+
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+impl LxcDriver {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            internal_grace: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets how long a container gets to halt before the driver forces it, when the driver
+    /// stops it for a snapshot or a rollback.
+    #[must_use]
+    pub fn with_internal_grace(mut self, grace: Duration) -> Self {
+        self.internal_grace = grace;
+        self
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    async fn run(&self, tool: &str, args: &[&str], stdin: Option<&[u8]>) -> DriverResult<Output> {
+        let mut command = Command::new(tool);
+        command
+            .arg("-P")
+            .arg(&self.path)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| {
+            DriverError::Unreachable(anyhow::anyhow!("cannot run {tool}: {e}; is LXC installed?"))
+        })?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input)
+                .await
+                .map_err(|e| DriverError::Failed(format!("{tool}: writing stdin: {e}")))?;
+            drop(pipe);
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| DriverError::Failed(format!("{tool}: {e}")))?;
+        Ok(Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    async fn exists(&self, name: &str) -> bool {
+        tokio::fs::metadata(self.dir(name).join("config"))
+            .await
+            .is_ok()
+    }
+
+    async fn require(&self, name: &str) -> DriverResult<()> {
+        check_name(name)?;
+        if self.exists(name).await {
+            Ok(())
+        } else {
+            Err(DriverError::NotFound(name.to_owned()))
+        }
+    }
+
+    async fn config_set(&self, name: &str, key: &str, value: &str) -> DriverResult<()> {
+        let file = self.dir(name).join("config");
+        let text = tokio::fs::read_to_string(&file)
+            .await
+            .map_err(|e| DriverError::Failed(format!("reading config: {e}")))?;
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.split('=').next().map(str::trim) != Some(key))
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("{key} = {value}"));
+        tokio::fs::write(&file, lines.join("\n") + "\n")
+            .await
+            .map_err(|e| DriverError::Failed(format!("writing config: {e}")))
+    }
+
+    /// Applies limits to the stored config and, when running, to the live cgroup.
+    async fn apply_limits(
+        &self,
+        name: &str,
+        resources: Resources,
+        running: bool,
+    ) -> DriverResult<Notes> {
+        let mut notes = Notes::new();
+        let v2 = cgroup_v2();
+        let mut settings: Vec<(String, String)> = Vec::new();
+        if let Some(mb) = resources.memory_mb {
+            let bytes = (mb * 1024 * 1024).to_string();
+            settings.push((
+                if v2 {
+                    "memory.max"
+                } else {
+                    "memory.limit_in_bytes"
+                }
+                .to_owned(),
+                bytes,
+            ));
+        }
+        if let Some(cores) = resources.cores {
+            let quota = u64::from(cores) * CPU_PERIOD_US;
+            if v2 {
+                settings.push(("cpu.max".to_owned(), format!("{quota} {CPU_PERIOD_US}")));
+            } else {
+                settings.push(("cpu.cfs_period_us".to_owned(), CPU_PERIOD_US.to_string()));
+                settings.push(("cpu.cfs_quota_us".to_owned(), quota.to_string()));
+            }
+        }
+        let prefix = if v2 { "lxc.cgroup2." } else { "lxc.cgroup." };
+        for (key, value) in &settings {
+            self.config_set(name, &format!("{prefix}{key}"), value)
+                .await?;
+            if running {
+                let out = self
+                    .run("lxc-cgroup", &["-n", name, key, value], None)
+                    .await?;
+                if out.code != 0 {
+                    return Err(failed("lxc-cgroup", &out));
+                }
+            }
+        }
+        if resources.disk_gb.is_some() {
+            notes.push(
+                "disk size is recorded but not enforced: the directory backing store has no quota"
+                    .to_owned(),
+            );
+        }
+        Ok(notes)
+    }
+
+    async fn read_index(&self, name: &str) -> DriverResult<Vec<IndexedSnapshot>> {
+        match tokio::fs::read(self.dir(name).join(SNAPSHOT_INDEX)).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| DriverError::Failed(format!("snapshot index: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(DriverError::Failed(format!("snapshot index: {e}"))),
+        }
+    }
+
+    async fn write_index(&self, name: &str, index: &[IndexedSnapshot]) -> DriverResult<()> {
+        let file = self.dir(name).join(SNAPSHOT_INDEX);
+        let tmp = file.with_extension("tmp");
+        let bytes =
+            serde_json::to_vec_pretty(index).map_err(|e| DriverError::Failed(e.to_string()))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| DriverError::Failed(e.to_string()))?;
+        tokio::fs::rename(&tmp, &file)
+            .await
+            .map_err(|e| DriverError::Failed(e.to_string()))
+    }
+
+    /// LXC's own snapshot names, from `lxc-snapshot -L`.
+    async fn lxc_snapshots(&self, name: &str) -> DriverResult<Vec<String>> {
+        let out = self.run("lxc-snapshot", &["-n", name, "-L"], None).await?;
+        if out.code != 0 {
+            return Err(failed("lxc-snapshot", &out));
+        }
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| w.starts_with("snap"))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Runs `work` with the container stopped, restarting it afterwards if it was running.
+    /// LXC copies the root file system for snapshots and rollbacks, which needs it stopped.
+    async fn while_stopped<'a, F, Fut, T>(
+        &'a self,
+        name: &'a str,
+        work: F,
+    ) -> DriverResult<(T, Notes)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = DriverResult<T>>,
+    {
+        let mut notes = Notes::new();
+        let was_running = self.state(name).await? == PowerState::Running;
+        if was_running {
+            self.stop(name, self.internal_grace).await?;
+            notes.push("stopped the container, as LXC requires for this".to_owned());
+        }
+        let result = work().await;
+        if was_running {
+            self.start(name).await?;
+            notes.push("started the container again".to_owned());
+        }
+        result.map(|value| (value, notes))
+    }
+
+    async fn running_pid(&self, name: &str) -> Option<u32> {
+        let out = self
+            .run("lxc-info", &["-n", name, "-p", "-H"], None)
+            .await
+            .ok()?;
+        out.stdout.trim().parse().ok()
+    }
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The cgroup directory of `pid` for `controller` (v1) or the unified one (v2).
+fn cgroup_dir(pid: u32, controller: &str) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.is_empty() {
+            return Some(PathBuf::from(format!("/sys/fs/cgroup{path}")));
+        }
+        if controllers.split(',').any(|c| c == controller) {
+            return Some(PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}")));
+        }
+    }
+    None
+}
+
+fn cpu_time_ns(pid: u32) -> u64 {
+    if let Some(dir) = cgroup_dir(pid, "cpuacct")
+        && let Some(ns) = read_u64(&dir.join("cpuacct.usage"))
+    {
+        return ns;
+    }
+    cgroup_dir(pid, "cpu")
+        .and_then(|dir| std::fs::read_to_string(dir.join("cpu.stat")).ok())
+        .and_then(|stat| {
+            stat.lines().find_map(|l| {
+                l.strip_prefix("usage_usec ")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |usec| usec * 1000)
+}
+
+fn memory(pid: u32) -> (u64, Option<u64>) {
+    let Some(dir) = cgroup_dir(pid, "memory") else {
+        return (0, None);
+    };
+    let used = read_u64(&dir.join("memory.usage_in_bytes"))
+        .or_else(|| read_u64(&dir.join("memory.current")))
+        .unwrap_or(0);
+    let limit = read_u64(&dir.join("memory.limit_in_bytes"))
+        .or_else(|| read_u64(&dir.join("memory.max")))
+        .filter(|l| *l < (1 << 60));
+    (used, limit)
+}
+
+/// Received and sent bytes of every interface but `lo`, as the container's own network
+/// namespace counts them.
+fn network(pid: u32) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
+        return (0, 0);
+    };
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let (iface, rest) = line.split_once(':')?;
+            if iface.trim() == "lo" {
+                return None;
+            }
+            let fields: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some((*fields.first()?, *fields.get(8)?))
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+}
+
+fn uptime_secs(pid: u32) -> u64 {
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0;
+    };
+    let start_ticks: f64 = after_comm
+        .split_whitespace()
+        .nth(19)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let system_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0);
+    (system_up - start_ticks / ticks_per_sec).max(0.0) as u64
+}
+
+fn disk_bytes(root: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+/// Parses `lxc-create` template strings: `busybox`, or `download:DIST:RELEASE:ARCH`.
+fn template_args(template: &str) -> DriverResult<Vec<String>> {
+    let parts: Vec<&str> = template.split(':').collect();
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match parts.as_slice() {
+        [name] if ok(name) => Ok(vec!["-t".into(), (*name).into()]),
+        ["download", dist, release, arch] if ok(dist) && ok(release) && ok(arch) => Ok(vec![
+            "-t".into(),
+            "download".into(),
+            "--".into(),
+            "-d".into(),
+            (*dist).into(),
+            "-r".into(),
+            (*release).into(),
+            "-a".into(),
+            (*arch).into(),
+        ]),
+        _ => Err(DriverError::Conflict(format!(
+            "unknown LXC template {template:?}"
+        ))),
+    }
+}
+
+/// Sets a password inside the container from a hash made here: the plain password never
+/// enters the container. Works with only `sh`, `awk` and `cat` (busybox included).
+const SET_PASSWORD_SCRIPT: &str = r#"IFS= read -r user && IFS= read -r hash || exit 3
+touch /etc/shadow
+awk -F: -v u="$user" -v h="$hash" 'BEGIN{OFS=":"; found=0} $1==u {$2=h; found=1} {print} END{if(!found) print u, h, "", "0", "99999", "7", "", "", ""}' /etc/shadow > /etc/shadow.vps-new || exit 4
+cat /etc/shadow.vps-new > /etc/shadow && rm -f /etc/shadow.vps-new || exit 5
+awk -F: -v u="$user" 'BEGIN{OFS=":"} $1==u {$2="x"} {print}' /etc/passwd > /etc/passwd.vps-new || exit 6
+cat /etc/passwd.vps-new > /etc/passwd && rm -f /etc/passwd.vps-new || exit 7
+"#;
+
+#[async_trait]
+impl Hypervisor for LxcDriver {
+    async fn probe(&self) -> DriverResult<()> {
+        if !self.path.is_dir() {
+            return Err(DriverError::Unreachable(anyhow::anyhow!(
+                "container path {} is missing",
+                self.path.display()
+            )));
+        }
+        let out = self.run("lxc-ls", &[], None).await?;
+        if out.code != 0 {
+            return Err(DriverError::Unreachable(anyhow::anyhow!(
+                "lxc-ls failed: {}",
+                out.stderr.trim()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, spec: &GuestSpec) -> DriverResult<Notes> {
+        check_name(&spec.name)?;
+        if self.exists(&spec.name).await {
+            return if tokio::fs::metadata(self.dir(&spec.name).join(TAG_FILE))
+                .await
+                .is_ok()
+            {
+                Ok(vec![
+                    "the container already existed; nothing to do".to_owned(),
+                ])
+            } else {
+                Err(DriverError::Conflict(format!(
+                    "a container named {} exists and is not ours",
+                    spec.name
+                )))
+            };
+        }
+        let template = template_args(&spec.template)?;
+        let mut args: Vec<&str> = vec!["-n", &spec.name];
+        args.extend(template.iter().map(String::as_str));
+        let out = self.run("lxc-create", &args, None).await?;
+        if out.code != 0 {
+            // Leave nothing half-made behind.
+            let _ = self
+                .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
+                .await;
+            return Err(failed("lxc-create", &out));
+        }
+        tokio::fs::write(self.dir(&spec.name).join(TAG_FILE), b"vps\n")
+            .await
+            .map_err(|e| DriverError::Failed(format!("tagging the container: {e}")))?;
+        if !spec.hostname.is_empty() {
+            self.config_set(&spec.name, "lxc.uts.name", &spec.hostname)
+                .await?;
+        }
+        self.apply_limits(&spec.name, spec.resources, false).await
+    }
+
+    async fn state(&self, name: &str) -> DriverResult<PowerState> {
+        self.require(name).await?;
+        let out = self
+            .run("lxc-info", &["-n", name, "-s", "-H"], None)
+            .await?;
+        if out.code != 0 {
+            return Err(failed("lxc-info", &out));
+        }
+        Ok(match out.stdout.trim() {
+            "RUNNING" => PowerState::Running,
+            "STOPPED" => PowerState::Stopped,
+            _ => PowerState::Unknown,
+        })
+    }
+
+    async fn start(&self, name: &str) -> DriverResult<()> {
+        if self.state(name).await? == PowerState::Running {
+            return Ok(());
+        }
+        let out = self.run("lxc-start", &["-n", name], None).await?;
+        if out.code != 0 {
+            return Err(failed("lxc-start", &out));
+        }
+        let out = self
+            .run("lxc-wait", &["-n", name, "-s", "RUNNING", "-t", "30"], None)
+            .await?;
+        if out.code != 0 {
+            return Err(failed("lxc-wait", &out));
+        }
+        Ok(())
+    }
+
+    async fn stop(&self, name: &str, grace: Duration) -> DriverResult<()> {
+        if self.state(name).await? == PowerState::Stopped {
+            return Ok(());
+        }
+        let secs = grace.as_secs().max(1).to_string();
+        // lxc-stop asks the init to halt and kills the container when the time is up.
+        let out = self
+            .run("lxc-stop", &["-n", name, "-t", &secs], None)
+            .await?;
+        if out.code != 0 && self.state(name).await? != PowerState::Stopped {
+            let out = self.run("lxc-stop", &["-n", name, "-k"], None).await?;
+            if out.code != 0 {
+                return Err(failed("lxc-stop", &out));
+            }
+        }
+        Ok(())
+    }
+
+    async fn reboot(&self, name: &str, grace: Duration) -> DriverResult<Notes> {
+        self.stop(name, grace).await?;
+        self.start(name).await?;
+        Ok(vec!["rebooted by a stop and a start".to_owned()])
+    }
+
+    async fn delete(&self, name: &str) -> DriverResult<()> {
+        check_name(name)?;
+        if !self.exists(name).await {
+            return Ok(());
+        }
+        if self.state(name).await? != PowerState::Stopped {
+            // `lxc-destroy -s` (with snapshots) does not stop a running container itself.
+            let out = self.run("lxc-stop", &["-n", name, "-k"], None).await?;
+            if out.code != 0 && self.state(name).await? != PowerState::Stopped {
+                return Err(failed("lxc-stop", &out));
+            }
+        }
+        let out = self
+            .run("lxc-destroy", &["-n", name, "-f", "-s"], None)
+            .await?;
+        if out.code != 0 && self.exists(name).await {
+            return Err(failed("lxc-destroy", &out));
+        }
+        Ok(())
+    }
+
+    async fn set_password(&self, name: &str, user: &str, password: &str) -> DriverResult<()> {
+        let user_ok = !user.is_empty()
+            && user.len() <= 32
+            && user
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !user_ok || password.is_empty() || password.contains('\n') {
+            return Err(DriverError::Conflict("invalid user or password".to_owned()));
+        }
+        if self.state(name).await? != PowerState::Running {
+            return Err(DriverError::Conflict(
+                "the server must be running to change its password".to_owned(),
+            ));
+        }
+        let params = sha_crypt::Sha512Params::new(5000)
+            .map_err(|_| DriverError::Failed("hash parameters".into()))?;
+        let hash = sha_crypt::sha512_simple(password, &params)
+            .map_err(|_| DriverError::Failed("hashing the password".into()))?;
+        let input = format!("{user}\n{hash}\n");
+        let out = self
+            .run(
+                "lxc-attach",
+                &["-n", name, "--", "/bin/sh", "-c", SET_PASSWORD_SCRIPT],
+                Some(input.as_bytes()),
+            )
+            .await?;
+        if out.code != 0 {
+            return Err(failed("lxc-attach", &out));
+        }
+        Ok(())
+    }
+
+    async fn resize(&self, name: &str, resources: Resources) -> DriverResult<Notes> {
+        let running = self.state(name).await? == PowerState::Running;
+        self.apply_limits(name, resources, running).await
+    }
+
+    async fn snapshot_create(
+        &self,
+        name: &str,
+        snapshot: &str,
+        description: &str,
+    ) -> DriverResult<Notes> {
+        self.require(name).await?;
+        check_name(snapshot)?;
+        let mut index = self.read_index(name).await?;
+        if index.iter().any(|s| s.name == snapshot) {
+            return Ok(vec![
+                "the snapshot already existed; nothing to do".to_owned(),
+            ]);
+        }
+        let before = self.lxc_snapshots(name).await?;
+        let (lxc_name, notes) = self
+            .while_stopped(name, || async {
+                let out = self.run("lxc-snapshot", &["-n", name], None).await?;
+                if out.code != 0 {
+                    return Err(failed("lxc-snapshot", &out));
+                }
+                let after = self.lxc_snapshots(name).await?;
+                after
+                    .into_iter()
+                    .find(|s| !before.contains(s))
+                    .ok_or_else(|| {
+                        DriverError::Failed("lxc-snapshot made no new snapshot".to_owned())
+                    })
+            })
+            .await?;
+        index.push(IndexedSnapshot {
+            name: snapshot.to_owned(),
+            lxc: lxc_name,
+            description: description.to_owned(),
+            created_at: chrono::Utc::now().timestamp(),
+        });
+        self.write_index(name, &index).await?;
+        Ok(notes)
+    }
+
+    async fn snapshot_list(&self, name: &str) -> DriverResult<Vec<SnapshotInfo>> {
+        self.require(name).await?;
+        Ok(self
+            .read_index(name)
+            .await?
+            .into_iter()
+            .map(|s| SnapshotInfo {
+                name: s.name,
+                description: s.description,
+                created_at: s.created_at,
+            })
+            .collect())
+    }
+
+    async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes> {
+        self.require(name).await?;
+        let index = self.read_index(name).await?;
+        let entry = index
+            .iter()
+            .find(|s| s.name == snapshot)
+            .ok_or_else(|| DriverError::NotFound(format!("snapshot {snapshot}")))?
+            .clone();
+        let ((), notes) = self
+            .while_stopped(name, || async {
+                let out = self
+                    .run("lxc-snapshot", &["-n", name, "-r", &entry.lxc], None)
+                    .await?;
+                if out.code != 0 {
+                    return Err(failed("lxc-snapshot", &out));
+                }
+                Ok(())
+            })
+            .await?;
+        // Restoring in place brings back the snapshot's config and drops our tag file.
+        tokio::fs::write(self.dir(name).join(TAG_FILE), b"vps\n")
+            .await
+            .map_err(|e| DriverError::Failed(format!("tagging the container: {e}")))?;
+        self.write_index(name, &index).await?;
+        Ok(notes)
+    }
+
+    async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()> {
+        self.require(name).await?;
+        let mut index = self.read_index(name).await?;
+        let Some(position) = index.iter().position(|s| s.name == snapshot) else {
+            return Ok(());
+        };
+        let entry = index.remove(position);
+        if self.lxc_snapshots(name).await?.contains(&entry.lxc) {
+            let out = self
+                .run("lxc-snapshot", &["-n", name, "-d", &entry.lxc], None)
+                .await?;
+            if out.code != 0 {
+                return Err(failed("lxc-snapshot", &out));
+            }
+        }
+        self.write_index(name, &index).await
+    }
+
+    async fn usage(&self) -> DriverResult<Vec<Usage>> {
+        let out = self
+            .run("lxc-ls", &["-f", "-F", "NAME,STATE,PID"], None)
+            .await?;
+        if out.code != 0 {
+            return Err(DriverError::Unreachable(anyhow::anyhow!(
+                "lxc-ls failed: {}",
+                out.stderr.trim()
+            )));
+        }
+        let rows: Vec<(String, String, Option<u32>)> = out
+            .stdout
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut cols = line.split_whitespace();
+                let name = cols.next()?.to_owned();
+                let state = cols.next()?.to_owned();
+                let pid = cols.next().and_then(|p| p.parse().ok());
+                Some((name, state, pid))
+            })
+            .collect();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .map(|(name, state, pid)| {
+                    let running = state == "RUNNING";
+                    let pid = pid.filter(|_| running);
+                    let (memory_bytes, memory_limit_bytes) = pid.map_or((0, None), memory);
+                    let (net_rx_bytes, net_tx_bytes) = pid.map_or((0, 0), network);
+                    Usage {
+                        state: match state.as_str() {
+                            "RUNNING" => PowerState::Running,
+                            "STOPPED" => PowerState::Stopped,
+                            _ => PowerState::Unknown,
+                        },
+                        cpu_time_ns: pid.map_or(0, cpu_time_ns),
+                        memory_bytes,
+                        memory_limit_bytes,
+                        disk_bytes: disk_bytes(&path.join(&name).join("rootfs")),
+                        net_rx_bytes,
+                        net_tx_bytes,
+                        uptime_secs: pid.map_or(0, uptime_secs),
+                        name,
+                    }
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| DriverError::Failed(e.to_string()))
+    }
+}
+
+impl LxcDriver {
+    /// The init process of a running container (for consoles and tests).
+    pub async fn init_pid(&self, name: &str) -> Option<u32> {
+        self.running_pid(name).await
+    }
+
+    /// Runs a command inside a running container and returns its standard output.
+    pub async fn attach_output(&self, name: &str, command: &[&str]) -> DriverResult<String> {
+        let mut args = vec!["-n", name, "--"];
+        args.extend_from_slice(command);
+        let out = self.run("lxc-attach", &args, None).await?;
+        if out.code != 0 {
+            return Err(failed("lxc-attach", &out));
+        }
+        Ok(out.stdout)
+    }
+
+    pub fn container_path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse() {
+        assert_eq!(template_args("busybox").expect("ok"), ["-t", "busybox"]);
+        assert_eq!(
+            template_args("download:debian:bookworm:amd64").expect("ok"),
+            [
+                "-t", "download", "--", "-d", "debian", "-r", "bookworm", "-a", "amd64"
+            ]
+        );
+        for bad in [
+            "",
+            "busy box",
+            "download:debian",
+            "x;rm -rf /",
+            "download:a:b:c:d",
+        ] {
+            assert!(template_args(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn interface_counters_skip_loopback() {
+        // Parsing is exercised against this process's own namespace: it must not panic and
+        // must ignore `lo`.
+        let (rx, tx) = network(std::process::id());
+        assert!(rx < u64::MAX && tx < u64::MAX);
+    }
+}

@@ -1,0 +1,109 @@
+//! The `Hypervisor` trait and its drivers. Every operation is idempotent where the
+//! hypervisor allows it (creating a guest that already exists with our tag succeeds,
+//! deleting a missing one succeeds), so sagas can retry.
+
+pub mod lxc;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct GuestSpec {
+    /// The guest's name on the hypervisor (e.g. `vps-42`).
+    pub name: String,
+    /// Driver-specific template: `busybox`, or `download:debian:bookworm:amd64` for LXC.
+    pub template: String,
+    pub hostname: String,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cores: Option<u32>,
+    pub memory_mb: Option<u64>,
+    pub disk_gb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    Running,
+    Stopped,
+    /// The hypervisor answered, but not with a state we know.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub name: String,
+    pub state: PowerState,
+    pub cpu_time_ns: u64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    pub disk_bytes: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub uptime_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub description: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What a driver did besides the obvious, for the task's log (e.g. "stopped the container
+/// for the snapshot and started it again").
+pub type Notes = Vec<String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("guest {0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("the hypervisor is unreachable")]
+    Unreachable(#[source] anyhow::Error),
+}
+
+pub type DriverResult<T> = Result<T, DriverError>;
+
+#[async_trait]
+pub trait Hypervisor: Send + Sync {
+    /// Cheap liveness check of the node itself.
+    async fn probe(&self) -> DriverResult<()>;
+    async fn create(&self, spec: &GuestSpec) -> DriverResult<Notes>;
+    async fn state(&self, name: &str) -> DriverResult<PowerState>;
+    async fn start(&self, name: &str) -> DriverResult<()>;
+    /// Graceful within `grace`, then forced.
+    async fn stop(&self, name: &str, grace: Duration) -> DriverResult<()>;
+    async fn reboot(&self, name: &str, grace: Duration) -> DriverResult<Notes>;
+    async fn delete(&self, name: &str) -> DriverResult<()>;
+    async fn set_password(&self, name: &str, user: &str, password: &str) -> DriverResult<()>;
+    async fn resize(&self, name: &str, resources: Resources) -> DriverResult<Notes>;
+    async fn snapshot_create(
+        &self,
+        name: &str,
+        snapshot: &str,
+        description: &str,
+    ) -> DriverResult<Notes>;
+    async fn snapshot_list(&self, name: &str) -> DriverResult<Vec<SnapshotInfo>>;
+    async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes>;
+    async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()>;
+    /// Usage of every guest of the node, in one pass.
+    async fn usage(&self) -> DriverResult<Vec<Usage>>;
+}
+
+/// Guest and snapshot names: 1-63 letters, digits and '-', starting with a letter.
+pub fn valid_name(raw: &str) -> bool {
+    (1..=63).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && raw.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+}

@@ -1,0 +1,165 @@
+//! The live side of the registry: one driver per node, each call bounded by the node's
+//! timeout and concurrency limit, and a periodic probe that keeps each node's health. A dead
+//! or slow node holds up only calls to itself.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::Shutdown;
+use tokio::sync::{RwLock, Semaphore};
+
+use crate::app::Nodes;
+use crate::driver::lxc::LxcDriver;
+use crate::driver::{DriverError, Hypervisor};
+use crate::error::{NodeError, Result};
+use crate::store::entity::node;
+
+struct Handle {
+    name: String,
+    driver: Arc<dyn Hypervisor>,
+    permits: Semaphore,
+}
+
+pub struct Fleet {
+    nodes: Arc<Nodes>,
+    handles: RwLock<HashMap<i64, Arc<Handle>>>,
+    timeout: Duration,
+    concurrency: usize,
+}
+
+fn driver_for(node: &node::Model, nodes: &Nodes) -> Result<Arc<dyn Hypervisor>> {
+    let settings: HashMap<String, String> =
+        serde_json::from_str(&node.settings).unwrap_or_default();
+    match node.driver.as_str() {
+        "lxc" => {
+            let path = settings.get("path").ok_or_else(|| {
+                NodeError::Internal(anyhow::anyhow!("lxc node {} has no path", node.name))
+            })?;
+            Ok(Arc::new(LxcDriver::new(path)))
+        }
+        "proxmox" => {
+            // Decrypting here proves the key works; the Proxmox driver itself is not built yet.
+            let _credentials = nodes.credentials(node)?;
+            Err(NodeError::Conflict(format!(
+                "node {}: the proxmox driver is not available in this version",
+                node.name
+            )))
+        }
+        other => Err(NodeError::Internal(anyhow::anyhow!(
+            "unknown driver {other}"
+        ))),
+    }
+}
+
+impl Fleet {
+    pub fn new(nodes: Arc<Nodes>, timeout: Duration, concurrency: usize) -> Self {
+        Self {
+            nodes,
+            handles: RwLock::new(HashMap::new()),
+            timeout,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    async fn handle(&self, node_id: i64) -> Result<Arc<Handle>> {
+        if let Some(found) = self.handles.read().await.get(&node_id) {
+            return Ok(found.clone());
+        }
+        let node = self.nodes.node_by_id(node_id).await?;
+        let handle = Arc::new(Handle {
+            driver: driver_for(&node, &self.nodes)?,
+            name: node.name,
+            permits: Semaphore::new(self.concurrency),
+        });
+        Ok(self
+            .handles
+            .write()
+            .await
+            .entry(node_id)
+            .or_insert(handle)
+            .clone())
+    }
+
+    /// Runs one driver operation on a node within its limits. Waiting for a turn counts
+    /// against the timeout too.
+    pub async fn call<T, F, Fut>(&self, node_id: i64, operation: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
+        Fut: Future<Output = Result<T, DriverError>>,
+    {
+        let handle = self.handle(node_id).await?;
+        let work = async {
+            let _permit = handle
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| NodeError::Internal(e.into()))?;
+            operation(handle.driver.clone())
+                .await
+                .map_err(|e| map_driver_error(&handle.name, e))
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(NodeError::Unreachable {
+                node: handle.name.clone(),
+                source: anyhow::anyhow!("no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    /// Probes every node now and records the verdicts.
+    pub async fn probe_all(&self) {
+        let Ok(all) = self.nodes.all_nodes().await else {
+            return;
+        };
+        for node in all {
+            let verdict = match self
+                .call(node.id, |driver| async move { driver.probe().await })
+                .await
+            {
+                Ok(()) => "healthy",
+                Err(NodeError::Unreachable { .. }) => "unreachable",
+                Err(e) => {
+                    tracing::debug!(node = %node.name, error = %e, "probe could not run");
+                    "unknown"
+                }
+            };
+            if verdict != node.health {
+                tracing::info!(node = %node.name, from = %node.health, to = verdict, "node health changed");
+                if let Err(e) = self.nodes.set_health(node.id, verdict).await {
+                    tracing::warn!(error = %e, "recording node health failed");
+                }
+            }
+        }
+    }
+
+    /// Probes every `interval` until shutdown.
+    pub fn spawn_probes(self: Arc<Self>, interval: Duration, shutdown: Shutdown) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => self.probe_all().await,
+                    () = shutdown.wait() => break,
+                }
+            }
+        });
+    }
+}
+
+fn map_driver_error(node: &str, error: DriverError) -> NodeError {
+    match error {
+        DriverError::NotFound(what) => {
+            tracing::debug!(node, what, "not found on the node");
+            NodeError::NotFound("guest")
+        }
+        DriverError::Conflict(message) => NodeError::Conflict(message),
+        DriverError::Failed(message) => NodeError::Hypervisor(message),
+        DriverError::Unreachable(source) => NodeError::Unreachable {
+            node: node.to_owned(),
+            source,
+        },
+    }
+}

@@ -1,0 +1,598 @@
+//! The gRPC edge of node-svc: decode, call `app`, encode. Credentials never go out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::grpc::{Caller, to_status};
+use proto::node::v1 as pb;
+use proto::node::v1::guests_server::{Guests as GuestsRpc, GuestsServer};
+use proto::node::v1::nodes_server::{Nodes as NodesRpc, NodesServer};
+use tonic::{Request, Response, Status};
+
+use crate::app::{NewNode, NewPool, NodeState, Nodes, PoolView, Size, netmask};
+use crate::driver::{GuestSpec, PowerState, Resources, valid_name};
+use crate::error::NodeError;
+use crate::fleet::Fleet;
+use crate::store::entity::node;
+
+pub struct NodeService {
+    app: Arc<Nodes>,
+}
+
+impl NodeService {
+    pub fn new(app: Arc<Nodes>) -> Self {
+        Self { app }
+    }
+
+    pub fn into_server(self) -> NodesServer<Self> {
+        NodesServer::new(self)
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn status(error: NodeError) -> Status {
+    to_status(&error)
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    Caller::from_metadata(request.metadata())?
+        .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
+}
+
+fn capacity(cores: i64, memory_mb: i64, disk_gb: i64) -> pb::Capacity {
+    pb::Capacity {
+        cores: u32::try_from(cores).unwrap_or(0),
+        memory_mb: u64::try_from(memory_mb).unwrap_or(0),
+        disk_gb: u64::try_from(disk_gb).unwrap_or(0),
+    }
+}
+
+pub fn node_pb(n: node::Model) -> pb::Node {
+    let state = match n.state.as_str() {
+        "online" => pb::NodeState::Online,
+        "offline" => pb::NodeState::Offline,
+        "maintenance" => pb::NodeState::Maintenance,
+        _ => pb::NodeState::Unspecified,
+    };
+    let health = match n.health.as_str() {
+        "healthy" => pb::NodeHealth::Healthy,
+        "unreachable" => pb::NodeHealth::Unreachable,
+        _ => pb::NodeHealth::Unknown,
+    };
+    pb::Node {
+        id: n.id,
+        uuid: n.uuid,
+        name: n.name,
+        location: n.location,
+        tags: n
+            .tags
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        driver: n.driver,
+        address: n.address,
+        port: u32::try_from(n.port).unwrap_or(0),
+        capacity: Some(capacity(n.cores, n.memory_mb, n.disk_gb)),
+        overcommit: Some(pb::Overcommit {
+            cpu: n.cpu_overcommit,
+            memory: n.memory_overcommit,
+            disk: n.disk_overcommit,
+        }),
+        reserved: Some(capacity(
+            n.reserved_cores,
+            n.reserved_memory_mb,
+            n.reserved_disk_gb,
+        )),
+        state: state.into(),
+        health: health.into(),
+        created_at_ms: n.created_at.timestamp_millis(),
+        settings: serde_json::from_str(&n.settings).unwrap_or_default(),
+        has_credentials: n.credentials.is_some(),
+    }
+}
+
+fn pool_pb(v: PoolView) -> pb::Pool {
+    let range = format!("{}-{}", v.pool.first, v.pool.last);
+    pb::Pool {
+        id: v.pool.id,
+        name: v.pool.name,
+        node_id: v.pool.node_id.unwrap_or(0),
+        location: v.pool.location.unwrap_or_default(),
+        range,
+        netmask: netmask(v.pool.family, v.pool.prefix_len),
+        gateway: v.pool.gateway,
+        family: u32::try_from(v.pool.family).unwrap_or(0),
+        prefix_len: u32::try_from(v.pool.prefix_len).unwrap_or(0),
+        size: u64::try_from(v.size).unwrap_or(u64::MAX),
+        allocated: v.allocated,
+    }
+}
+
+#[tonic::async_trait]
+impl NodesRpc for NodeService {
+    async fn create_node(&self, request: Request<pb::CreateNodeRequest>) -> Reply<pb::Node> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let capacity = r.capacity.unwrap_or_default();
+        let overcommit = r.overcommit.unwrap_or_default();
+        let new = NewNode {
+            name: r.name,
+            location: r.location,
+            tags: r.tags,
+            driver: r.driver,
+            address: r.address,
+            port: r.port,
+            cores: capacity.cores,
+            memory_mb: capacity.memory_mb,
+            disk_gb: capacity.disk_gb,
+            cpu_overcommit: overcommit.cpu,
+            memory_overcommit: overcommit.memory,
+            disk_overcommit: overcommit.disk,
+            settings: r.settings.into_iter().collect(),
+            credentials: r.credentials.into_iter().collect(),
+        };
+        let created = self.app.create_node(caller, new).await.map_err(status)?;
+        Ok(Response::new(node_pb(created)))
+    }
+
+    async fn list_nodes(
+        &self,
+        request: Request<pb::ListNodesRequest>,
+    ) -> Reply<pb::ListNodesResponse> {
+        let caller = caller(&request)?;
+        let nodes = self.app.list_nodes(caller).await.map_err(status)?;
+        Ok(Response::new(pb::ListNodesResponse {
+            nodes: nodes.into_iter().map(node_pb).collect(),
+        }))
+    }
+
+    async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Reply<pb::Node> {
+        let caller = caller(&request)?;
+        let (id, uuid) = match request.into_inner().by {
+            Some(pb::get_node_request::By::Id(id)) => (Some(id), None),
+            Some(pb::get_node_request::By::Uuid(uuid)) => (None, Some(uuid)),
+            None => (None, None),
+        };
+        let found = self
+            .app
+            .get_node(caller, id, uuid.as_deref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(node_pb(found)))
+    }
+
+    async fn set_node_state(&self, request: Request<pb::SetNodeStateRequest>) -> Reply<pb::Node> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let state = match pb::NodeState::try_from(r.state) {
+            Ok(pb::NodeState::Online) => NodeState::Online,
+            Ok(pb::NodeState::Offline) => NodeState::Offline,
+            Ok(pb::NodeState::Maintenance) => NodeState::Maintenance,
+            _ => {
+                return Err(status(NodeError::invalid(
+                    "state",
+                    "state must be online, offline or maintenance",
+                )));
+            }
+        };
+        let updated = self
+            .app
+            .set_state(caller, r.id, state)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(node_pb(updated)))
+    }
+
+    async fn delete_node(
+        &self,
+        request: Request<pb::DeleteNodeRequest>,
+    ) -> Reply<pb::DeleteNodeResponse> {
+        let caller = caller(&request)?;
+        self.app
+            .delete_node(caller, request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeleteNodeResponse {}))
+    }
+
+    async fn reserve(&self, request: Request<pb::ReserveRequest>) -> Reply<pb::Reservation> {
+        let r = request.into_inner();
+        let size = r.size.unwrap_or_default();
+        let size = Size {
+            cores: size.cores,
+            memory_mb: size.memory_mb,
+            disk_gb: size.disk_gb,
+        };
+        let location = (!r.location.is_empty()).then_some(r.location.as_str());
+        let pinned = (r.node_id != 0).then_some(r.node_id);
+        let tags: Vec<String> = r
+            .tags
+            .iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        let reservation = self
+            .app
+            .reserve(&r.reservation_id, size, location, &tags, pinned)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Reservation {
+            reservation_id: reservation.id,
+            node_id: reservation.node_id,
+            size: Some(pb::Capacity {
+                cores: reservation.size.cores,
+                memory_mb: reservation.size.memory_mb,
+                disk_gb: reservation.size.disk_gb,
+            }),
+        }))
+    }
+
+    async fn release(&self, request: Request<pb::ReleaseRequest>) -> Reply<pb::ReleaseResponse> {
+        let released = self
+            .app
+            .release(&request.into_inner().reservation_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReleaseResponse { released }))
+    }
+
+    async fn create_pool(&self, request: Request<pb::CreatePoolRequest>) -> Reply<pb::Pool> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let new = NewPool {
+            name: r.name,
+            node_id: (r.node_id != 0).then_some(r.node_id),
+            location: (!r.location.is_empty()).then_some(r.location),
+            range: r.range,
+            gateway: r.gateway,
+        };
+        let created = self.app.create_pool(caller, new).await.map_err(status)?;
+        Ok(Response::new(pool_pb(created)))
+    }
+
+    async fn list_pools(
+        &self,
+        request: Request<pb::ListPoolsRequest>,
+    ) -> Reply<pb::ListPoolsResponse> {
+        let caller = caller(&request)?;
+        let pools = self.app.list_pools(caller).await.map_err(status)?;
+        Ok(Response::new(pb::ListPoolsResponse {
+            pools: pools.into_iter().map(pool_pb).collect(),
+        }))
+    }
+
+    async fn allocate_address(
+        &self,
+        request: Request<pb::AllocateAddressRequest>,
+    ) -> Reply<pb::Address> {
+        let r = request.into_inner();
+        let family = i32::try_from(r.family).unwrap_or(0);
+        let got = self
+            .app
+            .allocate(&r.owner, family, r.node_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Address {
+            address: got.address,
+            pool_id: got.pool.id,
+            gateway: got.pool.gateway.clone(),
+            prefix_len: u32::try_from(got.pool.prefix_len).unwrap_or(0),
+            netmask: netmask(got.pool.family, got.pool.prefix_len),
+            owner: got.owner,
+        }))
+    }
+
+    async fn release_address(
+        &self,
+        request: Request<pb::ReleaseAddressRequest>,
+    ) -> Reply<pb::ReleaseAddressResponse> {
+        let released = self
+            .app
+            .release_addresses(&request.into_inner().owner)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReleaseAddressResponse {
+            released: u32::try_from(released).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+/// The guest operations, for server-svc, snapshot-svc and monitor-svc. Ownership of servers
+/// is theirs to check; node-svc checks names and nodes.
+pub struct GuestService {
+    fleet: Arc<Fleet>,
+}
+
+impl GuestService {
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self { fleet }
+    }
+
+    pub fn into_server(self) -> GuestsServer<Self> {
+        GuestsServer::new(self)
+    }
+}
+
+fn guest(reference: Option<pb::GuestRef>) -> Result<(i64, String), Status> {
+    let reference = reference.unwrap_or_default();
+    if reference.node_id <= 0 || !valid_name(&reference.name) {
+        return Err(status(NodeError::invalid(
+            "guest",
+            "a guest is a node id and a name of 1-63 letters, digits, '-' or '_', starting with a letter",
+        )));
+    }
+    Ok((reference.node_id, reference.name))
+}
+
+fn grace(secs: u32) -> Duration {
+    Duration::from_secs(if secs == 0 {
+        30
+    } else {
+        u64::from(secs).min(600)
+    })
+}
+
+fn power_pb(state: PowerState) -> pb::PowerState {
+    match state {
+        PowerState::Running => pb::PowerState::Running,
+        PowerState::Stopped => pb::PowerState::Stopped,
+        PowerState::Unknown => pb::PowerState::Unknown,
+    }
+}
+
+fn notes(notes: Vec<String>) -> Response<pb::GuestReply> {
+    Response::new(pb::GuestReply { notes })
+}
+
+fn snapshot_name(raw: &str) -> Result<String, Status> {
+    if valid_name(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(status(NodeError::invalid(
+            "snapname",
+            "a snapshot name is 1-63 letters, digits, '-' or '_', starting with a letter",
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl GuestsRpc for GuestService {
+    async fn create_guest(
+        &self,
+        request: Request<pb::CreateGuestRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let size = r.size.unwrap_or_default();
+        let spec = GuestSpec {
+            name,
+            template: r.template,
+            hostname: r.hostname,
+            resources: Resources {
+                cores: (size.cores > 0).then_some(size.cores),
+                memory_mb: (size.memory_mb > 0).then_some(size.memory_mb),
+                disk_gb: (size.disk_gb > 0).then_some(size.disk_gb),
+            },
+        };
+        let done = self
+            .fleet
+            .call(node, |d| async move { d.create(&spec).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(done))
+    }
+
+    async fn get_guest_state(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestStateReply> {
+        let (node, name) = guest(Some(request.into_inner()))?;
+        let state = self
+            .fleet
+            .call(node, |d| async move { d.state(&name).await })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GuestStateReply {
+            state: power_pb(state).into(),
+        }))
+    }
+
+    async fn start_guest(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestReply> {
+        let (node, name) = guest(Some(request.into_inner()))?;
+        self.fleet
+            .call(node, |d| async move { d.start(&name).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    async fn stop_guest(&self, request: Request<pb::StopGuestRequest>) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let grace = grace(r.grace_secs);
+        self.fleet
+            .call(node, |d| async move { d.stop(&name, grace).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    async fn reboot_guest(&self, request: Request<pb::StopGuestRequest>) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let grace = grace(r.grace_secs);
+        let done = self
+            .fleet
+            .call(node, |d| async move { d.reboot(&name, grace).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(done))
+    }
+
+    async fn delete_guest(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestReply> {
+        let (node, name) = guest(Some(request.into_inner()))?;
+        self.fleet
+            .call(node, |d| async move { d.delete(&name).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    async fn set_guest_password(
+        &self,
+        request: Request<pb::SetGuestPasswordRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let (user, password) = (r.user, r.password);
+        if password.chars().count() < 8
+            || password.len() > 256
+            || password.contains(['\n', '\r', '\0'])
+        {
+            return Err(status(NodeError::invalid(
+                "password",
+                "password must be 8-256 characters on one line",
+            )));
+        }
+        self.fleet
+            .call(node, |d| async move {
+                d.set_password(&name, &user, &password).await
+            })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    async fn resize_guest(
+        &self,
+        request: Request<pb::ResizeGuestRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let resources = Resources {
+            cores: r.cores,
+            memory_mb: r.memory_mb,
+            disk_gb: r.disk_gb,
+        };
+        if resources == Resources::default()
+            || resources.cores == Some(0)
+            || resources.memory_mb.is_some_and(|m| m < 64)
+            || resources.disk_gb == Some(0)
+        {
+            return Err(status(NodeError::invalid(
+                "resources",
+                "name at least one of cores, memory (64 MB+) or disk, each positive",
+            )));
+        }
+        let done = self
+            .fleet
+            .call(node, |d| async move { d.resize(&name, resources).await })
+            .await
+            .map_err(status)?;
+        Ok(notes(done))
+    }
+
+    async fn create_snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let snapshot = snapshot_name(&r.snapshot)?;
+        let description: String = r
+            .description
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect();
+        let done = self
+            .fleet
+            .call(node, |d| async move {
+                d.snapshot_create(&name, &snapshot, &description).await
+            })
+            .await
+            .map_err(status)?;
+        Ok(notes(done))
+    }
+
+    async fn list_snapshots(
+        &self,
+        request: Request<pb::GuestRef>,
+    ) -> Reply<pb::ListSnapshotsReply> {
+        let (node, name) = guest(Some(request.into_inner()))?;
+        let list = self
+            .fleet
+            .call(node, |d| async move { d.snapshot_list(&name).await })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListSnapshotsReply {
+            snapshots: list
+                .into_iter()
+                .map(|s| pb::SnapshotInfo {
+                    name: s.name,
+                    description: s.description,
+                    created_at: s.created_at,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn rollback_snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let snapshot = snapshot_name(&r.snapshot)?;
+        let done = self
+            .fleet
+            .call(node, |d| async move {
+                d.snapshot_rollback(&name, &snapshot).await
+            })
+            .await
+            .map_err(status)?;
+        Ok(notes(done))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Reply<pb::GuestReply> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let snapshot = snapshot_name(&r.snapshot)?;
+        self.fleet
+            .call(node, |d| async move {
+                d.snapshot_delete(&name, &snapshot).await
+            })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    async fn node_usage(
+        &self,
+        request: Request<pb::NodeUsageRequest>,
+    ) -> Reply<pb::NodeUsageReply> {
+        let node = request.into_inner().node_id;
+        let usage = self
+            .fleet
+            .call(node, |d| async move { d.usage().await })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::NodeUsageReply {
+            guests: usage
+                .into_iter()
+                .map(|u| pb::GuestUsage {
+                    name: u.name,
+                    state: power_pb(u.state).into(),
+                    cpu_time_ns: u.cpu_time_ns,
+                    memory_bytes: u.memory_bytes,
+                    memory_limit_bytes: u.memory_limit_bytes.unwrap_or(0),
+                    disk_bytes: u.disk_bytes,
+                    net_rx_bytes: u.net_rx_bytes,
+                    net_tx_bytes: u.net_tx_bytes,
+                    uptime_secs: u.uptime_secs,
+                })
+                .collect(),
+        }))
+    }
+}
