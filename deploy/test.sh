@@ -10,6 +10,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_packages=()
 command -v nats-server >/dev/null || need_packages+=(nats-server)
 command -v lxc-create >/dev/null || need_packages+=(lxc)
+command -v busybox >/dev/null || need_packages+=(busybox)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"

@@ -10,6 +10,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// identity-svc's gRPC URL.
     pub identity_url: String,
+    /// node-svc's gRPC URL.
+    pub node_url: String,
     /// How long a successful authentication is reused before identity-svc is asked again;
     /// the upper bound on how long a revoked credential keeps working on another replica.
     pub auth_cache_ttl_ms: u64,
@@ -33,6 +35,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             identity_url: "http://127.0.0.1:50051".to_owned(),
+            node_url: "http://127.0.0.1:50054".to_owned(),
             auth_cache_ttl_ms: 5_000,
             auth_rate_per_minute: 30,
             auth_rate_burst: 10,

@@ -68,6 +68,11 @@ impl ApiError {
                 StatusCode::PAYMENT_REQUIRED
             }
             Code::FailedPrecondition => StatusCode::CONFLICT,
+            Code::ResourceExhausted
+                if reason.as_deref() == Some(platform::grpc::reason::NO_CAPACITY) =>
+            {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 tracing::warn!(code = ?status.code(), message = status.message(), "service unavailable");

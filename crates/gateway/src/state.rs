@@ -12,10 +12,14 @@ use crate::config::Config;
 use crate::ratelimit::RateLimit;
 
 pub type IdentityClient = RawIdentityClient<InterceptedService<Channel, platform::grpc::Propagate>>;
+pub type NodesClient = proto::node::v1::nodes_client::NodesClient<
+    InterceptedService<Channel, platform::grpc::Propagate>,
+>;
 
 #[derive(Clone)]
 pub struct AppState {
     pub identity: IdentityClient,
+    pub nodes: NodesClient,
     pub auth: Authenticator,
     pub auth_rate: Arc<RateLimit>,
     pub config: Arc<Config>,
@@ -33,8 +37,13 @@ impl AppState {
             config.auth_rate_per_minute,
             config.auth_rate_burst,
         )?);
+        let nodes = proto::node::v1::nodes_client::NodesClient::with_interceptor(
+            platform::grpc::channel(&config.node_url)?,
+            platform::grpc::Propagate,
+        );
         Ok(Self {
             identity,
+            nodes,
             auth,
             auth_rate,
             config: Arc::new(config),
@@ -44,5 +53,9 @@ impl AppState {
     /// A fresh identity client handle (clones share one connection).
     pub fn identity(&self) -> IdentityClient {
         self.identity.clone()
+    }
+
+    pub fn nodes(&self) -> NodesClient {
+        self.nodes.clone()
     }
 }

@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     let gateway = gateway::Config {
         listen: addr(config.gateway_port),
         identity_url: format!("http://{}", addr(config.identity_port)),
+        node_url: format!("http://{}", addr(config.node_port)),
         ..gateway::Config::default()
     };
 

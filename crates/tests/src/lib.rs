@@ -19,6 +19,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub const ADMIN_API_KEY: &str = "sk_configured-admin-key-for-tests-0123456789";
 pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
 pub const USER_PASSWORD: &str = "user-password-1";
+/// base64 of 32 bytes.
+pub const NODE_CREDENTIALS_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdDE=";
 
 /// Which database identity-svc runs on.
 #[derive(Debug, Clone)]
@@ -45,9 +47,12 @@ impl Backend {
         }
     }
 
-    async fn database_url(&self, dir: &std::path::Path) -> String {
+    async fn database_url(&self, dir: &std::path::Path, service: &str) -> String {
         match self {
-            Self::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("identity.db").display()),
+            Self::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{service}.db")).display()
+            ),
             Self::Postgres(server) => {
                 let name = format!("vps_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = sea_orm::Database::connect(server.as_str())
@@ -97,6 +102,7 @@ macro_rules! on_every_backend {
 pub struct Options {
     pub gateway: gateway::Config,
     pub identity: identity_svc::Config,
+    pub node: node_svc::Config,
     /// Extra routes mounted on the gateway under its middleware.
     pub extra_routes: Router<AppState>,
 }
@@ -112,6 +118,7 @@ impl Default for Options {
         Self {
             gateway,
             identity: identity_svc::Config::default(),
+            node: node_svc::Config::default(),
             extra_routes: Router::new(),
         }
     }
@@ -121,6 +128,7 @@ impl Default for Options {
 pub struct TestApp {
     pub base: String,
     pub identity_url: String,
+    pub node_url: String,
     pub http: reqwest::Client,
     pub database_url: String,
     shutdown: Shutdown,
@@ -178,7 +186,8 @@ impl TestApp {
     pub async fn start_with(backend: Backend, options: Options) -> Self {
         platform::telemetry::init("tests");
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = backend.database_url(dir.path()).await;
+        let database_url = backend.database_url(dir.path(), "identity").await;
+        let node_database_url = backend.database_url(dir.path(), "node").await;
         let shutdown = Shutdown::new();
 
         let identity_listener = bind().await;
@@ -202,14 +211,30 @@ impl TestApp {
             let _ = ready_tx.send(result.map_err(|e| format!("{e:#}")));
         });
 
+        let node_listener = bind().await;
+        let node_url = format!("http://{}", node_listener.local_addr().expect("addr"));
+        let node_config = node_svc::Config {
+            database_url: node_database_url,
+            credentials_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
+            ..options.node
+        };
+        let node_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node_svc::serve_on(node_listener, node_config, node_shutdown).await {
+                eprintln!("node-svc stopped: {e:#}");
+            }
+        });
+
         let gateway_config = gateway::Config {
             identity_url: identity_url.clone(),
+            node_url: node_url.clone(),
             ..options.gateway
         };
         let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
         let app = Self {
             base,
             identity_url,
+            node_url,
             http: reqwest::Client::new(),
             database_url,
             shutdown,
@@ -223,6 +248,7 @@ impl TestApp {
     pub async fn another_gateway(&self, config: gateway::Config) -> String {
         let config = gateway::Config {
             identity_url: self.identity_url.clone(),
+            node_url: self.node_url.clone(),
             ..config
         };
         start_gateway(config, Router::new(), self.shutdown.clone()).await

@@ -38,6 +38,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(create_user))
+        .routes(routes!(list_nodes))
+        .routes(routes!(create_node))
+        .routes(routes!(delete_node))
 }
 
 /// A user as Skyport clients know it. Never carries the password hash.
@@ -197,5 +200,291 @@ async fn create_user(
     Ok((
         StatusCode::CREATED,
         Json(SkyportUser::from(created.into_inner())),
+    ))
+}
+
+/// A node as Skyport clients know it: the numbers as strings, as Skyport sends them. Never
+/// carries credentials.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkyportNode {
+    /// The node's id (a UUID).
+    id: String,
+    name: String,
+    /// Comma-separated.
+    tags: String,
+    /// Megabytes.
+    ram: String,
+    /// Gigabytes.
+    disk: String,
+    /// Cores.
+    processor: String,
+    address: String,
+    port: String,
+    location: String,
+    /// `lxc` or `proxmox`.
+    driver: String,
+    /// `online`, `offline` or `maintenance`.
+    state: String,
+    /// `healthy`, `unreachable` or `unknown` (not probed yet).
+    health: String,
+    /// Capacity taken by servers: cores, MB, GB.
+    reserved: ReservedView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservedView {
+    cores: u32,
+    ram: u64,
+    disk: u64,
+}
+
+impl From<proto::node::v1::Node> for SkyportNode {
+    fn from(n: proto::node::v1::Node) -> Self {
+        use proto::node::v1::{NodeHealth, NodeState};
+        let capacity = n.capacity.unwrap_or_default();
+        let reserved = n.reserved.unwrap_or_default();
+        let state = match NodeState::try_from(n.state) {
+            Ok(NodeState::Online) => "online",
+            Ok(NodeState::Offline) => "offline",
+            Ok(NodeState::Maintenance) => "maintenance",
+            _ => "unknown",
+        };
+        let health = match NodeHealth::try_from(n.health) {
+            Ok(NodeHealth::Healthy) => "healthy",
+            Ok(NodeHealth::Unreachable) => "unreachable",
+            _ => "unknown",
+        };
+        Self {
+            id: n.uuid,
+            name: n.name,
+            tags: n.tags.join(","),
+            ram: capacity.memory_mb.to_string(),
+            disk: capacity.disk_gb.to_string(),
+            processor: capacity.cores.to_string(),
+            address: n.address,
+            port: n.port.to_string(),
+            location: n.location,
+            driver: n.driver,
+            state: state.to_owned(),
+            health: health.to_owned(),
+            reserved: ReservedView {
+                cores: reserved.cores,
+                ram: reserved.memory_mb,
+                disk: reserved.disk_gb,
+            },
+        }
+    }
+}
+
+/// List every node.
+#[utoipa::path(get, path = "/api/nodes", tag = "skyport",
+    security(("skyportApiKey" = [])),
+    responses(
+        (status = 200, description = "Every node, without credentials", body = [SkyportNode]),
+        (status = 401, description = "API key missing or invalid", body = SkyportError),
+    ))]
+async fn list_nodes(
+    State(state): State<AppState>,
+    auth: Auth<Skyport>,
+) -> Result<Json<Vec<SkyportNode>>> {
+    let request = auth
+        .principal
+        .caller()
+        .request(proto::node::v1::ListNodesRequest {});
+    let reply = state.nodes().list_nodes(request).await?.into_inner();
+    Ok(Json(
+        reply.nodes.into_iter().map(SkyportNode::from).collect(),
+    ))
+}
+
+/// A number sent as a JSON number or a string of digits, as Skyport clients do.
+fn number(
+    field: &str,
+    value: Option<&serde_json::Value>,
+) -> std::result::Result<Option<u64>, ApiError> {
+    let invalid = || ApiError::invalid(field, format!("{field} must be a whole number"));
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Some).ok_or_else(invalid),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateNodeBody {
+    name: Option<String>,
+    /// Comma-separated.
+    tags: Option<String>,
+    /// Megabytes (number or string).
+    #[schema(value_type = Option<String>)]
+    ram: Option<serde_json::Value>,
+    /// Gigabytes (number or string).
+    #[schema(value_type = Option<String>)]
+    disk: Option<serde_json::Value>,
+    /// Cores (number or string).
+    #[schema(value_type = Option<String>)]
+    processor: Option<serde_json::Value>,
+    address: Option<String>,
+    #[schema(value_type = Option<String>)]
+    port: Option<serde_json::Value>,
+    /// Extension: `proxmox` (default) or `lxc`.
+    driver: Option<String>,
+    /// Extension: the data-centre location (default `default`).
+    location: Option<String>,
+    /// Extension, lxc: the container path on the node-svc host.
+    lxc_path: Option<String>,
+    /// Extension, proxmox: the PVE node name.
+    pve_node: Option<String>,
+    /// Extension, proxmox: `USER@REALM!TOKENID=SECRET`. Stored encrypted, never returned.
+    api_token: Option<String>,
+    /// Extension, proxmox: ticket login instead of a token. Stored encrypted, never returned.
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// Register a node. Skyport's fields, plus extensions for the driver and its credentials.
+#[utoipa::path(post, path = "/api/nodes/create", tag = "skyport",
+    security(("skyportApiKey" = [])),
+    request_body = CreateNodeBody,
+    responses(
+        (status = 201, description = "The new node", body = SkyportNode),
+        (status = 400, description = "Missing or invalid parameters", body = SkyportError),
+        (status = 401, description = "API key missing or invalid", body = SkyportError),
+        (status = 409, description = "A node with this name exists", body = SkyportError),
+    ))]
+async fn create_node(
+    State(state): State<AppState>,
+    auth: Auth<Skyport>,
+    Body(body, _): Body<Skyport, CreateNodeBody>,
+) -> Result<impl IntoResponse> {
+    use proto::node::v1 as node;
+    let (Some(name), Some(ram), Some(disk), Some(processor)) = (
+        body.name,
+        number("ram", body.ram.as_ref())?,
+        number("disk", body.disk.as_ref())?,
+        number("processor", body.processor.as_ref())?,
+    ) else {
+        return Err(ApiError::bad_request("name, ram, disk and processor are required").into());
+    };
+    let driver = body.driver.unwrap_or_else(|| "proxmox".to_owned());
+    let mut settings = std::collections::HashMap::new();
+    let mut credentials = std::collections::HashMap::new();
+    if let Some(path) = body.lxc_path {
+        settings.insert("path".to_owned(), path);
+    }
+    if let Some(pve_node) = body.pve_node {
+        settings.insert("node".to_owned(), pve_node);
+    }
+    for (key, value) in [
+        ("token", body.api_token),
+        ("username", body.username),
+        ("password", body.password),
+    ] {
+        if let Some(value) = value {
+            credentials.insert(key.to_owned(), value);
+        }
+    }
+    let request = node::CreateNodeRequest {
+        name,
+        location: body.location.unwrap_or_default(),
+        tags: body
+            .tags
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+        driver,
+        address: body.address.unwrap_or_default(),
+        port: u32::try_from(number("port", body.port.as_ref())?.unwrap_or(0))
+            .map_err(|_| ApiError::invalid("port", "port must be 1-65535"))?,
+        capacity: Some(node::Capacity {
+            cores: u32::try_from(processor)
+                .map_err(|_| ApiError::invalid("processor", "too many cores"))?,
+            memory_mb: ram,
+            disk_gb: disk,
+        }),
+        overcommit: None,
+        settings,
+        credentials,
+    };
+    let created = state
+        .nodes()
+        .create_node(auth.principal.caller().request(request))
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::FailedPrecondition => {
+                ApiError::new(StatusCode::CONFLICT, status.message())
+            }
+            _ => ApiError::from_status(&status),
+        })?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(SkyportNode::from(created))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteNodeBody {
+    /// The node's id (its UUID, or the numeric id as a string).
+    #[schema(value_type = Option<String>)]
+    node_id: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    message: &'static str,
+}
+
+/// Delete a node. Refused with 409 while servers live on it. Answers 201, as Skyport
+/// documents.
+#[utoipa::path(delete, path = "/api/nodes/delete", tag = "skyport",
+    security(("skyportApiKey" = [])),
+    request_body = DeleteNodeBody,
+    responses(
+        (status = 201, description = "Deleted", body = Deleted),
+        (status = 400, description = "Missing or unknown node id", body = SkyportError),
+        (status = 401, description = "API key missing or invalid", body = SkyportError),
+        (status = 409, description = "Servers still live on the node", body = SkyportError),
+    ))]
+async fn delete_node(
+    State(state): State<AppState>,
+    auth: Auth<Skyport>,
+    Body(body, _): Body<Skyport, DeleteNodeBody>,
+) -> Result<impl IntoResponse> {
+    use proto::node::v1 as node;
+    let raw = match body.node_id {
+        Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => return Err(ApiError::invalid("nodeId", "nodeId is required").into()),
+    };
+    let by = match raw.parse::<i64>() {
+        Ok(id) if id > 0 => node::get_node_request::By::Id(id),
+        _ if raw.len() == 36 => node::get_node_request::By::Uuid(raw),
+        _ => return Err(ApiError::invalid("nodeId", "nodeId must be a node's id").into()),
+    };
+    let caller = auth.principal.caller();
+    let not_found = |status: tonic::Status| match status.code() {
+        tonic::Code::NotFound => ApiError::invalid("nodeId", "no such node"),
+        tonic::Code::FailedPrecondition => ApiError::new(StatusCode::CONFLICT, status.message()),
+        _ => ApiError::from_status(&status),
+    };
+    let mut nodes = state.nodes();
+    let found = nodes
+        .get_node(caller.request(node::GetNodeRequest { by: Some(by) }))
+        .await
+        .map_err(not_found)?
+        .into_inner();
+    nodes
+        .delete_node(caller.request(node::DeleteNodeRequest { id: found.id }))
+        .await
+        .map_err(not_found)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Deleted {
+            message: "Node deleted",
+        }),
     ))
 }
