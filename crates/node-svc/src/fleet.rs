@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use platform::Shutdown;
@@ -20,6 +21,8 @@ struct Handle {
     name: String,
     driver: Arc<dyn Hypervisor>,
     permits: Semaphore,
+    /// Set by the probe: calls fail at once instead of waiting out the timeout.
+    unreachable: AtomicBool,
 }
 
 pub struct Fleet {
@@ -72,6 +75,7 @@ impl Fleet {
             driver: driver_for(&node, &self.nodes)?,
             name: node.name,
             permits: Semaphore::new(self.concurrency),
+            unreachable: AtomicBool::new(node.health == "unreachable"),
         });
         Ok(self
             .handles
@@ -90,6 +94,20 @@ impl Fleet {
         Fut: Future<Output = Result<T, DriverError>>,
     {
         let handle = self.handle(node_id).await?;
+        if handle.unreachable.load(Ordering::Relaxed) {
+            return Err(NodeError::Unreachable {
+                node: handle.name.clone(),
+                source: anyhow::anyhow!("the last health probe failed"),
+            });
+        }
+        self.call_unchecked(&handle, operation).await
+    }
+
+    async fn call_unchecked<T, F, Fut>(&self, handle: &Arc<Handle>, operation: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
+        Fut: Future<Output = Result<T, DriverError>>,
+    {
         let work = async {
             let _permit = handle
                 .permits
@@ -115,10 +133,17 @@ impl Fleet {
             return;
         };
         for node in all {
-            let verdict = match self
-                .call(node.id, |driver| async move { driver.probe().await })
-                .await
-            {
+            let handle = match self.handle(node.id).await {
+                Ok(handle) => handle,
+                Err(e) => {
+                    tracing::debug!(node = %node.name, error = %e, "no driver for this node");
+                    continue;
+                }
+            };
+            let probed = self
+                .call_unchecked(&handle, |driver| async move { driver.probe().await })
+                .await;
+            let verdict = match probed {
                 Ok(()) => "healthy",
                 Err(NodeError::Unreachable { .. }) => "unreachable",
                 Err(e) => {
@@ -126,6 +151,9 @@ impl Fleet {
                     "unknown"
                 }
             };
+            handle
+                .unreachable
+                .store(verdict == "unreachable", Ordering::Relaxed);
             if verdict != node.health {
                 tracing::info!(node = %node.name, from = %node.health, to = verdict, "node health changed");
                 if let Err(e) = self.nodes.set_health(node.id, verdict).await {

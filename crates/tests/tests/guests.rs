@@ -1,0 +1,346 @@
+//! Guests through node-svc's gRPC API on a real LXC node, and what a dead or slow node does:
+//! it fails fast or times out on its own, and nothing else waits for it. Needs root, LXC and
+//! `lxc-net` (deploy/test.sh provides them).
+
+use std::time::{Duration, Instant};
+
+use platform::grpc::Caller;
+use proto::node::v1 as pb;
+use proto::node::v1::guests_client::GuestsClient;
+use proto::node::v1::nodes_client::NodesClient;
+use tests::{Backend, Options, TestApp};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const ADMIN: Caller = Caller {
+    user_id: 1,
+    admin: true,
+};
+
+/// A container path that removes its containers when dropped.
+struct ContainerDir {
+    dir: tempfile::TempDir,
+}
+
+impl ContainerDir {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("vps-guests")
+                .tempdir_in("/var/tmp")
+                .expect("dir"),
+        }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let _ = std::process::Command::new("lxc-destroy")
+                .arg("-P")
+                .arg(self.dir.path())
+                .args(["-n", &name, "-f", "-s"])
+                .output();
+        }
+    }
+}
+
+async fn clients(app: &TestApp) -> (NodesClient<Channel>, GuestsClient<Channel>) {
+    let channel = Channel::from_shared(app.node_url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    (
+        NodesClient::new(channel.clone()),
+        GuestsClient::new(channel),
+    )
+}
+
+async fn lxc_node(nodes: &mut NodesClient<Channel>, name: &str, path: &str) -> i64 {
+    let request = pb::CreateNodeRequest {
+        name: name.into(),
+        driver: "lxc".into(),
+        capacity: Some(pb::Capacity {
+            cores: 2,
+            memory_mb: 2048,
+            disk_gb: 20,
+        }),
+        settings: [("path".to_owned(), path.to_owned())].into(),
+        ..Default::default()
+    };
+    nodes
+        .create_node(ADMIN.request(request))
+        .await
+        .expect("node")
+        .into_inner()
+        .id
+}
+
+fn guest(node_id: i64, name: &str) -> pb::GuestRef {
+    pb::GuestRef {
+        node_id,
+        name: name.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_lives_and_dies_through_node_svc() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (mut nodes, mut guests) = clients(&app).await;
+    let dir = ContainerDir::new();
+    let node = lxc_node(&mut nodes, "local", &dir.path()).await;
+    let g = || guest(node, "vps-1");
+
+    let create = pb::CreateGuestRequest {
+        guest: Some(g()),
+        template: "busybox".into(),
+        hostname: "web1.example.test".into(),
+        size: Some(pb::Capacity {
+            cores: 1,
+            memory_mb: 256,
+            disk_gb: 1,
+        }),
+    };
+    guests.create_guest(create.clone()).await.expect("create");
+    let again = guests
+        .create_guest(create)
+        .await
+        .expect("create again")
+        .into_inner();
+    assert!(again.notes.iter().any(|n| n.contains("already existed")));
+    guests.start_guest(g()).await.expect("start");
+    let state = guests
+        .get_guest_state(g())
+        .await
+        .expect("state")
+        .into_inner();
+    assert_eq!(state.state, i32::from(pb::PowerState::Running));
+
+    let password = pb::SetGuestPasswordRequest {
+        guest: Some(g()),
+        user: "root".into(),
+        password: "Correct-Horse-9".into(),
+    };
+    guests.set_guest_password(password).await.expect("password");
+    let short = pb::SetGuestPasswordRequest {
+        guest: Some(g()),
+        user: "root".into(),
+        password: "short".into(),
+    };
+    assert_eq!(
+        guests
+            .set_guest_password(short)
+            .await
+            .expect_err("short")
+            .code(),
+        Code::InvalidArgument
+    );
+    let resize = pb::ResizeGuestRequest {
+        guest: Some(g()),
+        memory_mb: Some(320),
+        ..Default::default()
+    };
+    guests.resize_guest(resize).await.expect("resize");
+
+    let usage = guests
+        .node_usage(pb::NodeUsageRequest { node_id: node })
+        .await
+        .expect("usage")
+        .into_inner();
+    let mine = usage
+        .guests
+        .iter()
+        .find(|u| u.name == "vps-1")
+        .expect("listed");
+    assert_eq!(mine.state, i32::from(pb::PowerState::Running));
+    assert_eq!(mine.memory_limit_bytes, 320 * 1024 * 1024);
+
+    let snapshot = pb::SnapshotRequest {
+        guest: Some(g()),
+        snapshot: "first".into(),
+        description: "before".into(),
+    };
+    let notes = guests
+        .create_snapshot(snapshot)
+        .await
+        .expect("snapshot")
+        .into_inner()
+        .notes;
+    assert!(notes.iter().any(|n| n.contains("stopped")), "{notes:?}");
+    let listed = guests
+        .list_snapshots(g())
+        .await
+        .expect("list")
+        .into_inner()
+        .snapshots;
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["first"]
+    );
+    let bad = pb::SnapshotRequest {
+        guest: Some(g()),
+        snapshot: "no spaces".into(),
+        description: String::new(),
+    };
+    assert_eq!(
+        guests.create_snapshot(bad).await.expect_err("bad").code(),
+        Code::InvalidArgument
+    );
+
+    guests
+        .stop_guest(pb::StopGuestRequest {
+            guest: Some(g()),
+            grace_secs: 1,
+        })
+        .await
+        .expect("stop");
+    guests.delete_guest(g()).await.expect("delete");
+    guests.delete_guest(g()).await.expect("delete again");
+    assert_eq!(
+        guests.get_guest_state(g()).await.expect_err("gone").code(),
+        Code::NotFound
+    );
+    let invalid = guests
+        .get_guest_state(guest(node, "1-bad"))
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let no_node = guests
+        .get_guest_state(guest(9999, "vps-1"))
+        .await
+        .expect_err("no node");
+    assert_eq!(no_node.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_fails_fast_and_hurts_only_itself() {
+    let mut options = Options::default();
+    options.node.probe_interval_secs = 1;
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    let (mut nodes, mut guests) = clients(&app).await;
+    let dir = ContainerDir::new();
+    let alive = lxc_node(&mut nodes, "alive", &dir.path()).await;
+    let dead = lxc_node(&mut nodes, "dead", "/var/tmp/vps-no-such-container-path").await;
+
+    let get = |id| {
+        ADMIN.request(pb::GetNodeRequest {
+            by: Some(pb::get_node_request::By::Id(id)),
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let health = nodes
+            .get_node(get(dead))
+            .await
+            .expect("get")
+            .into_inner()
+            .health;
+        if health == i32::from(pb::NodeHealth::Unreachable) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe marks the dead node unreachable"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let started = Instant::now();
+    let status = guests
+        .get_guest_state(guest(dead, "vps-1"))
+        .await
+        .expect_err("dead");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(
+        platform::grpc::error_reason(&status).as_deref(),
+        Some("NODE_UNREACHABLE")
+    );
+    assert!(status.message().contains("dead"), "{}", status.message());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "fails fast, without waiting for a timeout"
+    );
+
+    assert_eq!(
+        nodes
+            .get_node(get(alive))
+            .await
+            .expect("get")
+            .into_inner()
+            .health,
+        i32::from(pb::NodeHealth::Healthy)
+    );
+    guests
+        .node_usage(pb::NodeUsageRequest { node_id: alive })
+        .await
+        .expect("the live node still answers");
+    let pinned = pb::ReserveRequest {
+        reservation_id: "on-dead".into(),
+        size: Some(pb::Capacity {
+            cores: 1,
+            memory_mb: 128,
+            disk_gb: 1,
+        }),
+        node_id: dead,
+        ..Default::default()
+    };
+    assert_eq!(
+        nodes.reserve(pinned).await.expect_err("not placed").code(),
+        Code::ResourceExhausted
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_time_out_per_node() {
+    let mut options = Options::default();
+    options.node.node_timeout_secs = 2;
+    options.node.node_concurrency = 1;
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    let (mut nodes, mut guests) = clients(&app).await;
+    let dir = ContainerDir::new();
+    let node = lxc_node(&mut nodes, "slow", &dir.path()).await;
+    let create = pb::CreateGuestRequest {
+        guest: Some(guest(node, "vps-slow")),
+        template: "busybox".into(),
+        ..Default::default()
+    };
+    guests.create_guest(create).await.expect("create");
+    guests
+        .start_guest(guest(node, "vps-slow"))
+        .await
+        .expect("start");
+
+    // busybox's init ignores the halt signal, so a graceful stop waits out its grace time,
+    // longer than this node's timeout.
+    let started = Instant::now();
+    let stop = pb::StopGuestRequest {
+        guest: Some(guest(node, "vps-slow")),
+        grace_secs: 8,
+    };
+    let status = guests.stop_guest(stop).await.expect_err("times out");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    // Other nodes' calls never queue behind it: the registry answers at once.
+    let list = nodes
+        .list_nodes(ADMIN.request(pb::ListNodesRequest {}))
+        .await
+        .expect("list");
+    assert_eq!(list.into_inner().nodes.len(), 1);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    guests
+        .delete_guest(guest(node, "vps-slow"))
+        .await
+        .expect("delete");
+}
