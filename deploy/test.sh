@@ -19,6 +19,12 @@ if [ ${#need_packages[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 
+# The Proxmox VE test server, from PyPI.
+if ! python3 -c 'import fakepve, cryptography' >/dev/null 2>&1; then
+  echo "==> installing fakepve"
+  python3 -m pip install --quiet --disable-pip-version-check 'fakepve[crypto]==0.5.0'
+fi
+
 # LXC containers need the lxcbr0 bridge of lxc-net (started here too where systemd is absent).
 if ! ip link show lxcbr0 >/dev/null 2>&1; then
   echo "==> starting lxc-net"

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::sync::{RwLock, Semaphore};
 
 use crate::app::Nodes;
 use crate::driver::lxc::LxcDriver;
+use crate::driver::proxmox::{Auth, ProxmoxConfig, ProxmoxDriver};
 use crate::driver::{DriverError, Hypervisor};
 use crate::error::{NodeError, Result};
 use crate::store::entity::node;
@@ -43,12 +45,43 @@ fn driver_for(node: &node::Model, nodes: &Nodes) -> Result<Arc<dyn Hypervisor>> 
             Ok(Arc::new(LxcDriver::new(path)))
         }
         "proxmox" => {
-            // Decrypting here proves the key works; the Proxmox driver itself is not built yet.
-            let _credentials = nodes.credentials(node)?;
-            Err(NodeError::Conflict(format!(
-                "node {}: the proxmox driver is not available in this version",
-                node.name
-            )))
+            let mut credentials = nodes.credentials(node)?;
+            let auth = match (
+                credentials.remove("token"),
+                credentials.remove("username"),
+                credentials.remove("password"),
+            ) {
+                (Some(token), _, _) => Auth::Token(token),
+                (None, Some(username), Some(password)) => Auth::Password { username, password },
+                _ => {
+                    return Err(NodeError::Internal(anyhow::anyhow!(
+                        "proxmox node {} has no credentials",
+                        node.name
+                    )));
+                }
+            };
+            let setting = |key: &str, default: &str| {
+                settings
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| default.to_owned())
+            };
+            let host = if node.address.contains(':') {
+                format!("[{}]", node.address)
+            } else {
+                node.address.clone()
+            };
+            let config = ProxmoxConfig {
+                base_url: format!("https://{host}:{}", node.port),
+                node: setting("node", "pve"),
+                auth,
+                ca_file: settings.get("ca_file").map(PathBuf::from),
+                insecure: settings.get("insecure").is_some_and(|v| v == "true"),
+                storage: setting("storage", "local-lvm"),
+                bridge: setting("bridge", "vmbr0"),
+            };
+            let driver = ProxmoxDriver::new(config).map_err(NodeError::Internal)?;
+            Ok(Arc::new(driver))
         }
         other => Err(NodeError::Internal(anyhow::anyhow!(
             "unknown driver {other}"

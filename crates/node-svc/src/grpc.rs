@@ -591,6 +591,7 @@ impl GuestsRpc for GuestService {
                     net_rx_bytes: u.net_rx_bytes,
                     net_tx_bytes: u.net_tx_bytes,
                     uptime_secs: u.uptime_secs,
+                    cpu_fraction: u.cpu_fraction.unwrap_or(-1.0),
                 })
                 .collect(),
         }))

@@ -737,6 +737,7 @@ impl Hypervisor for LxcDriver {
                             _ => PowerState::Unknown,
                         },
                         cpu_time_ns: pid.map_or(0, cpu_time_ns),
+                        cpu_fraction: None,
                         memory_bytes,
                         memory_limit_bytes,
                         disk_bytes: disk_bytes(&path.join(&name).join("rootfs")),

@@ -3,6 +3,7 @@
 //! deleting a missing one succeeds), so sagas can retry.
 
 pub mod lxc;
+pub mod proxmox;
 
 use std::time::Duration;
 
@@ -38,7 +39,11 @@ pub enum PowerState {
 pub struct Usage {
     pub name: String,
     pub state: PowerState,
+    /// Cumulative CPU time, where the hypervisor counts it (LXC).
     pub cpu_time_ns: u64,
+    /// CPU use now as a fraction of the guest's cores, where the hypervisor reports that
+    /// instead (Proxmox).
+    pub cpu_fraction: Option<f64>,
     pub memory_bytes: u64,
     pub memory_limit_bytes: Option<u64>,
     pub disk_bytes: u64,

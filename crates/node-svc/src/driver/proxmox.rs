@@ -1,0 +1,931 @@
+//! The `proxmox` driver: Proxmox VE's REST API (`/api2/json`) with reqwest, for LXC and QEMU
+//! guests. API-token (`PVEAPIToken=USER@REALM!TOKENID=SECRET`) or ticket login (cookie plus
+//! `CSRFPreventionToken`, renewed before it expires); `{"data": ...}` envelopes; errors read
+//! from `message` and `errors`, with the HTTP status as fallback; UPID tasks polled until
+//! they stop (`OK` or `WARNINGS: ...` is success). Our guests carry the tag `vps-<name>`,
+//! which is how a name is found again (and how creating twice is recognised).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::{
+    DriverError, DriverResult, GuestSpec, Hypervisor, Notes, PowerState, Resources, SnapshotInfo,
+    Usage, valid_name,
+};
+
+/// Every request the driver makes: method, path template, parameters. The contract test
+/// checks each against PVE's published API schema.
+pub const API: &[(&str, &str, &[&str])] = &[
+    ("POST", "/access/ticket", &["username", "password"]),
+    ("GET", "/nodes/{node}/status", &[]),
+    ("GET", "/cluster/nextid", &[]),
+    ("GET", "/cluster/resources", &["type"]),
+    ("GET", "/nodes/{node}/tasks/{upid}/status", &[]),
+    (
+        "POST",
+        "/nodes/{node}/lxc",
+        &[
+            "vmid",
+            "ostemplate",
+            "hostname",
+            "cores",
+            "memory",
+            "rootfs",
+            "net0",
+            "tags",
+            "unprivileged",
+            "password",
+        ],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/clone",
+        &["newid", "name", "full"],
+    ),
+    ("GET", "/nodes/{node}/lxc/{vmid}/status/current", &[]),
+    ("GET", "/nodes/{node}/qemu/{vmid}/status/current", &[]),
+    ("POST", "/nodes/{node}/lxc/{vmid}/status/start", &[]),
+    ("POST", "/nodes/{node}/qemu/{vmid}/status/start", &[]),
+    (
+        "POST",
+        "/nodes/{node}/lxc/{vmid}/status/shutdown",
+        &["timeout", "forceStop"],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/shutdown",
+        &["timeout", "forceStop"],
+    ),
+    ("POST", "/nodes/{node}/lxc/{vmid}/status/stop", &[]),
+    ("POST", "/nodes/{node}/qemu/{vmid}/status/stop", &[]),
+    (
+        "POST",
+        "/nodes/{node}/lxc/{vmid}/status/reboot",
+        &["timeout"],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/reboot",
+        &["timeout"],
+    ),
+    ("DELETE", "/nodes/{node}/lxc/{vmid}", &["purge"]),
+    ("DELETE", "/nodes/{node}/qemu/{vmid}", &["purge"]),
+    (
+        "PUT",
+        "/nodes/{node}/lxc/{vmid}/config",
+        &["cores", "memory", "tags"],
+    ),
+    (
+        "PUT",
+        "/nodes/{node}/qemu/{vmid}/config",
+        &["cores", "memory", "tags"],
+    ),
+    ("PUT", "/nodes/{node}/lxc/{vmid}/resize", &["disk", "size"]),
+    ("PUT", "/nodes/{node}/qemu/{vmid}/resize", &["disk", "size"]),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/agent/set-user-password",
+        &["username", "password"],
+    ),
+    ("GET", "/nodes/{node}/lxc/{vmid}/snapshot", &[]),
+    ("GET", "/nodes/{node}/qemu/{vmid}/snapshot", &[]),
+    (
+        "POST",
+        "/nodes/{node}/lxc/{vmid}/snapshot",
+        &["snapname", "description"],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/snapshot",
+        &["snapname", "description"],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback",
+        &[],
+    ),
+    (
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
+        &[],
+    ),
+    (
+        "DELETE",
+        "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}",
+        &[],
+    ),
+    (
+        "DELETE",
+        "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
+        &[],
+    ),
+    ("GET", "/nodes/{node}/lxc/{vmid}/rrddata", &["timeframe"]),
+    ("GET", "/nodes/{node}/qemu/{vmid}/rrddata", &["timeframe"]),
+    ("POST", "/nodes/{node}/lxc/{vmid}/termproxy", &[]),
+    ("POST", "/nodes/{node}/qemu/{vmid}/vncproxy", &["websocket"]),
+];
+
+/// A ticket is valid for two hours; renew well before.
+const TICKET_RENEW_AFTER: Duration = Duration::from_secs(60 * 60);
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `USER@REALM!TOKENID=SECRET`.
+    Token(String),
+    Password {
+        username: String,
+        password: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxmoxConfig {
+    /// `https://host:port`.
+    pub base_url: String,
+    /// The PVE node name.
+    pub node: String,
+    pub auth: Auth,
+    /// A PEM file with the CA (or the self-signed certificate) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. For labs only.
+    pub insecure: bool,
+    /// Storage for container root file systems.
+    pub storage: String,
+    /// Bridge for the guests' first network interface.
+    pub bridge: String,
+}
+
+struct Ticket {
+    cookie: String,
+    csrf: String,
+    at: Instant,
+}
+
+pub struct ProxmoxDriver {
+    http: reqwest::Client,
+    base: String,
+    config: ProxmoxConfig,
+    ticket: Mutex<Option<Ticket>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Lxc,
+    Qemu,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Lxc => "lxc",
+            Self::Qemu => "qemu",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Guest {
+    vmid: u64,
+    kind: Kind,
+}
+
+/// The tag that marks a guest as ours and carries its name.
+fn tag(name: &str) -> String {
+    format!("vps-{}", name.to_ascii_lowercase())
+}
+
+/// PVE sends some numbers as strings (`nextid`, `port`); accept both.
+fn number(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn float(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+fn unreachable(error: impl Into<anyhow::Error>) -> DriverError {
+    DriverError::Unreachable(error.into())
+}
+
+/// The error a PVE answer describes.
+fn error_from(status: StatusCode, body: &Value) -> DriverError {
+    let mut message = body["message"].as_str().unwrap_or("").trim().to_owned();
+    if let Some(errors) = body["errors"].as_object() {
+        let detail: Vec<String> = errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or("invalid").trim()))
+            .collect();
+        message = format!("{message} {}", detail.join("; ")).trim().to_owned();
+    }
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    match status.as_u16() {
+        401 | 403 => DriverError::Failed(format!("Proxmox refused the credentials: {message}")),
+        502..=504 | 595 | 596 => {
+            unreachable(anyhow::anyhow!("Proxmox answered {status}: {message}"))
+        }
+        _ if message.contains("does not exist") || message.contains("no such") => {
+            DriverError::NotFound(message)
+        }
+        _ => DriverError::Failed(format!("Proxmox: {message}")),
+    }
+}
+
+impl ProxmoxDriver {
+    pub fn new(config: ProxmoxConfig) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .danger_accept_invalid_certs(config.insecure);
+        if let Some(file) = &config.ca_file {
+            let pem = std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        let base = format!("{}/api2/json", config.base_url.trim_end_matches('/'));
+        Ok(Self {
+            http: builder.build()?,
+            base,
+            config,
+            ticket: Mutex::new(None),
+        })
+    }
+
+    async fn login(&self) -> DriverResult<Ticket> {
+        let Auth::Password { username, password } = &self.config.auth else {
+            return Err(DriverError::Failed("no password configured".into()));
+        };
+        let response = self
+            .http
+            .post(format!("{}/access/ticket", self.base))
+            .form(&[
+                ("username", username.as_str()),
+                ("password", password.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(error_from(status, &body));
+        }
+        let data = &body["data"];
+        match (
+            data["ticket"].as_str(),
+            data["CSRFPreventionToken"].as_str(),
+        ) {
+            (Some(ticket), Some(csrf)) => Ok(Ticket {
+                cookie: ticket.to_owned(),
+                csrf: csrf.to_owned(),
+                at: Instant::now(),
+            }),
+            _ => Err(DriverError::Failed(
+                "Proxmox login answered without a ticket".into(),
+            )),
+        }
+    }
+
+    /// One API call; `data` of the envelope on success.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> DriverResult<Value> {
+        let mut renewed = false;
+        loop {
+            let url = format!("{}{path}", self.base);
+            let mut request = self.http.request(method.clone(), &url);
+            request = if method == Method::GET || method == Method::DELETE {
+                request.query(params)
+            } else {
+                request.form(params)
+            };
+            match &self.config.auth {
+                Auth::Token(token) => {
+                    request = request.header("Authorization", format!("PVEAPIToken={token}"))
+                }
+                Auth::Password { .. } => {
+                    let mut ticket = self.ticket.lock().await;
+                    if ticket
+                        .as_ref()
+                        .is_none_or(|t| t.at.elapsed() > TICKET_RENEW_AFTER)
+                    {
+                        *ticket = Some(self.login().await?);
+                    }
+                    let t = ticket
+                        .as_ref()
+                        .ok_or_else(|| DriverError::Failed("no ticket".into()))?;
+                    request = request.header("Cookie", format!("PVEAuthCookie={}", t.cookie));
+                    if method != Method::GET {
+                        request = request.header("CSRFPreventionToken", t.csrf.clone());
+                    }
+                }
+            }
+            let response = request.send().await.map_err(unreachable)?;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                return Ok(body.get("data").cloned().unwrap_or(Value::Null));
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && matches!(self.config.auth, Auth::Password { .. })
+                && !renewed
+            {
+                // The ticket expired or was revoked: log in again, once.
+                *self.ticket.lock().await = None;
+                renewed = true;
+                continue;
+            }
+            return Err(error_from(status, &body));
+        }
+    }
+
+    /// Polls a UPID task until it stops.
+    async fn wait(&self, upid: &Value) -> DriverResult<()> {
+        let Some(upid) = upid.as_str().filter(|u| u.starts_with("UPID:")) else {
+            return Ok(()); // Synchronous call: nothing to wait for.
+        };
+        let node = upid
+            .split(':')
+            .nth(1)
+            .unwrap_or(&self.config.node)
+            .to_owned();
+        let path = format!("/nodes/{node}/tasks/{}/status", urlencoding(upid));
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let status = self.call(Method::GET, &path, &[]).await?;
+            if status["status"].as_str() == Some("stopped") {
+                let exit = status["exitstatus"].as_str().unwrap_or("");
+                return if exit == "OK" || exit.starts_with("WARNINGS") {
+                    Ok(())
+                } else {
+                    Err(DriverError::Failed(format!("Proxmox task failed: {exit}")))
+                };
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn resources(&self) -> DriverResult<Vec<Value>> {
+        let data = self
+            .call(Method::GET, "/cluster/resources", &[("type", "vm".into())])
+            .await?;
+        Ok(data.as_array().cloned().unwrap_or_default())
+    }
+
+    fn ours<'a>(&self, entry: &'a Value) -> Option<&'a str> {
+        if entry["node"].as_str() != Some(self.config.node.as_str()) {
+            return None;
+        }
+        entry["tags"]
+            .as_str()?
+            .split([';', ',', ' '])
+            .find(|t| t.starts_with("vps-"))
+            .map(|t| &t[4..])
+    }
+
+    async fn find(&self, name: &str) -> DriverResult<Option<Guest>> {
+        if !valid_name(name) {
+            return Err(DriverError::Conflict(format!(
+                "invalid guest name {name:?}"
+            )));
+        }
+        let wanted = name.to_ascii_lowercase();
+        for entry in self.resources().await? {
+            if self.ours(&entry) == Some(wanted.as_str()) {
+                let kind = if entry["type"].as_str() == Some("qemu") {
+                    Kind::Qemu
+                } else {
+                    Kind::Lxc
+                };
+                let vmid = number(&entry["vmid"])
+                    .ok_or_else(|| DriverError::Failed("resource without vmid".into()))?;
+                return Ok(Some(Guest { vmid, kind }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn guest(&self, name: &str) -> DriverResult<Guest> {
+        self.find(name)
+            .await?
+            .ok_or_else(|| DriverError::NotFound(name.to_owned()))
+    }
+
+    fn prefix(&self, guest: &Guest) -> String {
+        format!(
+            "/nodes/{}/{}/{}",
+            self.config.node,
+            guest.kind.path(),
+            guest.vmid
+        )
+    }
+
+    async fn act(&self, method: Method, path: &str, params: &[(&str, String)]) -> DriverResult<()> {
+        let upid = self.call(method, path, params).await?;
+        self.wait(&upid).await
+    }
+
+    async fn power(&self, guest: &Guest) -> DriverResult<PowerState> {
+        let current = self
+            .call(
+                Method::GET,
+                &format!("{}/status/current", self.prefix(guest)),
+                &[],
+            )
+            .await?;
+        Ok(match current["status"].as_str() {
+            Some("running") => PowerState::Running,
+            Some("stopped") => PowerState::Stopped,
+            _ => PowerState::Unknown,
+        })
+    }
+
+    /// RRD samples (`timeframe`: hour, day, week, month, year) for graphs.
+    pub async fn rrddata(&self, name: &str, timeframe: &str) -> DriverResult<Vec<Value>> {
+        let guest = self.guest(name).await?;
+        let data = self
+            .call(
+                Method::GET,
+                &format!("{}/rrddata", self.prefix(&guest)),
+                &[("timeframe", timeframe.to_owned())],
+            )
+            .await?;
+        Ok(data.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Opens a console proxy: termproxy for containers, vncproxy (websocket) for VMs.
+    /// Returns (port, ticket, user) for the relay; the ticket never goes to a browser.
+    pub async fn console_proxy(&self, name: &str) -> DriverResult<(u64, String, String)> {
+        let guest = self.guest(name).await?;
+        let (path, params) = match guest.kind {
+            Kind::Lxc => (format!("{}/termproxy", self.prefix(&guest)), vec![]),
+            Kind::Qemu => (
+                format!("{}/vncproxy", self.prefix(&guest)),
+                vec![("websocket", "1".to_owned())],
+            ),
+        };
+        let data = self.call(Method::POST, &path, &params).await?;
+        Ok((
+            number(&data["port"]).unwrap_or(0),
+            data["ticket"].as_str().unwrap_or("").to_owned(),
+            data["user"].as_str().unwrap_or("").to_owned(),
+        ))
+    }
+}
+
+/// Percent-encodes a path segment (UPIDs contain ':' and '@' and '!').
+fn urlencoding(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `lxc:STORAGE:vztmpl/FILE` (a container template) or `qemu:VMID` (a VM template to clone).
+enum Template {
+    Lxc(String),
+    Qemu(u64),
+}
+
+fn template(raw: &str) -> DriverResult<Template> {
+    let bad = || {
+        DriverError::Conflict(format!(
+            "unknown Proxmox template {raw:?}: use lxc:STORAGE:vztmpl/FILE or qemu:VMID"
+        ))
+    };
+    match raw.split_once(':') {
+        Some(("lxc", volume)) if volume.contains(':') && !volume.contains([',', '=', ' ']) => {
+            Ok(Template::Lxc(volume.to_owned()))
+        }
+        Some(("qemu", vmid)) => vmid.parse().map(Template::Qemu).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+#[async_trait]
+impl Hypervisor for ProxmoxDriver {
+    async fn probe(&self) -> DriverResult<()> {
+        self.call(
+            Method::GET,
+            &format!("/nodes/{}/status", self.config.node),
+            &[],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn create(&self, spec: &GuestSpec) -> DriverResult<Notes> {
+        if self.find(&spec.name).await?.is_some() {
+            return Ok(vec!["the guest already existed; nothing to do".to_owned()]);
+        }
+        let template = template(&spec.template)?;
+        let hostname = if spec.hostname.is_empty() {
+            spec.name.clone()
+        } else {
+            spec.hostname.clone()
+        };
+        let mut notes = Notes::new();
+        for attempt in 0..3 {
+            let vmid = number(&self.call(Method::GET, "/cluster/nextid", &[]).await?)
+                .ok_or_else(|| DriverError::Failed("nextid answered no number".into()))?;
+            let result = match &template {
+                Template::Lxc(ostemplate) => {
+                    let mut params = vec![
+                        ("vmid", vmid.to_string()),
+                        ("ostemplate", ostemplate.clone()),
+                        ("hostname", hostname.clone()),
+                        ("tags", tag(&spec.name)),
+                        ("unprivileged", "1".to_owned()),
+                        (
+                            "net0",
+                            format!("name=eth0,bridge={},ip=dhcp", self.config.bridge),
+                        ),
+                        (
+                            "rootfs",
+                            format!(
+                                "{}:{}",
+                                self.config.storage,
+                                spec.resources.disk_gb.unwrap_or(8)
+                            ),
+                        ),
+                    ];
+                    if let Some(cores) = spec.resources.cores {
+                        params.push(("cores", cores.to_string()));
+                    }
+                    if let Some(memory) = spec.resources.memory_mb {
+                        params.push(("memory", memory.to_string()));
+                    }
+                    self.act(
+                        Method::POST,
+                        &format!("/nodes/{}/lxc", self.config.node),
+                        &params,
+                    )
+                    .await
+                }
+                Template::Qemu(source) => {
+                    let params = [
+                        ("newid", vmid.to_string()),
+                        ("name", hostname.replace('_', "-")),
+                        ("full", "1".to_owned()),
+                    ];
+                    let cloned = self
+                        .act(
+                            Method::POST,
+                            &format!("/nodes/{}/qemu/{source}/clone", self.config.node),
+                            &params,
+                        )
+                        .await;
+                    match cloned {
+                        Ok(()) => {
+                            let guest = Guest {
+                                vmid,
+                                kind: Kind::Qemu,
+                            };
+                            let mut config = vec![("tags", tag(&spec.name))];
+                            if let Some(cores) = spec.resources.cores {
+                                config.push(("cores", cores.to_string()));
+                            }
+                            if let Some(memory) = spec.resources.memory_mb {
+                                config.push(("memory", memory.to_string()));
+                            }
+                            self.act(
+                                Method::PUT,
+                                &format!("{}/config", self.prefix(&guest)),
+                                &config,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(()) => {
+                    notes.push(format!("created as vmid {vmid}"));
+                    return Ok(notes);
+                }
+                Err(DriverError::Failed(message))
+                    if message.contains("already exists") && attempt < 2 =>
+                {
+                    // Another client took this vmid between nextid and create: try the next.
+                    notes.push(format!("vmid {vmid} was taken meanwhile"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DriverError::Failed("could not find a free vmid".into()))
+    }
+
+    async fn state(&self, name: &str) -> DriverResult<PowerState> {
+        let guest = self.guest(name).await?;
+        self.power(&guest).await
+    }
+
+    async fn start(&self, name: &str) -> DriverResult<()> {
+        let guest = self.guest(name).await?;
+        if self.power(&guest).await? == PowerState::Running {
+            return Ok(());
+        }
+        self.act(
+            Method::POST,
+            &format!("{}/status/start", self.prefix(&guest)),
+            &[],
+        )
+        .await
+    }
+
+    async fn stop(&self, name: &str, grace: Duration) -> DriverResult<()> {
+        let guest = self.guest(name).await?;
+        if self.power(&guest).await? == PowerState::Stopped {
+            return Ok(());
+        }
+        let params = [
+            ("timeout", grace.as_secs().max(1).to_string()),
+            ("forceStop", "1".to_owned()),
+        ];
+        self.act(
+            Method::POST,
+            &format!("{}/status/shutdown", self.prefix(&guest)),
+            &params,
+        )
+        .await
+    }
+
+    async fn reboot(&self, name: &str, grace: Duration) -> DriverResult<Notes> {
+        let guest = self.guest(name).await?;
+        if self.power(&guest).await? != PowerState::Running {
+            return Err(DriverError::Conflict("the server is not running".into()));
+        }
+        let params = [("timeout", grace.as_secs().max(1).to_string())];
+        self.act(
+            Method::POST,
+            &format!("{}/status/reboot", self.prefix(&guest)),
+            &params,
+        )
+        .await?;
+        Ok(Notes::new())
+    }
+
+    async fn delete(&self, name: &str) -> DriverResult<()> {
+        let Some(guest) = self.find(name).await? else {
+            return Ok(());
+        };
+        if self.power(&guest).await? != PowerState::Stopped {
+            self.act(
+                Method::POST,
+                &format!("{}/status/stop", self.prefix(&guest)),
+                &[],
+            )
+            .await?;
+        }
+        self.act(
+            Method::DELETE,
+            &self.prefix(&guest),
+            &[("purge", "1".to_owned())],
+        )
+        .await
+    }
+
+    async fn set_password(&self, name: &str, user: &str, password: &str) -> DriverResult<()> {
+        let guest = self.guest(name).await?;
+        match guest.kind {
+            Kind::Qemu => {
+                let params = [("username", user.to_owned()), ("password", password.to_owned())];
+                self.call(Method::POST, &format!("{}/agent/set-user-password", self.prefix(&guest)), &params)
+                    .await
+                    .map(drop)
+            }
+            Kind::Lxc => Err(DriverError::Conflict(
+                "Proxmox sets a container's password only when it is created; reinstall to change it".into(),
+            )),
+        }
+    }
+
+    async fn resize(&self, name: &str, resources: Resources) -> DriverResult<Notes> {
+        let guest = self.guest(name).await?;
+        let mut notes = Notes::new();
+        let mut config = Vec::new();
+        if let Some(cores) = resources.cores {
+            config.push(("cores", cores.to_string()));
+        }
+        if let Some(memory) = resources.memory_mb {
+            config.push(("memory", memory.to_string()));
+        }
+        if !config.is_empty() {
+            self.act(
+                Method::PUT,
+                &format!("{}/config", self.prefix(&guest)),
+                &config,
+            )
+            .await?;
+            if guest.kind == Kind::Qemu && self.power(&guest).await? == PowerState::Running {
+                notes.push("a running VM takes the new CPU and memory at its next start (pending in Proxmox)".to_owned());
+            }
+        }
+        if let Some(disk) = resources.disk_gb {
+            let volume = if guest.kind == Kind::Lxc {
+                "rootfs"
+            } else {
+                "scsi0"
+            };
+            let params = [("disk", volume.to_owned()), ("size", format!("{disk}G"))];
+            self.act(
+                Method::PUT,
+                &format!("{}/resize", self.prefix(&guest)),
+                &params,
+            )
+            .await?;
+        }
+        Ok(notes)
+    }
+
+    async fn snapshot_create(
+        &self,
+        name: &str,
+        snapshot: &str,
+        description: &str,
+    ) -> DriverResult<Notes> {
+        if self
+            .snapshot_list(name)
+            .await?
+            .iter()
+            .any(|s| s.name == snapshot)
+        {
+            return Ok(vec![
+                "the snapshot already existed; nothing to do".to_owned(),
+            ]);
+        }
+        let guest = self.guest(name).await?;
+        let params = [
+            ("snapname", snapshot.to_owned()),
+            ("description", description.to_owned()),
+        ];
+        self.act(
+            Method::POST,
+            &format!("{}/snapshot", self.prefix(&guest)),
+            &params,
+        )
+        .await?;
+        Ok(Notes::new())
+    }
+
+    async fn snapshot_list(&self, name: &str) -> DriverResult<Vec<SnapshotInfo>> {
+        let guest = self.guest(name).await?;
+        let data = self
+            .call(
+                Method::GET,
+                &format!("{}/snapshot", self.prefix(&guest)),
+                &[],
+            )
+            .await?;
+        Ok(data
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s["name"].as_str().is_some_and(|n| n != "current"))
+            .map(|s| SnapshotInfo {
+                name: s["name"].as_str().unwrap_or("").to_owned(),
+                description: s["description"].as_str().unwrap_or("").trim().to_owned(),
+                created_at: number(&s["snaptime"])
+                    .and_then(|t| i64::try_from(t).ok())
+                    .unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes> {
+        if !self
+            .snapshot_list(name)
+            .await?
+            .iter()
+            .any(|s| s.name == snapshot)
+        {
+            return Err(DriverError::NotFound(format!("snapshot {snapshot}")));
+        }
+        let guest = self.guest(name).await?;
+        self.act(
+            Method::POST,
+            &format!("{}/snapshot/{snapshot}/rollback", self.prefix(&guest)),
+            &[],
+        )
+        .await?;
+        Ok(Notes::new())
+    }
+
+    async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()> {
+        if !self
+            .snapshot_list(name)
+            .await?
+            .iter()
+            .any(|s| s.name == snapshot)
+        {
+            return Ok(());
+        }
+        let guest = self.guest(name).await?;
+        self.act(
+            Method::DELETE,
+            &format!("{}/snapshot/{snapshot}", self.prefix(&guest)),
+            &[],
+        )
+        .await
+    }
+
+    async fn usage(&self) -> DriverResult<Vec<Usage>> {
+        Ok(self
+            .resources()
+            .await?
+            .iter()
+            .filter_map(|entry| {
+                let name = self.ours(entry)?.to_owned();
+                let state = match entry["status"].as_str() {
+                    Some("running") => PowerState::Running,
+                    Some("stopped") => PowerState::Stopped,
+                    _ => PowerState::Unknown,
+                };
+                Some(Usage {
+                    name,
+                    state,
+                    cpu_time_ns: 0,
+                    cpu_fraction: Some(float(&entry["cpu"])),
+                    memory_bytes: number(&entry["mem"]).unwrap_or(0),
+                    memory_limit_bytes: number(&entry["maxmem"]),
+                    disk_bytes: number(&entry["disk"]).unwrap_or(0),
+                    net_rx_bytes: number(&entry["netin"]).unwrap_or(0),
+                    net_tx_bytes: number(&entry["netout"]).unwrap_or(0),
+                    uptime_secs: number(&entry["uptime"]).unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_arrive_as_strings_or_numbers() {
+        assert_eq!(number(&serde_json::json!("100")), Some(100));
+        assert_eq!(number(&serde_json::json!(101)), Some(101));
+        assert_eq!(number(&serde_json::json!("x")), None);
+    }
+
+    #[test]
+    fn errors_read_message_and_field_errors() {
+        let body = serde_json::json!({"data": null, "message": "Parameter verification failed.\n", "errors": {"vmid": "type check failed"}});
+        let error = error_from(StatusCode::BAD_REQUEST, &body);
+        assert!(
+            matches!(&error, DriverError::Failed(m) if m.contains("vmid: type check failed")),
+            "{error:?}"
+        );
+        let missing = serde_json::json!({"message": "Configuration file 'nodes/pve1/lxc/999.conf' does not exist\n"});
+        assert!(matches!(
+            error_from(StatusCode::INTERNAL_SERVER_ERROR, &missing),
+            DriverError::NotFound(_)
+        ));
+        assert!(matches!(
+            error_from(StatusCode::from_u16(595).expect("code"), &Value::Null),
+            DriverError::Unreachable(_)
+        ));
+        assert!(
+            matches!(error_from(StatusCode::UNAUTHORIZED, &Value::Null), DriverError::Failed(m) if m.contains("Unauthorized"))
+        );
+    }
+
+    #[test]
+    fn templates_and_tags() {
+        assert!(
+            matches!(template("lxc:local:vztmpl/debian-12.tar.zst"), Ok(Template::Lxc(v)) if v == "local:vztmpl/debian-12.tar.zst")
+        );
+        assert!(matches!(template("qemu:9000"), Ok(Template::Qemu(9000))));
+        for bad in ["busybox", "lxc:nocolon", "qemu:x", "lxc:local:a,b=c"] {
+            assert!(template(bad).is_err(), "{bad}");
+        }
+        assert_eq!(tag("VPS-42"), "vps-vps-42");
+        assert_eq!(
+            urlencoding("UPID:pve1:0001:root@pam!t:"),
+            "UPID%3Apve1%3A0001%3Aroot%40pam%21t%3A"
+        );
+    }
+}
