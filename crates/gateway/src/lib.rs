@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+mod console;
 pub mod dialects;
 pub mod error;
 pub mod extract;
@@ -51,6 +52,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(limited)
         .merge(dialects::panel::routes())
         .merge(dialects::skyport::routes())
+        .merge(console::routes())
         .split_for_parts()
 }
 

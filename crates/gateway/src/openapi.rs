@@ -18,6 +18,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "account", description = "Registration, sessions and API tokens (panel dialect)"),
         (name = "credits", description = "Credit balances and the ledger (panel dialect)"),
         (name = "skyport", description = "Skyport-compatible API (seed 001)"),
+        (name = "console", description = "WebSocket terminals, opened with a console ticket"),
         (name = "meta", description = "Health and this document"),
     )
 )]

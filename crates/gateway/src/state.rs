@@ -12,6 +12,9 @@ use crate::config::Config;
 use crate::ratelimit::RateLimit;
 
 pub type IdentityClient = RawIdentityClient<InterceptedService<Channel, platform::grpc::Propagate>>;
+pub type ConsolesClient = proto::node::v1::consoles_client::ConsolesClient<
+    InterceptedService<Channel, platform::grpc::Propagate>,
+>;
 pub type NodesClient = proto::node::v1::nodes_client::NodesClient<
     InterceptedService<Channel, platform::grpc::Propagate>,
 >;
@@ -20,6 +23,7 @@ pub type NodesClient = proto::node::v1::nodes_client::NodesClient<
 pub struct AppState {
     pub identity: IdentityClient,
     pub nodes: NodesClient,
+    pub consoles: ConsolesClient,
     pub auth: Authenticator,
     pub auth_rate: Arc<RateLimit>,
     pub config: Arc<Config>,
@@ -37,13 +41,19 @@ impl AppState {
             config.auth_rate_per_minute,
             config.auth_rate_burst,
         )?);
+        let node_channel = platform::grpc::channel(&config.node_url)?;
         let nodes = proto::node::v1::nodes_client::NodesClient::with_interceptor(
-            platform::grpc::channel(&config.node_url)?,
+            node_channel.clone(),
+            platform::grpc::Propagate,
+        );
+        let consoles = proto::node::v1::consoles_client::ConsolesClient::with_interceptor(
+            node_channel,
             platform::grpc::Propagate,
         );
         Ok(Self {
             identity,
             nodes,
+            consoles,
             auth,
             auth_rate,
             config: Arc::new(config),

@@ -16,6 +16,8 @@ pub enum NodeError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("invalid, used or expired console ticket")]
+    BadTicket,
     #[error("no node has capacity for this server")]
     NoCapacity,
     #[error("no free address in any pool for this node")]
@@ -56,6 +58,7 @@ impl ServiceError for NodeError {
         match self {
             Self::Invalid { .. } => Code::InvalidArgument,
             Self::Forbidden(_) => Code::PermissionDenied,
+            Self::BadTicket => Code::Unauthenticated,
             Self::NotFound(_) => Code::NotFound,
             Self::Conflict(_) => Code::FailedPrecondition,
             Self::NoCapacity | Self::NoAddress => Code::ResourceExhausted,

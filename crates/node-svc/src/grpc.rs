@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use platform::grpc::{Caller, to_status};
 use proto::node::v1 as pb;
+use proto::node::v1::consoles_server::{Consoles as ConsolesRpc, ConsolesServer};
 use proto::node::v1::guests_server::{Guests as GuestsRpc, GuestsServer};
 use proto::node::v1::nodes_server::{Nodes as NodesRpc, NodesServer};
 use tonic::{Request, Response, Status};
 
+use crate::app::console::TICKET_TTL_SECS;
 use crate::app::{NewNode, NewPool, NodeState, Nodes, PoolView, Size, netmask};
 use crate::driver::{GuestSpec, PowerState, Resources, valid_name};
 use crate::error::NodeError;
@@ -595,5 +597,83 @@ impl GuestsRpc for GuestService {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// Console tickets and the terminal stream.
+pub struct ConsoleService {
+    nodes: Arc<Nodes>,
+    fleet: Arc<Fleet>,
+}
+
+impl ConsoleService {
+    pub fn new(nodes: Arc<Nodes>, fleet: Arc<Fleet>) -> Self {
+        Self { nodes, fleet }
+    }
+
+    pub fn into_server(self) -> ConsolesServer<Self> {
+        ConsolesServer::new(self)
+    }
+}
+
+type OutputStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ConsoleOutput, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ConsolesRpc for ConsoleService {
+    async fn issue_ticket(
+        &self,
+        request: Request<pb::IssueConsoleTicketRequest>,
+    ) -> Reply<pb::ConsoleTicket> {
+        let r = request.into_inner();
+        let (node, name) = guest(r.guest)?;
+        let ticket = self
+            .nodes
+            .issue_console_ticket(node, &name, r.user_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ConsoleTicket {
+            ticket,
+            expires_in_secs: TICKET_TTL_SECS,
+        }))
+    }
+
+    type AttachStream = OutputStream;
+
+    async fn attach(
+        &self,
+        request: Request<tonic::Streaming<pb::ConsoleInput>>,
+    ) -> Reply<Self::AttachStream> {
+        use tokio_stream::StreamExt as _;
+        let mut inbound = request.into_inner();
+        let first = inbound.message().await?.and_then(|m| m.input);
+        let Some(pb::console_input::Input::Ticket(ticket)) = first else {
+            return Err(status(NodeError::BadTicket));
+        };
+        let grant = self
+            .nodes
+            .redeem_console_ticket(&ticket)
+            .await
+            .map_err(status)?;
+        let name = grant.guest.clone();
+        let console = self
+            .fleet
+            .call(grant.node_id, |d| async move { d.console(&name).await })
+            .await
+            .map_err(status)?;
+        tracing::info!(user = grant.user_id, node = grant.node_id, guest = %grant.guest, "console opened");
+        let crate::driver::Console { input, output } = console;
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                if let Some(pb::console_input::Input::Data(bytes)) = message.input
+                    && input.send(bytes).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(output)
+            .map(|data| Ok(pb::ConsoleOutput { data }));
+        Ok(Response::new(Box::pin(stream)))
     }
 }

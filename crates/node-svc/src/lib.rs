@@ -70,8 +70,9 @@ pub async fn serve_on(
         .await;
     let router = platform::grpc::server()
         .add_service(health_service)
-        .add_service(grpc::NodeService::new(app).into_server())
-        .add_service(grpc::GuestService::new(fleet).into_server());
+        .add_service(grpc::NodeService::new(app.clone()).into_server())
+        .add_service(grpc::GuestService::new(fleet.clone()).into_server())
+        .add_service(grpc::ConsoleService::new(app, fleet).into_server());
     tracing::info!(addr = %listener.local_addr()?, "node-svc listening");
     platform::grpc::serve(router, listener, shutdown).await
 }

@@ -303,3 +303,48 @@ async fn snapshots_stop_roll_back_and_restart() {
         .await
         .expect("delete with snapshots");
 }
+
+#[tokio::test]
+async fn the_console_is_a_terminal_in_the_container() {
+    let mut sandbox = Sandbox::new();
+    let spec = sandbox.spec("vps-tty");
+    let driver = &sandbox.driver;
+    driver.create(&spec).await.expect("create");
+    assert!(
+        matches!(
+            driver.console("vps-tty").await,
+            Err(DriverError::Conflict(_))
+        ),
+        "stopped"
+    );
+    driver.start("vps-tty").await.expect("start");
+    let mut console = driver.console("vps-tty").await.expect("console");
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut typed = false;
+    while !seen.contains("marker-42") {
+        let chunk = tokio::time::timeout_at(deadline, console.output.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no answer from the console: {seen:?}"))
+            .expect("open");
+        let text = String::from_utf8_lossy(&chunk);
+        if text.contains("\u{1b}[6n") {
+            // The shell asks where the cursor is, as line editors do; answer as a terminal.
+            console
+                .input
+                .send(b"\x1b[1;1R".to_vec())
+                .await
+                .expect("answer");
+        }
+        seen.push_str(&text);
+        if !typed && seen.contains("# ") {
+            console
+                .input
+                .send(b"echo marker-$((6*7))\r".to_vec())
+                .await
+                .expect("type");
+            typed = true;
+        }
+    }
+    drop(console.input);
+}

@@ -350,3 +350,40 @@ json.dump(out, sys.stdout)
         }
     }
 }
+
+#[tokio::test]
+async fn the_console_is_relayed_through_termproxy() {
+    let pve = FakePve::start();
+    let driver = ProxmoxDriver::new(pve.config(pve.token())).expect("driver");
+    driver
+        .create(&spec("vps-con", "qemu:9000"))
+        .await
+        .expect("clone");
+    assert!(
+        matches!(
+            driver.console("vps-con").await,
+            Err(DriverError::Conflict(_))
+        ),
+        "stopped"
+    );
+    driver.start("vps-con").await.expect("start");
+    let mut console = driver.console("vps-con").await.expect("console");
+    console
+        .input
+        .send(b"hello proxmox".to_vec())
+        .await
+        .expect("type");
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("hello proxmox") {
+        let chunk = tokio::time::timeout_at(deadline, console.output.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no echo: {seen:?}"))
+            .expect("open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("serial terminal"),
+        "the terminal's greeting came through: {seen:?}"
+    );
+}

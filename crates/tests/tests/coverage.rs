@@ -9,8 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tests::{ADMIN_API_KEY, Backend, Cred, TestApp};
 
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 6] = [
     "GET /health",
+    "GET /api/console/ws",
     "GET /api/openapi.json",
     "POST /api/auth/login",
     "POST /api/auth/refresh",

@@ -343,3 +343,137 @@ async fn slow_calls_time_out_per_node() {
         .await
         .expect("delete");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_ticket_opens_one_websocket_terminal() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (mut nodes, mut guests) = clients(&app).await;
+    let dir = ContainerDir::new();
+    let node = lxc_node(&mut nodes, "local", &dir.path()).await;
+    let create = pb::CreateGuestRequest {
+        guest: Some(guest(node, "vps-con")),
+        template: "busybox".into(),
+        ..Default::default()
+    };
+    guests.create_guest(create).await.expect("create");
+    let channel = Channel::from_shared(app.node_url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut consoles = proto::node::v1::consoles_client::ConsolesClient::new(channel);
+    let issue = |name: &str| pb::IssueConsoleTicketRequest {
+        guest: Some(guest(node, name)),
+        user_id: 7,
+    };
+    let ws_url = |ticket: &str| {
+        format!(
+            "{}/api/console/ws?ticket={ticket}",
+            app.base.replacen("http://", "ws://", 1)
+        )
+    };
+    let refusal = |result: Result<_, WsError>| match result {
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("the handshake should have been refused"),
+    };
+
+    // A stopped server has no console.
+    let ticket = consoles
+        .issue_ticket(issue("vps-con"))
+        .await
+        .expect("ticket")
+        .into_inner();
+    assert_eq!(ticket.expires_in_secs, 60);
+    assert_eq!(
+        refusal(tokio_tungstenite::connect_async(ws_url(&ticket.ticket)).await),
+        409
+    );
+
+    guests
+        .start_guest(guest(node, "vps-con"))
+        .await
+        .expect("start");
+    let ticket = consoles
+        .issue_ticket(issue("vps-con"))
+        .await
+        .expect("ticket")
+        .into_inner()
+        .ticket;
+    assert!(ticket.starts_with("vct_"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(&ticket))
+        .await
+        .expect("upgrade");
+    let mut seen = String::new();
+    let mut typed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !seen.contains("marker-42") {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no answer: {seen:?}"))
+            .expect("open")
+            .expect("frame");
+        let Message::Binary(bytes) = frame else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if text.contains("\u{1b}[6n") {
+            socket
+                .send(Message::binary(b"\x1b[1;1R".to_vec()))
+                .await
+                .expect("answer");
+        }
+        seen.push_str(&text);
+        if !typed && seen.contains("# ") {
+            socket
+                .send(Message::text("echo marker-$((6*7))\r"))
+                .await
+                .expect("type");
+            typed = true;
+        }
+    }
+    socket.close(None).await.expect("close");
+
+    // Single use: the same ticket is refused; so are unknown and missing ones.
+    assert_eq!(
+        refusal(tokio_tungstenite::connect_async(ws_url(&ticket)).await),
+        401
+    );
+    assert_eq!(
+        refusal(tokio_tungstenite::connect_async(ws_url("vct_0000")).await),
+        401
+    );
+    assert_eq!(
+        refusal(tokio_tungstenite::connect_async(ws_url("")).await),
+        400
+    );
+    let plain = app
+        .get("/api/console/ws?ticket=vct_x", tests::Cred::None)
+        .await;
+    assert_eq!(
+        plain.status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "{}",
+        plain.text
+    );
+    assert!(plain.json["error"].is_string());
+    let no_user = pb::IssueConsoleTicketRequest {
+        guest: Some(guest(node, "vps-con")),
+        user_id: 0,
+    };
+    assert_eq!(
+        consoles
+            .issue_ticket(no_user)
+            .await
+            .expect_err("unbound")
+            .code(),
+        Code::InvalidArgument
+    );
+    guests
+        .delete_guest(guest(node, "vps-con"))
+        .await
+        .expect("delete");
+}

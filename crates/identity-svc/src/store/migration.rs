@@ -12,8 +12,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261122_000001_initial"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Users {

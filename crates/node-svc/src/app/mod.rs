@@ -1,5 +1,6 @@
 //! node-svc's rules: which nodes exist, where a server fits, which address it gets.
 
+pub mod console;
 mod placement;
 mod pools;
 mod registry;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 
+use super::Console;
 use super::{
     DriverError, DriverResult, GuestSpec, Hypervisor, Notes, PowerState, Resources, SnapshotInfo,
     Usage, valid_name,
@@ -698,6 +699,56 @@ impl Hypervisor for LxcDriver {
             }
         }
         self.write_index(name, &index).await
+    }
+
+    async fn console(&self, name: &str) -> DriverResult<Console> {
+        if self.state(name).await? != PowerState::Running {
+            return Err(DriverError::Conflict(
+                "the server must be running to open its console".into(),
+            ));
+        }
+        // lxc-attach gives the container a terminal when its own standard input is a
+        // controlling terminal; util-linux `script` sets one up around it and relays it over
+        // plain pipes. Names are validated and the path is quoted, so nothing is interpreted.
+        let path = self.path.display().to_string().replace('\'', r"'\''");
+        let command = format!("exec lxc-attach -P '{path}' -n {name} -- /bin/sh -l");
+        let mut child = Command::new("script")
+            .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| DriverError::Failed(format!("script (util-linux): {e}")))?;
+        let mut writer = child
+            .stdin
+            .take()
+            .ok_or_else(|| DriverError::Failed("no stdin".into()))?;
+        let mut reader = child
+            .stdout
+            .take()
+            .ok_or_else(|| DriverError::Failed("no stdout".into()))?;
+        let (input, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        let (printed, output) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut buffer = vec![0u8; 4096];
+            while let Ok(n) = reader.read(&mut buffer).await {
+                if n == 0 || printed.send(buffer[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(bytes) = typed.recv().await {
+                if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = child.kill().await;
+        });
+        Ok(Console { input, output })
     }
 
     async fn usage(&self) -> DriverResult<Vec<Usage>> {

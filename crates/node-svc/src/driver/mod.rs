@@ -78,6 +78,13 @@ pub enum DriverError {
 
 pub type DriverResult<T> = Result<T, DriverError>;
 
+/// An open console: bytes typed go into `input`, what the terminal prints comes out of
+/// `output`. Dropping `input` ends the session; `output` ends when the guest side closes.
+pub struct Console {
+    pub input: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub output: tokio::sync::mpsc::Receiver<Vec<u8>>,
+}
+
 #[async_trait]
 pub trait Hypervisor: Send + Sync {
     /// Cheap liveness check of the node itself.
@@ -102,6 +109,8 @@ pub trait Hypervisor: Send + Sync {
     async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()>;
     /// Usage of every guest of the node, in one pass.
     async fn usage(&self) -> DriverResult<Vec<Usage>>;
+    /// A terminal on a running guest.
+    async fn console(&self, name: &str) -> DriverResult<Console>;
 }
 
 /// Guest and snapshot names: 1-63 letters, digits and '-', starting with a letter.

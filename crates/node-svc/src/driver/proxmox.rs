@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::Console;
 use super::{
     DriverError, DriverResult, GuestSpec, Hypervisor, Notes, PowerState, Resources, SnapshotInfo,
     Usage, valid_name,
@@ -127,6 +128,17 @@ pub const API: &[(&str, &str, &[&str])] = &[
     ("GET", "/nodes/{node}/lxc/{vmid}/rrddata", &["timeframe"]),
     ("GET", "/nodes/{node}/qemu/{vmid}/rrddata", &["timeframe"]),
     ("POST", "/nodes/{node}/lxc/{vmid}/termproxy", &[]),
+    ("POST", "/nodes/{node}/qemu/{vmid}/termproxy", &[]),
+    (
+        "GET",
+        "/nodes/{node}/lxc/{vmid}/vncwebsocket",
+        &["port", "vncticket"],
+    ),
+    (
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/vncwebsocket",
+        &["port", "vncticket"],
+    ),
     ("POST", "/nodes/{node}/qemu/{vmid}/vncproxy", &["websocket"]),
 ];
 
@@ -168,6 +180,8 @@ struct Ticket {
 
 pub struct ProxmoxDriver {
     http: reqwest::Client,
+    /// TLS for the console websocket, with the same trust as `http`.
+    tls: std::sync::Arc<rustls::ClientConfig>,
     base: String,
     config: ProxmoxConfig,
     ticket: Mutex<Option<Ticket>>,
@@ -244,6 +258,7 @@ fn error_from(status: StatusCode, body: &Value) -> DriverError {
 
 impl ProxmoxDriver {
     pub fn new(config: ProxmoxConfig) -> anyhow::Result<Self> {
+        let tls = std::sync::Arc::new(tls_config(config.ca_file.as_deref(), config.insecure)?);
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
@@ -256,6 +271,7 @@ impl ProxmoxDriver {
         let base = format!("{}/api2/json", config.base_url.trim_end_matches('/'));
         Ok(Self {
             http: builder.build()?,
+            tls,
             base,
             config,
             ticket: Mutex::new(None),
@@ -485,6 +501,82 @@ impl ProxmoxDriver {
             data["ticket"].as_str().unwrap_or("").to_owned(),
             data["user"].as_str().unwrap_or("").to_owned(),
         ))
+    }
+}
+
+/// rustls settings for the console websocket: the web PKI roots plus the configured CA, or
+/// no verification at all when the operator chose `insecure`.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+    insecure: bool,
+) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    if insecure {
+        let verifier = std::sync::Arc::new(AcceptAnyCertificate(provider));
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(file) = ca_file {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(file)? {
+            roots.add(cert?)?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// For `insecure` nodes only: accepts any certificate, still checking signatures.
+#[derive(Debug)]
+struct AcceptAnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -849,6 +941,101 @@ impl Hypervisor for ProxmoxDriver {
             &[],
         )
         .await
+    }
+
+    async fn console(&self, name: &str) -> DriverResult<Console> {
+        let guest = self.guest(name).await?;
+        if self.power(&guest).await? != PowerState::Running {
+            return Err(DriverError::Conflict(
+                "the server must be running to open its console".into(),
+            ));
+        }
+        let proxy = self
+            .call(
+                Method::POST,
+                &format!("{}/termproxy", self.prefix(&guest)),
+                &[],
+            )
+            .await?;
+        let port = number(&proxy["port"])
+            .ok_or_else(|| DriverError::Failed("termproxy answered no port".into()))?;
+        let ticket = proxy["ticket"].as_str().unwrap_or("").to_owned();
+        let user = proxy["user"].as_str().unwrap_or("").to_owned();
+        let url = format!(
+            "{}{}/vncwebsocket?port={port}&vncticket={}",
+            self.base.replacen("https://", "wss://", 1),
+            self.prefix(&guest),
+            urlencoding(&ticket)
+        );
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )
+            .map_err(|e| DriverError::Failed(format!("console URL: {e}")))?;
+        let headers = request.headers_mut();
+        let header = |v: String| {
+            v.parse()
+                .map_err(|_| DriverError::Failed("bad header".into()))
+        };
+        match &self.config.auth {
+            Auth::Token(token) => {
+                headers.insert("Authorization", header(format!("PVEAPIToken={token}"))?);
+            }
+            Auth::Password { .. } => {
+                let cookie = self
+                    .ticket
+                    .lock()
+                    .await
+                    .as_ref()
+                    .map(|t| t.cookie.clone())
+                    .unwrap_or_default();
+                headers.insert("Cookie", header(format!("PVEAuthCookie={cookie}"))?);
+            }
+        }
+        headers.insert("Sec-WebSocket-Protocol", header("binary".to_owned())?);
+        let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+                .await
+                .map_err(|e| unreachable(anyhow::anyhow!("console websocket: {e}")))?;
+        use futures_util::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        socket
+            .send(Message::text(format!("{user}:{ticket}\n")))
+            .await
+            .map_err(|e| DriverError::Failed(format!("console handshake: {e}")))?;
+        match socket.next().await {
+            Some(Ok(Message::Binary(ok))) if ok.as_ref() == b"OK" => {}
+            other => return Err(DriverError::Failed(format!("console refused: {other:?}"))),
+        }
+        let (mut sink, mut stream) = socket.split();
+        let (input, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        let (printed, output) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                let bytes = match message {
+                    Message::Binary(b) => b.to_vec(),
+                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if printed.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            // termproxy's framing: `0:LENGTH:DATA` for input.
+            while let Some(bytes) = typed.recv().await {
+                let text = String::from_utf8_lossy(&bytes);
+                let frame = format!("0:{}:{text}", text.len());
+                if sink.send(Message::text(frame)).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        Ok(Console { input, output })
     }
 
     async fn usage(&self) -> DriverResult<Vec<Usage>> {

@@ -114,3 +114,24 @@ pub mod allocation {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod console_ticket {
+    use sea_orm::entity::prelude::*;
+
+    /// A console ticket, by the digest of its secret.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "console_tickets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub digest: String,
+        pub node_id: i64,
+        pub guest: String,
+        pub user_id: i64,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -8,12 +8,17 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(ConsoleTickets)]
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261122_000001_initial"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Nodes {
@@ -198,5 +203,43 @@ impl MigrationTrait for Initial {
             manager.create_index(index.to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+struct ConsoleTickets;
+
+impl MigrationName for ConsoleTickets {
+    fn name(&self) -> &str {
+        "m20261122_000002_console_tickets"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ConsoleTicketsTable {
+    #[sea_orm(iden = "console_tickets")]
+    Table,
+    Digest,
+    NodeId,
+    Guest,
+    UserId,
+    ExpiresAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsoleTickets {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConsoleTicketsTable::Table)
+                    .if_not_exists()
+                    .col(string(ConsoleTicketsTable::Digest).primary_key())
+                    .col(big_integer(ConsoleTicketsTable::NodeId))
+                    .col(string(ConsoleTicketsTable::Guest))
+                    .col(big_integer(ConsoleTicketsTable::UserId))
+                    .col(timestamp_with_time_zone(ConsoleTicketsTable::ExpiresAt))
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -1,0 +1,89 @@
+//! Console tickets: short-lived, single-use, bound to one user and one guest. Stored as
+//! digests in node-svc's database, so any replica can redeem them.
+
+use chrono::{TimeDelta, Utc};
+use rand::RngCore as _;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+
+use super::Nodes;
+use crate::error::{NodeError, Result};
+use crate::store::entity::console_ticket;
+
+/// How long a ticket may wait to be used.
+pub const TICKET_TTL_SECS: u32 = 60;
+
+fn digest(ticket: &str) -> String {
+    hex::encode(Sha256::digest(ticket.as_bytes()))
+}
+
+/// What a redeemed ticket grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleGrant {
+    pub node_id: i64,
+    pub guest: String,
+    pub user_id: i64,
+}
+
+impl Nodes {
+    pub async fn issue_console_ticket(
+        &self,
+        node_id: i64,
+        guest: &str,
+        user_id: i64,
+    ) -> Result<String> {
+        self.node_by_id(node_id).await?;
+        if user_id <= 0 {
+            return Err(NodeError::invalid(
+                "user_id",
+                "a console ticket is bound to a user",
+            ));
+        }
+        let now = Utc::now();
+        // Expired tickets are swept here, so the table stays small.
+        console_ticket::Entity::delete_many()
+            .filter(console_ticket::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let ticket = format!("vct_{}", hex::encode(bytes));
+        console_ticket::ActiveModel {
+            digest: Set(digest(&ticket)),
+            node_id: Set(node_id),
+            guest: Set(guest.to_owned()),
+            user_id: Set(user_id),
+            expires_at: Set(now + TimeDelta::seconds(i64::from(TICKET_TTL_SECS))),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(ticket)
+    }
+
+    /// Uses a ticket up. Unknown, used and expired tickets are all refused alike.
+    pub async fn redeem_console_ticket(&self, ticket: &str) -> Result<ConsoleGrant> {
+        if !ticket.starts_with("vct_") || ticket.len() > 100 {
+            return Err(NodeError::BadTicket);
+        }
+        let key = digest(ticket);
+        let Some(row) = console_ticket::Entity::find_by_id(key.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Err(NodeError::BadTicket);
+        };
+        let taken = console_ticket::Entity::delete_many()
+            .filter(console_ticket::Column::Digest.eq(key))
+            .filter(console_ticket::Column::ExpiresAt.gt(Utc::now()))
+            .exec(&self.db)
+            .await?;
+        if taken.rows_affected != 1 {
+            return Err(NodeError::BadTicket);
+        }
+        Ok(ConsoleGrant {
+            node_id: row.node_id,
+            guest: row.guest,
+            user_id: row.user_id,
+        })
+    }
+}
