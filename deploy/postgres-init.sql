@@ -1,0 +1,2 @@
+-- One database per service (docker-compose.yml mounts this into the PostgreSQL container).
+CREATE DATABASE node;
