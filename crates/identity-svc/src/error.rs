@@ -53,10 +53,8 @@ impl ServiceError for IdentityError {
             Self::NotFound(_) => Code::NotFound,
             Self::Conflict(_) => Code::AlreadyExists,
             Self::InsufficientCredits { .. } => Code::FailedPrecondition,
-            Self::Database(sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) => {
-                Code::Unavailable
-            }
-            Self::Database(_) | Self::Internal(_) => Code::Internal,
+            Self::Database(error) => platform::db::status_code(error),
+            Self::Internal(_) => Code::Internal,
         }
     }
 

@@ -64,10 +64,8 @@ impl ServiceError for NodeError {
             Self::NoCapacity | Self::NoAddress => Code::ResourceExhausted,
             Self::Unreachable { .. } => Code::Unavailable,
             Self::Hypervisor(_) => Code::Aborted,
-            Self::Database(sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) => {
-                Code::Unavailable
-            }
-            Self::Database(_) | Self::Internal(_) => Code::Internal,
+            Self::Database(error) => platform::db::status_code(error),
+            Self::Internal(_) => Code::Internal,
         }
     }
 

@@ -47,6 +47,15 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (path != ":memory:" && !path.is_empty()).then_some(path)
 }
 
+/// The gRPC code for a database error: a lost or exhausted connection is worth retrying
+/// (`UNAVAILABLE`); anything else is a server fault.
+pub fn status_code(error: &sea_orm::DbErr) -> tonic::Code {
+    match error {
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => tonic::Code::Unavailable,
+        _ => tonic::Code::Internal,
+    }
+}
+
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
