@@ -25,14 +25,10 @@ struct FakePve {
 impl FakePve {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        // Port 0: fakepve binds a free port itself and reports it.
         let mut child = Command::new("python3")
             .arg(SCRIPT)
-            .arg(port.to_string())
+            .arg("0")
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -12,19 +12,30 @@ struct Ports {
     grpc: [u16; 6],
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// A free port below the kernel's ephemeral range (32768 and up), so that no other test
+/// binding port 0 can take it between this check and the launcher's bind.
+fn free_port(taken: &[u16]) -> u16 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + u16::try_from(hasher.finish() % 12_000).expect("fits");
+        if !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn ports() -> Ports {
+    let mut taken = Vec::new();
+    for _ in 0..8 {
+        let port = free_port(&taken);
+        taken.push(port);
+    }
     Ports {
-        gateway: free_port(),
-        nats: free_port(),
-        grpc: std::array::from_fn(|_| free_port()),
+        gateway: taken[0],
+        nats: taken[1],
+        grpc: std::array::from_fn(|i| taken[i + 2]),
     }
 }
 
