@@ -24,12 +24,17 @@ struct FakePve {
 
 impl FakePve {
     fn start() -> Self {
+        Self::start_with_ticket_ttl(7200.0)
+    }
+
+    fn start_with_ticket_ttl(ticket_ttl: f64) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         // Port 0: fakepve binds a free port itself and reports it.
         let mut child = Command::new("python3")
             .arg(SCRIPT)
             .arg("0")
             .arg(dir.path())
+            .env("FAKEPVE_TICKET_TTL", ticket_ttl.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -381,5 +386,25 @@ async fn the_console_is_relayed_through_termproxy() {
     assert!(
         seen.contains("serial terminal"),
         "the terminal's greeting came through: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_ticket_is_renewed() {
+    let pve = FakePve::start_with_ticket_ttl(1.0);
+    let driver = ProxmoxDriver::new(pve.config(pve.password())).expect("driver");
+    driver
+        .create(&spec("vps-renew", DEBIAN))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The ticket has expired: the driver logs in again and the call goes through.
+    driver
+        .start("vps-renew")
+        .await
+        .expect("start after renewal");
+    assert_eq!(
+        driver.state("vps-renew").await.expect("state"),
+        PowerState::Running
     );
 }

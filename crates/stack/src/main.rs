@@ -170,36 +170,42 @@ async fn main() -> anyhow::Result<()> {
     }
     wait_for_port(addr(config.identity_port), Duration::from_secs(30)).await?;
 
-    println!();
-    println!("  VPS control plane is running.");
-    println!(
-        "  Gateway:   http://{gateway_addr}   (OpenAPI: http://{gateway_addr}/api/openapi.json)"
-    );
-    println!("  Data:      {}", data_dir.display());
-    println!(
-        "  Log in:    username '{}' or email '{}'",
+    let mut banner = String::new();
+    banner.push_str("\n  VPS control plane is running.\n");
+    banner.push_str(&format!(
+        "  Gateway:   http://{gateway_addr}   (OpenAPI: http://{gateway_addr}/api/openapi.json)\n"
+    ));
+    banner.push_str(&format!("  Data:      {}\n", data_dir.display()));
+    banner.push_str(&format!(
+        "  Log in:    username '{}' or email '{}'\n",
         config.admin_username, config.admin_email
-    );
+    ));
+    let password_file = data_dir.join("admin-password");
     if fresh_password {
-        println!(
-            "             password '{admin_password}' (generated; kept in {})",
-            data_dir.join("admin-password").display()
-        );
+        banner.push_str(&format!(
+            "             password '{admin_password}' (generated; kept in {})\n",
+            password_file.display()
+        ));
     } else {
-        println!(
-            "             password in {}",
-            data_dir.join("admin-password").display()
-        );
+        banner.push_str(&format!(
+            "             password in {}\n",
+            password_file.display()
+        ));
     }
-    println!(
-        "  Try:       curl -s http://{gateway_addr}/api/auth/login -H 'content-type: application/json' \\"
-    );
-    println!(
-        "               -d '{{\"login\":\"{}\",\"password\":\"<password>\"}}'",
+    banner.push_str(&format!(
+        "  Try:       curl -s http://{gateway_addr}/api/auth/login -H 'content-type: application/json' \\\n"
+    ));
+    banner.push_str(&format!(
+        "               -d '{{\"login\":\"{}\",\"password\":\"<password>\"}}'\n",
         config.admin_username
-    );
-    println!("  Stop:      Ctrl-C");
-    println!();
+    ));
+    banner.push_str("  Stop:      Ctrl-C\n\n");
+    // One write, and a closed stdout is no reason to stop serving.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
 
     let mut failure = None;
     tokio::select! {

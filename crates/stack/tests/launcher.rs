@@ -50,17 +50,21 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
         .env("VPS_GATEWAY_PORT", ports.gateway.to_string())
         .env("VPS_NATS_PORT", ports.nats.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log_file(data_dir));
     for (name, port) in names.iter().zip(ports.grpc) {
         command.env(format!("VPS_{name}_PORT"), port.to_string());
     }
     let mut child = command.spawn().expect("vps-stack starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("banner line");
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("banner line") == 0 {
+            break;
+        }
         let done = line.contains("Stop:");
-        lines.push(line);
+        lines.push(line.trim_end().to_owned());
         if done {
             break;
         }
@@ -69,10 +73,32 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
         lines.iter().any(|l| l.contains("Stop:")),
         "the banner was printed: {lines:?}"
     );
+    // Keep reading, as a terminal would, so the launcher never writes into a closed pipe.
+    std::thread::spawn(move || reader.lines().for_each(drop));
     (child, lines)
 }
 
-fn interrupt_and_wait(child: &mut Child) {
+/// The launcher's log (appended across launches), shown when an assertion fails.
+fn log_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("launcher-test.log")
+}
+
+fn log_file(data_dir: &std::path::Path) -> Stdio {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(data_dir))
+        .expect("log file");
+    Stdio::from(file)
+}
+
+fn log_tail(data_dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log_path(data_dir)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn interrupt_and_wait(child: &mut Child, data_dir: &std::path::Path) {
     let status = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
@@ -82,7 +108,11 @@ fn interrupt_and_wait(child: &mut Child) {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "clean exit on Ctrl-C, got {status}");
+            assert!(
+                status.success(),
+                "clean exit on Ctrl-C, got {status}; log:\n{}",
+                log_tail(data_dir)
+            );
             return;
         }
         assert!(
@@ -94,7 +124,7 @@ fn interrupt_and_wait(child: &mut Child) {
 }
 
 /// A login through the gateway, from this synchronous test.
-fn login(port: u16, password: &str) -> reqwest::StatusCode {
+fn login(port: u16, password: &str, data_dir: &std::path::Path) -> reqwest::StatusCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -105,9 +135,29 @@ fn login(port: u16, password: &str) -> reqwest::StatusCode {
             .json(&serde_json::json!({"login": "admin", "password": password}))
             .send()
             .await
-            .expect("gateway answers")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the gateway does not answer: {e}; log:\n{}",
+                    log_tail(data_dir)
+                )
+            })
             .status()
     })
+}
+
+fn expect_login(
+    port: u16,
+    password: &str,
+    data_dir: &std::path::Path,
+    expected: reqwest::StatusCode,
+) {
+    let got = login(port, password, data_dir);
+    assert_eq!(
+        got,
+        expected,
+        "login answered {got}; log:\n{}",
+        log_tail(data_dir)
+    );
 }
 
 #[test]
@@ -144,16 +194,23 @@ fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
             .mode();
         assert_eq!(mode & 0o077, 0, "the password file is private");
     }
-    assert_eq!(login(ports.gateway, &password), reqwest::StatusCode::OK);
-    assert_eq!(
-        login(ports.gateway, "wrong-password"),
-        reqwest::StatusCode::UNAUTHORIZED
+    expect_login(
+        ports.gateway,
+        &password,
+        dir.path(),
+        reqwest::StatusCode::OK,
+    );
+    expect_login(
+        ports.gateway,
+        "wrong-password",
+        dir.path(),
+        reqwest::StatusCode::UNAUTHORIZED,
     );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_ok(),
         "nats-server runs"
     );
-    interrupt_and_wait(&mut child);
+    interrupt_and_wait(&mut child, dir.path());
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_err(),
         "nats-server stopped too"
@@ -169,6 +226,11 @@ fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
         !banner.iter().any(|l| l.contains("password '")),
         "no new password: {banner:?}"
     );
-    assert_eq!(login(ports.gateway, &password), reqwest::StatusCode::OK);
-    interrupt_and_wait(&mut child);
+    expect_login(
+        ports.gateway,
+        &password,
+        dir.path(),
+        reqwest::StatusCode::OK,
+    );
+    interrupt_and_wait(&mut child, dir.path());
 }

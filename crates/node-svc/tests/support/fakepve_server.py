@@ -7,6 +7,7 @@ Creates a CA-signed certificate in DIR, registers an API token, and prints one J
 
 import asyncio
 import json
+import os
 import sys
 
 from fakepve import FakePve
@@ -22,6 +23,8 @@ async def main(port, directory):
     certfile, keyfile, _ = make_cert(directory, hosts=('127.0.0.1',))
     pve = FakePve(user='root@pam', password=PASSWORD, host='127.0.0.1', port=port)
     pve.time_scale = 0
+    # Tests of ticket renewal shorten the tickets' life.
+    pve.ticket_ttl = float(os.environ.get('FAKEPVE_TICKET_TTL', '7200'))
     pve.apitokens[TOKEN_ID] = TOKEN_SECRET
     # A VM template for the QEMU driver to clone.
     pve.add_vm(9000, 'debian-template', template=True, config={'scsi0': 'local-lvm:base-9000-disk-0,size=8G'})
