@@ -1,7 +1,10 @@
 //! server-svc: servers, plans, OS images, tasks, lifecycle sagas and the outbox.
 //!
-//! Not built yet: it serves gRPC health only, so deployments and the launcher already run
-//! it in its place. Its API arrives with its issue.
+//! Its gRPC API is not built yet: it serves gRPC health only, so deployments and the
+//! launcher already run it in its place. The domain core (state machine, catalog,
+//! validation) is here and tested; the API, sagas and persistence arrive with their issue.
+
+pub mod domain;
 
 use std::net::SocketAddr;
 

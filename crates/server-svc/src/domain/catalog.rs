@@ -1,0 +1,185 @@
+//! The catalog: plans (tariffs), OS images and locations, loaded from a TOML file at start-up.
+//! Prices are in minor currency units; the hourly price is derived from the monthly one.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+/// Hours in the average month (365 × 24 / 12), the divisor for hourly prices.
+pub const HOURS_PER_MONTH: i64 = 730;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: i64,
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    pub disk_gb: u64,
+    /// Monthly traffic allowance in GB.
+    pub bandwidth_gb: u64,
+    /// Minor units per month.
+    pub monthly_price: i64,
+}
+
+impl Plan {
+    /// Minor units per hour, rounded up so a month of hours never costs less than the month.
+    pub fn hourly_price(&self) -> i64 {
+        (self.monthly_price + HOURS_PER_MONTH - 1) / HOURS_PER_MONTH
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub id: i64,
+    pub name: String,
+    /// `linux`, `bsd`, `windows`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The template per driver: `lxc = "busybox"`, `proxmox = "lxc:local:vztmpl/..."`.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    #[serde(default)]
+    pub locations: Vec<Location>,
+    #[serde(default)]
+    pub plans: Vec<Plan>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+impl Catalog {
+    /// Parses and checks a catalog file's text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let catalog: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        catalog.check()?;
+        Ok(catalog)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut codes = HashSet::new();
+        for location in &self.locations {
+            if location.code.is_empty() || !codes.insert(location.code.as_str()) {
+                return Err(format!(
+                    "location code {:?} is empty or repeated",
+                    location.code
+                ));
+            }
+        }
+        let mut ids = HashSet::new();
+        for plan in &self.plans {
+            if !ids.insert(plan.id) || plan.id <= 0 {
+                return Err(format!("plan id {} is not positive or repeated", plan.id));
+            }
+            if plan.vcpus == 0 || plan.memory_mb < 64 || plan.disk_gb == 0 || plan.monthly_price < 0
+            {
+                return Err(format!("plan {} has an impossible size or price", plan.id));
+            }
+        }
+        let mut ids = HashSet::new();
+        for image in &self.images {
+            if !ids.insert(image.id) || image.id <= 0 {
+                return Err(format!("image id {} is not positive or repeated", image.id));
+            }
+            if image.templates.is_empty() {
+                return Err(format!("image {} has no template for any driver", image.id));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn plan(&self, id: i64) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    pub fn image(&self, id: i64) -> Option<&Image> {
+        self.images.iter().find(|i| i.id == id)
+    }
+
+    pub fn location(&self, code: &str) -> Option<&Location> {
+        self.locations.iter().find(|l| l.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[[locations]]
+code = "local"
+name = "This machine"
+
+[[plans]]
+id = 1
+name = "Small"
+vcpus = 1
+memory_mb = 512
+disk_gb = 5
+bandwidth_gb = 1000
+monthly_price = 300
+
+[[images]]
+id = 1
+name = "BusyBox"
+type = "linux"
+templates = { lxc = "busybox", proxmox = "lxc:local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz" }
+"#;
+
+    #[test]
+    fn a_catalog_loads_and_is_searchable() {
+        let catalog = Catalog::from_toml(SAMPLE).expect("valid");
+        assert_eq!(catalog.plan(1).map(|p| p.name.as_str()), Some("Small"));
+        assert_eq!(
+            catalog
+                .image(1)
+                .and_then(|i| i.templates.get("lxc"))
+                .map(String::as_str),
+            Some("busybox")
+        );
+        assert!(catalog.location("local").is_some());
+        assert!(catalog.plan(2).is_none());
+    }
+
+    #[test]
+    fn hourly_prices_round_up() {
+        let plan = |monthly_price| Plan {
+            id: 1,
+            name: "p".into(),
+            vcpus: 1,
+            memory_mb: 512,
+            disk_gb: 5,
+            bandwidth_gb: 0,
+            monthly_price,
+        };
+        assert_eq!(plan(0).hourly_price(), 0);
+        assert_eq!(plan(300).hourly_price(), 1);
+        assert_eq!(plan(730).hourly_price(), 1);
+        assert_eq!(plan(731).hourly_price(), 2);
+        assert_eq!(plan(73_000).hourly_price(), 100);
+        assert!(plan(2_999).hourly_price() * HOURS_PER_MONTH >= 2_999);
+    }
+
+    #[test]
+    fn broken_catalogs_are_refused() {
+        let repeated = SAMPLE.replace("[[images]]", "[[plans]]\nid = 1\nname = \"Again\"\nvcpus = 1\nmemory_mb = 512\ndisk_gb = 5\nbandwidth_gb = 1\nmonthly_price = 1\n\n[[images]]");
+        assert!(Catalog::from_toml(&repeated).is_err());
+        assert!(Catalog::from_toml(&SAMPLE.replace("vcpus = 1", "vcpus = 0")).is_err());
+        assert!(
+            Catalog::from_toml(&SAMPLE.replace("templates = {", "unknown = 1\ntemplates = {"))
+                .is_err()
+        );
+        assert!(Catalog::from_toml("plans = 3").is_err());
+    }
+}
