@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;
 

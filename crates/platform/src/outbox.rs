@@ -1,0 +1,205 @@
+//! The transactional outbox: a service writes its state change and an outbox row in one
+//! transaction ([`enqueue`]); a [`Relay`] publishes the rows to JetStream with `Nats-Msg-Id`
+//! set to the event id and marks them published. A process that dies between publishing
+//! and marking publishes again, and JetStream's duplicate window drops the repeat; consumers
+//! drop duplicates by the same id. No event is lost.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, Index, Table};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+use crate::Shutdown;
+
+/// The stream every business event goes to, and its subjects.
+pub const STREAM: &str = "VPS_EVENTS";
+pub const SUBJECTS: &str = "vps.events.>";
+
+#[derive(DeriveIden)]
+enum Outbox {
+    Table,
+    Seq,
+    EventId,
+    Subject,
+    Payload,
+    CreatedAt,
+    PublishedAt,
+}
+
+/// The migration that creates the `outbox` table; each service that emits events lists it
+/// in its migrator.
+pub struct CreateOutbox;
+
+impl MigrationName for CreateOutbox {
+    fn name(&self) -> &str {
+        "m20261122_900000_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOutbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Outbox::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(Outbox::Seq))
+                    .col(string_uniq(Outbox::EventId))
+                    .col(string(Outbox::Subject))
+                    .col(text(Outbox::Payload))
+                    .col(timestamp_with_time_zone(Outbox::CreatedAt))
+                    .col(timestamp_with_time_zone_null(Outbox::PublishedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_outbox_unpublished")
+                    .table(Outbox::Table)
+                    .col(Outbox::PublishedAt)
+                    .col(Outbox::Seq)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Adds an event to the outbox inside the caller's transaction. `event_id` is what
+/// consumers deduplicate by.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    subject: &str,
+    event_id: uuid::Uuid,
+    payload: &serde_json::Value,
+) -> Result<(), DbErr> {
+    let insert = Query::insert()
+        .into_table(Outbox::Table)
+        .columns([
+            Outbox::EventId,
+            Outbox::Subject,
+            Outbox::Payload,
+            Outbox::CreatedAt,
+        ])
+        .values_panic([
+            event_id.to_string().into(),
+            subject.into(),
+            payload.to_string().into(),
+            Utc::now().into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.map(drop)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Pending {
+    seq: i64,
+    event_id: String,
+    subject: String,
+    payload: String,
+}
+
+/// Creates (or keeps) the events stream, with a duplicate window that covers a relay's
+/// restart.
+pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<()> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![SUBJECTS.to_owned()],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("creating stream {STREAM}: {e}"))?;
+    Ok(())
+}
+
+/// Publishes outbox rows in order until shutdown.
+pub struct Relay {
+    db: DatabaseConnection,
+    js: jetstream::Context,
+    poll: Duration,
+}
+
+impl Relay {
+    pub fn new(db: DatabaseConnection, js: jetstream::Context) -> Self {
+        Self {
+            db,
+            js,
+            poll: Duration::from_millis(200),
+        }
+    }
+
+    /// Publishes what is pending now; returns how many were published.
+    pub async fn publish_pending(&self) -> anyhow::Result<usize> {
+        let backend = self.db.get_database_backend();
+        let select = Query::select()
+            .columns([
+                Outbox::Seq,
+                Outbox::EventId,
+                Outbox::Subject,
+                Outbox::Payload,
+            ])
+            .from(Outbox::Table)
+            .and_where(Expr::col(Outbox::PublishedAt).is_null())
+            .order_by(Outbox::Seq, Order::Asc)
+            .limit(100)
+            .to_owned();
+        let rows = Pending::find_by_statement(backend_statement(backend, &select))
+            .all(&self.db)
+            .await?;
+        for row in &rows {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", row.event_id.as_str());
+            self.js
+                .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                .await
+                .map_err(|e| anyhow::anyhow!("publishing {}: {e}", row.event_id))?
+                .await
+                .map_err(|e| anyhow::anyhow!("no acknowledgement for {}: {e}", row.event_id))?;
+            let mark = Query::update()
+                .table(Outbox::Table)
+                .value(Outbox::PublishedAt, Utc::now())
+                .and_where(Expr::col(Outbox::Seq).eq(row.seq))
+                .to_owned();
+            self.db
+                .execute(&mark)
+                .await
+                .context("marking an event published")?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Runs until shutdown, publishing as rows appear; errors are logged and retried.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut backoff = self.poll;
+        loop {
+            let wait = match self.publish_pending().await {
+                Ok(n) if n > 0 => {
+                    backoff = self.poll;
+                    Duration::ZERO
+                }
+                Ok(_) => self.poll,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "outbox relay: will retry");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.wait() => break,
+            }
+        }
+    }
+}
+
+fn backend_statement(backend: DbBackend, query: &SelectStatement) -> Statement {
+    backend.build(query)
+}
