@@ -32,11 +32,6 @@ fn status(error: IdentityError) -> Status {
 }
 
 /// The authenticated caller, required.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    Caller::from_metadata(request.metadata())?
-        .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
-}
-
 fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }
@@ -138,7 +133,7 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let lookup = match request.into_inner().by {
             Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(id),
             Some(pb::get_user_request::By::SkyportId(id)) => UserLookup::SkyportId(id),
@@ -159,7 +154,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let users = self.app.list_users(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_pb).collect(),
@@ -227,7 +222,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::CreateCredentialRequest>,
     ) -> Reply<pb::CreatedCredential> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let kind = kind_from_pb(r.kind)?;
         let (row, secret) = self
@@ -245,7 +240,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListCredentialsRequest>,
     ) -> Reply<pb::ListCredentialsResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let user_id = optional_user(request.into_inner().user_id);
         let rows = self
             .app
@@ -261,7 +256,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::RevokeCredentialRequest>,
     ) -> Reply<pb::RevokeCredentialResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         self.app
             .revoke_credential(caller, request.into_inner().id)
             .await
@@ -270,7 +265,7 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn get_balance(&self, request: Request<pb::GetBalanceRequest>) -> Reply<pb::Balance> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let user_id = optional_user(request.into_inner().user_id);
         let (user_id, balance) = self.app.balance(caller, user_id).await.map_err(status)?;
         Ok(Response::new(pb::Balance { user_id, balance }))
@@ -280,7 +275,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::AdjustCreditsRequest>,
     ) -> Reply<pb::AdjustCreditsResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let done = self
             .app
@@ -303,7 +298,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListLedgerRequest>,
     ) -> Reply<pb::ListLedgerResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let (entries, balance) = self
             .app

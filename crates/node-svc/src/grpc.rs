@@ -37,11 +37,6 @@ fn status(error: NodeError) -> Status {
     to_status(&error)
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    Caller::from_metadata(request.metadata())?
-        .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
-}
-
 fn capacity(cores: i64, memory_mb: i64, disk_gb: i64) -> pb::Capacity {
     pb::Capacity {
         cores: u32::try_from(cores).unwrap_or(0),
@@ -115,7 +110,7 @@ fn pool_pb(v: PoolView) -> pb::Pool {
 #[tonic::async_trait]
 impl NodesRpc for NodeService {
     async fn create_node(&self, request: Request<pb::CreateNodeRequest>) -> Reply<pb::Node> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let capacity = r.capacity.unwrap_or_default();
         let overcommit = r.overcommit.unwrap_or_default();
@@ -143,7 +138,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ListNodesRequest>,
     ) -> Reply<pb::ListNodesResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let nodes = self.app.list_nodes(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListNodesResponse {
             nodes: nodes.into_iter().map(node_pb).collect(),
@@ -151,7 +146,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Reply<pb::Node> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let (id, uuid) = match request.into_inner().by {
             Some(pb::get_node_request::By::Id(id)) => (Some(id), None),
             Some(pb::get_node_request::By::Uuid(uuid)) => (None, Some(uuid)),
@@ -166,7 +161,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn set_node_state(&self, request: Request<pb::SetNodeStateRequest>) -> Reply<pb::Node> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let state = match pb::NodeState::try_from(r.state) {
             Ok(pb::NodeState::Online) => NodeState::Online,
@@ -191,7 +186,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::DeleteNodeRequest>,
     ) -> Reply<pb::DeleteNodeResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         self.app
             .delete_node(caller, request.into_inner().id)
             .await
@@ -240,7 +235,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn create_pool(&self, request: Request<pb::CreatePoolRequest>) -> Reply<pb::Pool> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let r = request.into_inner();
         let new = NewPool {
             name: r.name,
@@ -257,7 +252,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ListPoolsRequest>,
     ) -> Reply<pb::ListPoolsResponse> {
-        let caller = caller(&request)?;
+        let caller = Caller::required(&request)?;
         let pools = self.app.list_pools(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListPoolsResponse {
             pools: pools.into_iter().map(pool_pb).collect(),

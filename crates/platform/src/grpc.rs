@@ -45,6 +45,12 @@ impl Caller {
         request
     }
 
+    /// The caller of a call that needs one: `UNAUTHENTICATED` for an anonymous call.
+    pub fn required<T>(request: &Request<T>) -> Result<Self, Status> {
+        Self::from_metadata(request.metadata())?
+            .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
+    }
+
     /// Reads the caller from request metadata: `None` for an anonymous call, an error for
     /// malformed metadata.
     pub fn from_metadata(metadata: &MetadataMap) -> Result<Option<Self>, Status> {
