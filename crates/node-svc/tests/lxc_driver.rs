@@ -94,7 +94,29 @@ async fn lifecycle_is_idempotent() {
         PowerState::Running
     );
 
+    let running = driver.usage().await.expect("usage");
+    assert_eq!(
+        running
+            .iter()
+            .find(|u| u.name == "vps-life")
+            .map(|u| u.state),
+        Some(PowerState::Running)
+    );
+    assert!(
+        running
+            .iter()
+            .find(|u| u.name == "vps-life")
+            .is_some_and(|u| u.uptime_secs < 3600)
+    );
     driver.stop("vps-life", GRACE).await.expect("stop");
+    let stopped = driver.usage().await.expect("usage");
+    assert_eq!(
+        stopped
+            .iter()
+            .find(|u| u.name == "vps-life")
+            .map(|u| u.state),
+        Some(PowerState::Stopped)
+    );
     driver
         .stop("vps-life", GRACE)
         .await

@@ -278,6 +278,46 @@ impl LxcDriver {
     }
 }
 
+/// Init processes of the running containers under `path`, by container name, from one scan
+/// of /proc: the child of each `[lxc monitor] PATH NAME` process.
+fn running_inits(path: &str) -> std::collections::HashMap<String, u32> {
+    let prefix = format!("[lxc monitor] {path} ");
+    let mut monitors: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if let Some(name) = title.trim_end().strip_prefix(&prefix) {
+                monitors.insert(pid, name.to_owned());
+                continue;
+            }
+        }
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let after = &stat[stat.rfind(')')? + 2..];
+                after.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    parents
+        .into_iter()
+        .filter_map(|(pid, ppid)| monitors.get(&ppid).map(|name| (name.clone(), pid)))
+        .collect()
+}
+
 fn read_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path)
         .ok()?
@@ -752,27 +792,32 @@ impl Hypervisor for LxcDriver {
     }
 
     async fn usage(&self) -> DriverResult<Vec<Usage>> {
-        let out = self
-            .run("lxc-ls", &["-f", "-F", "NAME,STATE,PID"], None)
-            .await?;
-        if out.code != 0 {
-            return Err(DriverError::Unreachable(anyhow::anyhow!(
-                "lxc-ls failed: {}",
-                out.stderr.trim()
-            )));
+        // Running containers are found in one scan of /proc (their monitor process is titled
+        // `[lxc monitor] PATH NAME` and their init is its child), instead of asking each
+        // container's command socket. Any container not found running is asked for its
+        // state, so a reading is never "stopped" merely because the scan missed it.
+        let names = self.container_names().await?;
+        let path_text = self.path.display().to_string();
+        let inits = tokio::task::spawn_blocking(move || running_inits(&path_text))
+            .await
+            .map_err(|e| DriverError::Failed(e.to_string()))?;
+        let mut rows: Vec<(String, String, Option<u32>)> = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(pid) = inits.get(&name) {
+                rows.push((name, "RUNNING".to_owned(), Some(*pid)));
+                continue;
+            }
+            let state = match self.run("lxc-info", &["-n", &name, "-s", "-H"], None).await {
+                Ok(out) if out.code == 0 => out.stdout.trim().to_owned(),
+                _ => "UNKNOWN".to_owned(),
+            };
+            let pid = if state == "RUNNING" {
+                self.running_pid(&name).await
+            } else {
+                None
+            };
+            rows.push((name, state, pid));
         }
-        let rows: Vec<(String, String, Option<u32>)> = out
-            .stdout
-            .lines()
-            .skip(1)
-            .filter_map(|line| {
-                let mut cols = line.split_whitespace();
-                let name = cols.next()?.to_owned();
-                let state = cols.next()?.to_owned();
-                let pid = cols.next().and_then(|p| p.parse().ok());
-                Some((name, state, pid))
-            })
-            .collect();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             rows.into_iter()
@@ -806,6 +851,32 @@ impl Hypervisor for LxcDriver {
 }
 
 impl LxcDriver {
+    /// The containers under this node's path (directories with a `config`).
+    async fn container_names(&self) -> DriverResult<Vec<String>> {
+        let mut entries = match tokio::fs::read_dir(&self.path).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                return Err(DriverError::Unreachable(anyhow::anyhow!(
+                    "reading {}: {e}",
+                    self.path.display()
+                )));
+            }
+        };
+        let mut names = Vec::new();
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if valid_name(&name)
+                && tokio::fs::metadata(entry.path().join("config"))
+                    .await
+                    .is_ok()
+            {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// The init process of a running container (for consoles and tests).
     pub async fn init_pid(&self, name: &str) -> Option<u32> {
         self.running_pid(name).await
