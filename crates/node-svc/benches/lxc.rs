@@ -146,7 +146,7 @@ async fn main() {
         infos.push(t.elapsed());
     }
     println!(
-        "usage pass over {fleet} running containers: driver {} (one lxc-ls plus cgroup and /proc reads); raw lxc-info -S for each: {}",
+        "usage pass over {fleet} running containers: driver {} (one /proc scan plus cgroup reads); raw lxc-info -S for each: {}",
         ms(median(passes)),
         ms(median(infos))
     );
