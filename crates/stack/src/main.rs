@@ -33,6 +33,8 @@ struct StackConfig {
     nats_server: String,
     admin_username: String,
     admin_email: String,
+    /// Optionally, a Skyport API key (32+ characters) for the first administrator.
+    admin_api_key: Option<SecretString>,
 }
 
 impl Default for StackConfig {
@@ -51,6 +53,7 @@ impl Default for StackConfig {
             nats_server: "nats-server".to_owned(),
             admin_username: "admin".to_owned(),
             admin_email: "admin@example.com".to_owned(),
+            admin_api_key: None,
         }
     }
 }
@@ -86,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             username: config.admin_username.clone(),
             email: Some(config.admin_email.clone()),
             password: Some(SecretString::from(admin_password.clone())),
-            api_key: None,
+            api_key: config.admin_api_key.clone(),
         },
         ..identity_svc::Config::default()
     };

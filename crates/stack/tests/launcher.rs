@@ -49,6 +49,7 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
         .env("VPS_DATA_DIR", data_dir)
         .env("VPS_GATEWAY_PORT", ports.gateway.to_string())
         .env("VPS_NATS_PORT", ports.nats.to_string())
+        .env("VPS_ADMIN_API_KEY", ADMIN_API_KEY)
         .stdout(Stdio::piped())
         .stderr(log_file(data_dir));
     for (name, port) in names.iter().zip(ports.grpc) {
@@ -145,6 +146,30 @@ fn login(port: u16, password: &str, data_dir: &std::path::Path) -> reqwest::Stat
     })
 }
 
+const ADMIN_API_KEY: &str = "sk_launcher-test-key-0123456789abcdefghij";
+
+/// `GET /api/users` with the configured Skyport key.
+fn users_with_key(port: u16, data_dir: &std::path::Path) -> reqwest::StatusCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/users"))
+            .header("x-api-key", ADMIN_API_KEY)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the gateway does not answer: {e}; log:\n{}",
+                    log_tail(data_dir)
+                )
+            })
+            .status()
+    })
+}
+
 fn expect_login(
     port: u16,
     password: &str,
@@ -205,6 +230,11 @@ fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
         "wrong-password",
         dir.path(),
         reqwest::StatusCode::UNAUTHORIZED,
+    );
+    assert_eq!(
+        users_with_key(ports.gateway, dir.path()),
+        reqwest::StatusCode::OK,
+        "the configured Skyport key works"
     );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_ok(),
