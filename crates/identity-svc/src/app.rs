@@ -717,7 +717,7 @@ impl Identity {
         reference: Option<&str>,
     ) -> Result<Adjustment> {
         require_admin(caller)?;
-        if amount == 0 || amount.abs() > MAX_ADJUSTMENT {
+        if amount == 0 || amount.unsigned_abs() > MAX_ADJUSTMENT.unsigned_abs() {
             return Err(IdentityError::invalid(
                 "amount",
                 format!(

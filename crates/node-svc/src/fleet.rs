@@ -100,10 +100,18 @@ impl Fleet {
     }
 
     async fn handle(&self, node_id: i64) -> Result<Arc<Handle>> {
+        // The registry decides whether the node still exists: a deleted node's driver (and
+        // its credentials) must not be used again.
+        let node = match self.nodes.node_by_id(node_id).await {
+            Ok(node) => node,
+            Err(e) => {
+                self.handles.write().await.remove(&node_id);
+                return Err(e);
+            }
+        };
         if let Some(found) = self.handles.read().await.get(&node_id) {
             return Ok(found.clone());
         }
-        let node = self.nodes.node_by_id(node_id).await?;
         let handle = Arc::new(Handle {
             driver: driver_for(&node, &self.nodes)?,
             name: node.name,

@@ -322,6 +322,17 @@ fn guest(reference: Option<pb::GuestRef>) -> Result<(i64, String), Status> {
     Ok((reference.node_id, reference.name))
 }
 
+/// Upper bounds on a guest's size (0 means "not given").
+fn check_size(cores: u32, memory_mb: u64, disk_gb: u64) -> Result<(), Status> {
+    if cores > 1024 || memory_mb > 16 * 1024 * 1024 || disk_gb > 1024 * 1024 {
+        return Err(status(NodeError::invalid(
+            "resources",
+            "at most 1024 cores, 16 TiB of memory and 1 PiB of disk",
+        )));
+    }
+    Ok(())
+}
+
 fn grace(secs: u32) -> Duration {
     Duration::from_secs(if secs == 0 {
         30
@@ -362,6 +373,17 @@ impl GuestsRpc for GuestService {
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let size = r.size.unwrap_or_default();
+        let hostname_ok = r.hostname.len() <= 253
+            && r.hostname
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !hostname_ok {
+            return Err(status(NodeError::invalid(
+                "hostname",
+                "hostname must be a host name (letters, digits, '-', '.')",
+            )));
+        }
+        check_size(size.cores, size.memory_mb, size.disk_gb)?;
         let spec = GuestSpec {
             name,
             template: r.template,
@@ -469,6 +491,11 @@ impl GuestsRpc for GuestService {
             memory_mb: r.memory_mb,
             disk_gb: r.disk_gb,
         };
+        check_size(
+            resources.cores.unwrap_or(0),
+            resources.memory_mb.unwrap_or(0),
+            resources.disk_gb.unwrap_or(0),
+        )?;
         if resources == Resources::default()
             || resources.cores == Some(0)
             || resources.memory_mb.is_some_and(|m| m < 64)

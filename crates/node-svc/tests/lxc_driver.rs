@@ -160,6 +160,17 @@ async fn foreign_containers_and_bad_names_are_refused() {
         ..sandbox.spec("vps-bad-template")
     };
     assert!(sandbox.driver.create(&template).await.is_err());
+    let injected = GuestSpec {
+        hostname: "x\nlxc.hook.pre-start = /bin/false".into(),
+        ..sandbox.spec("vps-injected")
+    };
+    assert!(
+        matches!(
+            sandbox.driver.create(&injected).await,
+            Err(DriverError::Conflict(_))
+        ),
+        "no config injection"
+    );
 }
 
 #[tokio::test]

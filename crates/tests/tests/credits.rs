@@ -99,7 +99,7 @@ async fn adjustments_are_validated_and_admin_only(backend: Backend) {
     let (user, access) = app.user("bob").await;
     let (other, _) = app.user("carol").await;
 
-    for amount in [0, 2_000_000_000_000, -2_000_000_000_000] {
+    for amount in [0, 2_000_000_000_000, -2_000_000_000_000, i64::MIN, i64::MAX] {
         let reply = adjust(&app, &admin, user, amount, None).await;
         assert_eq!(
             reply.status,

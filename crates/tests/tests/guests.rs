@@ -219,6 +219,43 @@ async fn a_guest_lives_and_dies_through_node_svc() {
         .await
         .expect_err("no node");
     assert_eq!(no_node.code(), Code::NotFound);
+    let injected = pb::CreateGuestRequest {
+        guest: Some(g()),
+        template: "busybox".into(),
+        hostname: "a.example.test\nlxc.hook.pre-start = /bin/false".into(),
+        size: None,
+    };
+    assert_eq!(
+        guests
+            .create_guest(injected)
+            .await
+            .expect_err("refused")
+            .code(),
+        Code::InvalidArgument
+    );
+    let huge = pb::ResizeGuestRequest {
+        guest: Some(g()),
+        memory_mb: Some(1 << 44),
+        ..Default::default()
+    };
+    assert_eq!(
+        guests.resize_guest(huge).await.expect_err("refused").code(),
+        Code::InvalidArgument
+    );
+
+    // A deleted node's driver is not used again.
+    nodes
+        .delete_node(ADMIN.request(pb::DeleteNodeRequest { id: node }))
+        .await
+        .expect("delete node");
+    assert_eq!(
+        guests
+            .get_guest_state(g())
+            .await
+            .expect_err("node gone")
+            .code(),
+        Code::NotFound
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

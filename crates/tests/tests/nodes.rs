@@ -428,6 +428,21 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
         .expect("v6 pool")
         .into_inner();
     assert_eq!(v6.family, 6);
+    let overlapping = client
+        .create_pool(ADMIN.request(pb::CreatePoolRequest {
+            name: "fra-v4-again".into(),
+            node_id: host.id,
+            range: "192.0.2.8-192.0.2.20".into(),
+            gateway: "192.0.2.1/24".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("overlaps fra-v4");
+    assert_eq!(
+        overlapping.code(),
+        Code::FailedPrecondition,
+        "{overlapping:?}"
+    );
 
     let mut set = tokio::task::JoinSet::new();
     for i in 0..15 {

@@ -169,6 +169,25 @@ impl Nodes {
             self.node_by_id(id).await?;
         }
         let (family, first, last, prefix_len, gateway) = parse_range(&new.range, &new.gateway)?;
+        // Overlapping pools could hand one address to two servers.
+        for existing in pool::Entity::find()
+            .filter(pool::Column::Family.eq(family))
+            .all(&self.db)
+            .await?
+        {
+            let parse = |a: &str| {
+                a.parse::<IpAddr>()
+                    .map(to_u128)
+                    .map_err(|e| NodeError::Internal(e.into()))
+            };
+            let (other_first, other_last) = (parse(&existing.first)?, parse(&existing.last)?);
+            if first <= other_last && other_first <= last {
+                return Err(NodeError::Conflict(format!(
+                    "the range overlaps pool {}",
+                    existing.name
+                )));
+            }
+        }
         let row = pool::ActiveModel {
             name: Set(name),
             node_id: Set(new.node_id),

@@ -24,6 +24,10 @@ const CPU_PERIOD_US: u64 = 100_000;
 
 pub struct LxcDriver {
     path: PathBuf,
+    /// One lock per container for read-modify-write of its config and snapshot index.
+    locks: tokio::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
     /// How long a container gets to halt when the driver itself needs it stopped
     /// (snapshots, rollbacks).
     internal_grace: Duration,
@@ -73,6 +77,7 @@ impl LxcDriver {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            locks: Default::default(),
             internal_grace: Duration::from_secs(30),
         }
     }
@@ -83,6 +88,15 @@ impl LxcDriver {
     pub fn with_internal_grace(mut self, grace: Duration) -> Self {
         self.internal_grace = grace;
         self
+    }
+
+    async fn lock(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .await
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -139,6 +153,13 @@ impl LxcDriver {
     }
 
     async fn config_set(&self, name: &str, key: &str, value: &str) -> DriverResult<()> {
+        if value.contains(['\n', '\r', '\0']) || key.contains(['\n', '\r', '\0', '=']) {
+            return Err(DriverError::Conflict(format!(
+                "refusing a config value for {key} with line breaks"
+            )));
+        }
+        let lock = self.lock(name).await;
+        let _held = lock.lock().await;
         let file = self.dir(name).join("config");
         let text = tokio::fs::read_to_string(&file)
             .await
@@ -165,7 +186,10 @@ impl LxcDriver {
         let v2 = cgroup_v2();
         let mut settings: Vec<(String, String)> = Vec::new();
         if let Some(mb) = resources.memory_mb {
-            let bytes = (mb * 1024 * 1024).to_string();
+            let bytes = mb
+                .checked_mul(1024 * 1024)
+                .ok_or_else(|| DriverError::Conflict("memory size out of range".into()))?
+                .to_string();
             settings.push((
                 if v2 {
                     "memory.max"
@@ -282,6 +306,7 @@ impl LxcDriver {
 /// of /proc: the child of each `[lxc monitor] PATH NAME` process.
 fn running_inits(path: &str) -> std::collections::HashMap<String, u32> {
     let prefix = format!("[lxc monitor] {path} ");
+    let own_namespace = std::fs::read_link("/proc/self/ns/pid").ok();
     let mut monitors: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
     let mut parents: Vec<(u32, u32)> = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -298,7 +323,12 @@ fn running_inits(path: &str) -> std::collections::HashMap<String, u32> {
         if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             if let Some(name) = title.trim_end().strip_prefix(&prefix) {
-                monitors.insert(pid, name.to_owned());
+                // Processes inside containers can title themselves like a monitor; only
+                // one in the host's own PID namespace is real.
+                let ours = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() == own_namespace;
+                if ours {
+                    monitors.insert(pid, name.to_owned());
+                }
                 continue;
             }
         }
@@ -312,9 +342,20 @@ fn running_inits(path: &str) -> std::collections::HashMap<String, u32> {
             parents.push((pid, ppid));
         }
     }
-    parents
+    // A name claimed by more than one monitor or child is left to `lxc-info` to settle.
+    let mut found: std::collections::HashMap<String, Option<u32>> =
+        std::collections::HashMap::new();
+    for (pid, ppid) in parents {
+        if let Some(name) = monitors.get(&ppid) {
+            found
+                .entry(name.clone())
+                .and_modify(|p| *p = None)
+                .or_insert(Some(pid));
+        }
+    }
+    found
         .into_iter()
-        .filter_map(|(pid, ppid)| monitors.get(&ppid).map(|name| (name.clone(), pid)))
+        .filter_map(|(name, pid)| pid.map(|p| (name, p)))
         .collect()
 }
 
@@ -415,14 +456,23 @@ fn uptime_secs(pid: u32) -> u64 {
     (system_up - start_ticks / ticks_per_sec).max(0.0) as u64
 }
 
+/// Entries looked at per container at most, so a guest with millions of files cannot tie
+/// up the scan; beyond it the figure is a lower bound.
+const DISK_SCAN_LIMIT: usize = 200_000;
+
 fn disk_bytes(root: &Path) -> u64 {
     let mut total = 0;
+    let mut seen = 0usize;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        if seen >= DISK_SCAN_LIMIT {
+            break;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         for entry in entries.flatten() {
+            seen += 1;
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
                 stack.push(entry.path());
@@ -492,6 +542,16 @@ impl Hypervisor for LxcDriver {
 
     async fn create(&self, spec: &GuestSpec) -> DriverResult<Notes> {
         check_name(&spec.name)?;
+        if spec
+            .hostname
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        {
+            return Err(DriverError::Conflict(format!(
+                "invalid hostname {:?}",
+                spec.hostname
+            )));
+        }
         if self.exists(&spec.name).await {
             return if tokio::fs::metadata(self.dir(&spec.name).join(TAG_FILE))
                 .await
@@ -649,6 +709,9 @@ impl Hypervisor for LxcDriver {
         description: &str,
     ) -> DriverResult<Notes> {
         self.require(name).await?;
+        // One snapshot change at a time per container: each reads and rewrites the index.
+        let lock = self.lock(name).await;
+        let _held = lock.lock().await;
         check_name(snapshot)?;
         let mut index = self.read_index(name).await?;
         if index.iter().any(|s| s.name == snapshot) {
@@ -698,6 +761,9 @@ impl Hypervisor for LxcDriver {
 
     async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes> {
         self.require(name).await?;
+        // One snapshot change at a time per container: each reads and rewrites the index.
+        let lock = self.lock(name).await;
+        let _held = lock.lock().await;
         let index = self.read_index(name).await?;
         let entry = index
             .iter()
@@ -725,6 +791,9 @@ impl Hypervisor for LxcDriver {
 
     async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()> {
         self.require(name).await?;
+        // One snapshot change at a time per container: each reads and rewrites the index.
+        let lock = self.lock(name).await;
+        let _held = lock.lock().await;
         let mut index = self.read_index(name).await?;
         let Some(position) = index.iter().position(|s| s.name == snapshot) else {
             return Ok(());
