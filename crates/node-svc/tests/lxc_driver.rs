@@ -171,6 +171,14 @@ async fn foreign_containers_and_bad_names_are_refused() {
         ),
         "no config injection"
     );
+    assert!(
+        !sandbox
+            .driver
+            .container_path()
+            .join("vps-injected")
+            .exists(),
+        "and nothing was created"
+    );
 }
 
 #[tokio::test]
