@@ -25,6 +25,15 @@ impl Nodes {
     }
 }
 
+/// Registry and pool management is for administrators.
+fn require_admin(caller: platform::grpc::Caller) -> crate::error::Result<()> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(crate::error::NodeError::Forbidden("administrators only"))
+    }
+}
+
 fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }

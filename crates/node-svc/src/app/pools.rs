@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::{Nodes, is_unique_violation, validate};
+use super::{Nodes, is_unique_violation, require_admin, validate};
 use crate::error::{NodeError, Result};
 use crate::store::entity::{allocation, node, pool};
 
@@ -150,9 +150,7 @@ fn parse_range(range: &str, gateway: &str) -> Result<(i32, u128, u128, i32, IpAd
 
 impl Nodes {
     pub async fn create_pool(&self, caller: Caller, new: NewPool) -> Result<PoolView> {
-        if !caller.admin {
-            return Err(NodeError::Forbidden("administrators only"));
-        }
+        require_admin(caller)?;
         let name = validate::name("name", &new.name)?;
         let location = new
             .location
@@ -219,9 +217,7 @@ impl Nodes {
     }
 
     pub async fn list_pools(&self, caller: Caller) -> Result<Vec<PoolView>> {
-        if !caller.admin {
-            return Err(NodeError::Forbidden("administrators only"));
-        }
+        require_admin(caller)?;
         let mut out = Vec::new();
         for pool in pool::Entity::find()
             .order_by_asc(pool::Column::Id)

@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::{Nodes, is_unique_violation, validate};
+use super::{Nodes, is_unique_violation, require_admin, validate};
 use crate::error::{NodeError, Result};
 use crate::store::entity::{allocation, node, pool, reservation};
 
@@ -62,14 +62,6 @@ fn overcommit(field: &'static str, raw: f64, default: f64) -> Result<f64> {
         ));
     }
     Ok(raw)
-}
-
-fn require_admin(caller: Caller) -> Result<()> {
-    if caller.admin {
-        Ok(())
-    } else {
-        Err(NodeError::Forbidden("administrators only"))
-    }
 }
 
 impl Nodes {

@@ -471,6 +471,31 @@ impl ProxmoxDriver {
         })
     }
 
+    /// A guest's snapshots, without PVE's `current` pseudo-entry.
+    async fn snapshots_of(&self, guest: &Guest) -> DriverResult<Vec<SnapshotInfo>> {
+        let data = self
+            .call(
+                Method::GET,
+                &format!("{}/snapshot", self.prefix(guest)),
+                &[],
+            )
+            .await?;
+        Ok(data
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s["name"].as_str().is_some_and(|n| n != "current"))
+            .map(|s| SnapshotInfo {
+                name: s["name"].as_str().unwrap_or("").to_owned(),
+                description: s["description"].as_str().unwrap_or("").trim().to_owned(),
+                created_at: number(&s["snaptime"])
+                    .and_then(|t| i64::try_from(t).ok())
+                    .unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// RRD samples (`timeframe`: hour, day, week, month, year) for graphs.
     pub async fn rrddata(&self, name: &str, timeframe: &str) -> DriverResult<Vec<Value>> {
         let guest = self.guest(name).await?;
@@ -857,8 +882,9 @@ impl Hypervisor for ProxmoxDriver {
         snapshot: &str,
         description: &str,
     ) -> DriverResult<Notes> {
+        let guest = self.guest(name).await?;
         if self
-            .snapshot_list(name)
+            .snapshots_of(&guest)
             .await?
             .iter()
             .any(|s| s.name == snapshot)
@@ -867,7 +893,6 @@ impl Hypervisor for ProxmoxDriver {
                 "the snapshot already existed; nothing to do".to_owned(),
             ]);
         }
-        let guest = self.guest(name).await?;
         let params = [
             ("snapname", snapshot.to_owned()),
             ("description", description.to_owned()),
@@ -883,58 +908,34 @@ impl Hypervisor for ProxmoxDriver {
 
     async fn snapshot_list(&self, name: &str) -> DriverResult<Vec<SnapshotInfo>> {
         let guest = self.guest(name).await?;
-        let data = self
-            .call(
-                Method::GET,
-                &format!("{}/snapshot", self.prefix(&guest)),
-                &[],
-            )
-            .await?;
-        Ok(data
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| s["name"].as_str().is_some_and(|n| n != "current"))
-            .map(|s| SnapshotInfo {
-                name: s["name"].as_str().unwrap_or("").to_owned(),
-                description: s["description"].as_str().unwrap_or("").trim().to_owned(),
-                created_at: number(&s["snaptime"])
-                    .and_then(|t| i64::try_from(t).ok())
-                    .unwrap_or(0),
-            })
-            .collect())
+        self.snapshots_of(&guest).await
     }
 
     async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes> {
+        let guest = self.guest(name).await?;
         if !self
-            .snapshot_list(name)
+            .snapshots_of(&guest)
             .await?
             .iter()
             .any(|s| s.name == snapshot)
         {
             return Err(DriverError::NotFound(format!("snapshot {snapshot}")));
         }
-        let guest = self.guest(name).await?;
-        self.act(
-            Method::POST,
-            &format!("{}/snapshot/{snapshot}/rollback", self.prefix(&guest)),
-            &[],
-        )
-        .await?;
+        let path = format!("{}/snapshot/{snapshot}/rollback", self.prefix(&guest));
+        self.act(Method::POST, &path, &[]).await?;
         Ok(Notes::new())
     }
 
     async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()> {
+        let guest = self.guest(name).await?;
         if !self
-            .snapshot_list(name)
+            .snapshots_of(&guest)
             .await?
             .iter()
             .any(|s| s.name == snapshot)
         {
             return Ok(());
         }
-        let guest = self.guest(name).await?;
         self.act(
             Method::DELETE,
             &format!("{}/snapshot/{snapshot}", self.prefix(&guest)),
