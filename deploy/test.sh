@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
-# installs what the tests need (nats-server, PostgreSQL), starts a throw-away PostgreSQL
+# installs what the tests need (nats-server, LXC and busybox, PostgreSQL from Debian; the
+# fakepve Proxmox VE test server from PyPI), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
