@@ -6,7 +6,6 @@
 
 mod app;
 mod config;
-mod crypto;
 pub mod driver;
 mod error;
 mod fleet;
@@ -38,7 +37,7 @@ pub async fn serve_on(
     let sealer = config
         .credentials_key
         .as_ref()
-        .map(|key| crypto::Sealer::from_base64(key.expose_secret()))
+        .map(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
         .transpose()
         .context("credentials_key")?;
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(

@@ -29,6 +29,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The control plane itself (a service acting on its own behalf, e.g. server-svc charging
+    /// credits): user id 0 with the administrator role. The gateway never sends it, since
+    /// every principal it resolves is a real user.
+    pub const SYSTEM: Self = Self {
+        user_id: 0,
+        admin: true,
+    };
+
     /// Writes the caller into request metadata.
     pub fn attach(&self, metadata: &mut MetadataMap) {
         metadata.insert(USER_ID_KEY, MetadataValue::from(self.user_id));
@@ -61,11 +69,11 @@ impl Caller {
             .to_str()
             .ok()
             .and_then(|v| v.parse::<i64>().ok())
-            .filter(|id| *id > 0)
+            .filter(|id| *id >= 0)
             .ok_or_else(|| Status::unauthenticated("malformed caller metadata"))?;
         let admin = match metadata.get(ROLE_KEY).and_then(|v| v.to_str().ok()) {
             Some("admin") => true,
-            Some("user") => false,
+            Some("user") if user_id > 0 => false,
             _ => return Err(Status::unauthenticated("malformed caller metadata")),
         };
         Ok(Some(Self { user_id, admin }))
@@ -241,5 +249,16 @@ mod tests {
         metadata.insert(USER_ID_KEY, MetadataValue::from_static("3"));
         metadata.insert(ROLE_KEY, MetadataValue::from_static("root"));
         assert!(Caller::from_metadata(&metadata).is_err());
+        let mut metadata = MetadataMap::new();
+        Caller::SYSTEM.attach(&mut metadata);
+        assert_eq!(
+            Caller::from_metadata(&metadata).expect("valid"),
+            Some(Caller::SYSTEM)
+        );
+        metadata.insert(ROLE_KEY, MetadataValue::from_static("user"));
+        assert!(
+            Caller::from_metadata(&metadata).is_err(),
+            "user id 0 is only the system"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! Only plumbing lives here; domain types belong to the service that owns them.
 
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod grpc;
 pub mod outbox;

@@ -98,6 +98,17 @@ pub async fn enqueue<C: ConnectionTrait>(
     db.execute(&insert).await.map(drop)
 }
 
+/// Whether an event with this id is in the outbox (published or not): lets a producer emit
+/// an event with a derived id at most once.
+pub async fn contains<C: ConnectionTrait>(db: &C, event_id: uuid::Uuid) -> Result<bool, DbErr> {
+    let select = Query::select()
+        .expr(Expr::val(1))
+        .from(Outbox::Table)
+        .and_where(Expr::col(Outbox::EventId).eq(event_id.to_string()))
+        .to_owned();
+    Ok(db.query_one(&select).await?.is_some())
+}
+
 #[derive(Debug, FromQueryResult)]
 struct Pending {
     seq: i64,

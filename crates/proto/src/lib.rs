@@ -13,3 +13,9 @@ pub mod node {
         tonic::include_proto!("vps.node.v1");
     }
 }
+
+pub mod server {
+    pub mod v1 {
+        tonic::include_proto!("vps.server.v1");
+    }
+}

@@ -1,37 +1,89 @@
-//! server-svc: servers, plans, OS images, tasks, lifecycle sagas and the outbox.
+//! server-svc: servers, plans, OS images, tasks, lifecycle sagas and the outbox, behind the
+//! `vps.server.v1.Servers` gRPC API.
 //!
-//! Its gRPC API is not built yet: it serves gRPC health only, so deployments and the
-//! launcher already run it in its place. The domain core (state machine, catalog,
-//! validation) is here and tested; the API, sagas and persistence arrive with their issue.
+//! Layers: `grpc` (transport, thin) -> `app` (rules, sagas, billing) -> `store` (sea-orm);
+//! `domain` holds the state machine, the catalog and validation, free of I/O.
 
+pub mod app;
+mod config;
 pub mod domain;
+pub mod error;
+pub mod grpc;
+mod store;
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use platform::Shutdown;
-use serde::Deserialize;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-}
+pub use config::Config;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
-        }
-    }
-}
-
+/// Starts server-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let listener = platform::grpc::bind(config.listen).await?;
-    serve_on(listener, shutdown).await
+    serve_on(listener, config, shutdown).await
 }
 
-pub async fn serve_on(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    platform::grpc::serve_health_only("server-svc", listener, shutdown).await
+/// Serves on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let sealer = config
+        .secrets_key
+        .as_ref()
+        .context("server-svc needs secrets_key (32 bytes, base64) to encrypt root passwords")
+        .and_then(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
+        .context("secrets_key")?;
+    let catalog = match &config.catalog_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the catalog {}", path.display()))?;
+            Some(
+                domain::catalog::Catalog::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("catalog {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
+        &config.database_url,
+        config.database_max_connections,
+    )
+    .await?;
+    if let Some(nats_url) = &config.nats_url {
+        let client = async_nats::connect(nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+        let js = async_nats::jetstream::new(client);
+        platform::outbox::ensure_stream(&js).await?;
+        let relay = platform::outbox::Relay::new(db.clone(), js);
+        tokio::spawn(relay.run(shutdown.clone()));
+    }
+    let app = app::App::new(db, sealer, Arc::new(config), shutdown.clone())?;
+    if let Some(catalog) = &catalog {
+        app.seed_catalog(catalog)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the catalog: {}", platform::grpc::chain(&e)))?;
+    }
+    let resumed = app
+        .resume_tasks()
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming tasks: {}", platform::grpc::chain(&e)))?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished tasks");
+    }
+    app.spawn_billing();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::server::v1::servers_server::ServersServer<grpc::ServerService>>()
+        .await;
+    let router = platform::grpc::server()
+        .add_service(health_service)
+        .add_service(grpc::ServerService::new(app).into_server());
+    tracing::info!(addr = %listener.local_addr()?, "server-svc listening");
+    platform::grpc::serve(router, listener, shutdown).await
 }

@@ -8,7 +8,7 @@ pub mod validate;
 
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
-use crate::crypto::Sealer;
+use platform::crypto::Sealer;
 
 pub use placement::Size;
 pub use pools::{NewPool, PoolView, netmask};

@@ -316,10 +316,6 @@ impl Nodes {
             .path
             .canonicalize()
             .map_err(|e| NodeError::Internal(e.into()))?;
-        let system = Caller {
-            user_id: 0,
-            admin: true,
-        };
         let new = NewNode {
             name: local.name.clone(),
             location: local.location.clone(),
@@ -331,7 +327,7 @@ impl Nodes {
             settings: BTreeMap::from([("path".to_owned(), path.display().to_string())]),
             ..NewNode::default()
         };
-        let created = self.create_node(system, new).await?;
+        let created = self.create_node(Caller::SYSTEM, new).await?;
         tracing::info!(node = %created.name, path = %path.display(), "registered the local LXC node");
         Ok(())
     }

@@ -67,9 +67,22 @@ impl Catalog {
         Ok(catalog)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Checks every entry: ids and codes unique, names given, sizes possible.
+    pub fn check(&self) -> Result<(), String> {
+        let name_ok = |n: &str| !n.trim().is_empty() && n.chars().count() <= 64;
         let mut codes = HashSet::new();
         for location in &self.locations {
+            let code_ok = (1..=32).contains(&location.code.len())
+                && location
+                    .code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !code_ok || !name_ok(&location.name) {
+                return Err(format!(
+                    "location {:?} needs a code of 1-32 letters, digits, '-' or '_' and a name of at most 64 characters",
+                    location.code
+                ));
+            }
             if location.code.is_empty() || !codes.insert(location.code.as_str()) {
                 return Err(format!(
                     "location code {:?} is empty or repeated",
@@ -82,7 +95,20 @@ impl Catalog {
             if !ids.insert(plan.id) || plan.id <= 0 {
                 return Err(format!("plan id {} is not positive or repeated", plan.id));
             }
-            if plan.vcpus == 0 || plan.memory_mb < 64 || plan.disk_gb == 0 || plan.monthly_price < 0
+            if !name_ok(&plan.name) {
+                return Err(format!(
+                    "plan {} needs a name of at most 64 characters",
+                    plan.id
+                ));
+            }
+            if plan.vcpus == 0
+                || plan.vcpus > 1024
+                || plan.memory_mb < 64
+                || plan.memory_mb > 16 * 1024 * 1024
+                || plan.disk_gb == 0
+                || plan.disk_gb > 1024 * 1024
+                || plan.bandwidth_gb > 1024 * 1024 * 1024
+                || !(0..=1_000_000_000_000).contains(&plan.monthly_price)
             {
                 return Err(format!("plan {} has an impossible size or price", plan.id));
             }
@@ -92,7 +118,15 @@ impl Catalog {
             if !ids.insert(image.id) || image.id <= 0 {
                 return Err(format!("image id {} is not positive or repeated", image.id));
             }
-            if image.templates.is_empty() {
+            if !name_ok(&image.name) || !name_ok(&image.kind) {
+                return Err(format!("image {} needs a name and a type", image.id));
+            }
+            if image.templates.is_empty()
+                || image
+                    .templates
+                    .iter()
+                    .any(|(driver, template)| driver.is_empty() || template.trim().is_empty())
+            {
                 return Err(format!("image {} has no template for any driver", image.id));
             }
         }

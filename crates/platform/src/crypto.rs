@@ -1,4 +1,4 @@
-//! Node credentials at rest: XChaCha20-Poly1305 with a random nonce per value, under a key
+//! Secrets at rest (node credentials, root passwords): XChaCha20-Poly1305 with a random nonce per value, under a key
 //! from configuration. Stored as `v1:` + base64(nonce ‖ ciphertext).
 
 use base64::Engine as _;

@@ -1,0 +1,172 @@
+//! Billing: running servers are charged one period (an hour by default) at a time from the
+//! owner's ledger, each charge idempotent by its period. When the balance does not cover a
+//! period the owner gets one payment reminder, and after the grace period the server is
+//! suspended (stopped, power actions refused until an administrator unsuspends it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::grpc::{Caller, reason};
+use proto::identity::v1 as idpb;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::servers::ActParams;
+use super::{App, events, now_ms};
+use crate::domain::state::{Action, ServerState};
+use crate::error::Result;
+use crate::store::entity::server;
+
+/// What one billing pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BillingPass {
+    pub charged: usize,
+    pub reminded: usize,
+    pub suspended: usize,
+}
+
+impl App {
+    /// Runs the billing pass every tick until shutdown.
+    pub fn spawn_billing(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(Duration::from_secs(app.config.billing_tick_secs.max(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = app.shutdown.wait() => break,
+                }
+                if let Err(error) = app.bill_once().await {
+                    tracing::warn!(error = %platform::grpc::chain(&error), "billing pass failed; retrying next tick");
+                }
+                if let Err(error) = app.expire_idempotency_keys().await {
+                    tracing::warn!(error = %platform::grpc::chain(&error), "expiring idempotency keys failed");
+                }
+            }
+        });
+    }
+
+    /// Charges every period that is due, once.
+    pub async fn bill_once(self: &Arc<Self>) -> Result<BillingPass> {
+        let now = now_ms();
+        let period = self.billing_period_ms();
+        let due = server::Entity::find()
+            .filter(server::Column::DeletedAt.is_null())
+            .filter(server::Column::PaidUntil.gt(0))
+            .filter(server::Column::PaidUntil.lte(now))
+            .all(&self.db)
+            .await?;
+        let mut pass = BillingPass::default();
+        for s in due {
+            let state = ServerState::parse(&s.status).unwrap_or(ServerState::Unknown);
+            let billable = matches!(
+                state,
+                ServerState::Running
+                    | ServerState::Starting
+                    | ServerState::Stopping
+                    | ServerState::Rebooting
+                    | ServerState::Restoring
+                    | ServerState::Unknown
+            );
+            if !billable || s.hourly_price == 0 {
+                // Stopped, suspended or failed servers are not charged: their clock moves on.
+                if !matches!(state, ServerState::Creating | ServerState::Deleting) {
+                    self.set_paid_until(s.id, s.paid_until, now + period, None)
+                        .await?;
+                }
+                continue;
+            }
+            let charged = self
+                .identity
+                .clone()
+                .adjust_credits(Caller::SYSTEM.request(idpb::AdjustCreditsRequest {
+                    user_id: s.owner_id,
+                    amount: -s.hourly_price,
+                    reason: format!("server {} ({}): usage", s.id, s.name),
+                    reference: Some(format!("server:{}:period:{}", s.uuid, s.paid_until)),
+                }))
+                .await;
+            match charged {
+                Ok(_) => {
+                    self.set_paid_until(s.id, s.paid_until, s.paid_until + period, None)
+                        .await?;
+                    pass.charged += 1;
+                }
+                Err(status)
+                    if platform::grpc::error_reason(&status).as_deref()
+                        == Some(reason::INSUFFICIENT_CREDITS) =>
+                {
+                    let since = match s.overdue_since {
+                        Some(since) => since,
+                        None => {
+                            let since = self.overdue_episode(s.owner_id).await?.unwrap_or(now);
+                            server::Entity::update_many()
+                                .col_expr(server::Column::OverdueSince, Expr::value(since))
+                                .filter(server::Column::Id.eq(s.id))
+                                .exec(&self.db)
+                                .await?;
+                            since
+                        }
+                    };
+                    let balance = self.balance_of(s.owner_id).await.unwrap_or(0);
+                    events::payment_reminder(&self.db, s.owner_id, since, balance, s.hourly_price)
+                        .await?;
+                    pass.reminded += 1;
+                    let grace = i64::try_from(self.config.suspend_grace_secs.saturating_mul(1000))
+                        .unwrap_or(i64::MAX);
+                    if now.saturating_sub(since) >= grace && state == ServerState::Running {
+                        let suspended = self
+                            .act(
+                                Caller::SYSTEM,
+                                s.id,
+                                "",
+                                Action::Suspend,
+                                ActParams {
+                                    reason: "payment overdue".to_owned(),
+                                    ..ActParams::default()
+                                },
+                            )
+                            .await;
+                        if suspended.is_ok() {
+                            pass.suspended += 1;
+                        }
+                    }
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+        Ok(pass)
+    }
+
+    /// When the owner's current overdue episode began (the earliest of their servers).
+    async fn overdue_episode(&self, owner_id: i64) -> Result<Option<i64>> {
+        Ok(server::Entity::find()
+            .filter(server::Column::OwnerId.eq(owner_id))
+            .filter(server::Column::DeletedAt.is_null())
+            .filter(server::Column::OverdueSince.is_not_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|s| s.overdue_since)
+            .min())
+    }
+
+    async fn set_paid_until(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+        overdue: Option<i64>,
+    ) -> Result<()> {
+        server::Entity::update_many()
+            .col_expr(server::Column::PaidUntil, Expr::value(to))
+            .col_expr(server::Column::OverdueSince, Expr::value(overdue))
+            .filter(server::Column::Id.eq(id))
+            .filter(server::Column::PaidUntil.eq(from))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Idempotency keys: a call made again with the same key and the same request returns the
+//! first reply and does nothing again; with a different request it is refused; while the
+//! first still runs, the repeat waits for its reply.
+
+use std::future::Future;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use platform::grpc::Caller;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+
+use super::{App, now_ms};
+use crate::error::{Result, ServerError};
+use crate::store::entity::idempotency;
+
+/// How long a repeat waits for the first request's reply before giving up.
+const WAIT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(50);
+
+impl App {
+    /// Runs `run` once per (caller, key); `op` and `request` identify what was asked.
+    pub async fn idempotent<R, F, Fut>(
+        &self,
+        caller: Caller,
+        key: Option<&str>,
+        op: &str,
+        request: &impl prost::Message,
+        run: F,
+    ) -> Result<R>
+    where
+        R: prost::Message + Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        let Some(key) = key else {
+            return run().await;
+        };
+        let key_ok = (1..=255).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic());
+        if !key_ok {
+            return Err(ServerError::invalid(
+                "Idempotency-Key",
+                "the Idempotency-Key header must be 1-255 visible ASCII characters",
+            ));
+        }
+        let scope = format!("{}:{key}", caller.user_id);
+        let mut hasher = Sha256::new();
+        hasher.update(op.as_bytes());
+        hasher.update([0]);
+        hasher.update(request.encode_to_vec());
+        let hash = hex::encode(hasher.finalize());
+
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let claimed = idempotency::Entity::insert(idempotency::ActiveModel {
+                scope: Set(scope.clone()),
+                request_hash: Set(hash.clone()),
+                reply: Set(None),
+                created_at: Set(now_ms()),
+            })
+            .on_conflict(
+                OnConflict::column(idempotency::Column::Scope)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+            if claimed == 1 {
+                return self.run_claimed(&scope, run).await;
+            }
+            let Some(row) = idempotency::Entity::find_by_id(scope.clone())
+                .one(&self.db)
+                .await?
+            else {
+                // The first request failed and let the key go: claim it again.
+                continue;
+            };
+            if row.request_hash != hash {
+                return Err(ServerError::IdempotencyMismatch);
+            }
+            if let Some(reply) = row.reply {
+                let bytes = STANDARD
+                    .decode(reply)
+                    .map_err(|e| ServerError::Internal(e.into()))?;
+                return R::decode(bytes.as_slice()).map_err(|e| ServerError::Internal(e.into()));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServerError::IdempotencyInProgress);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn run_claimed<R, F, Fut>(&self, scope: &str, run: F) -> Result<R>
+    where
+        R: prost::Message + Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        match run().await {
+            Ok(reply) => {
+                idempotency::Entity::update_many()
+                    .col_expr(
+                        idempotency::Column::Reply,
+                        sea_orm::sea_query::Expr::value(STANDARD.encode(reply.encode_to_vec())),
+                    )
+                    .filter(idempotency::Column::Scope.eq(scope))
+                    .exec(&self.db)
+                    .await?;
+                Ok(reply)
+            }
+            Err(error) => {
+                // A refused or failed request changed nothing: the key may be used again.
+                idempotency::Entity::delete_by_id(scope.to_owned())
+                    .exec(&self.db)
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Forgets finished keys older than the configured time to live.
+    pub async fn expire_idempotency_keys(&self) -> Result<u64> {
+        let cutoff = now_ms()
+            - i64::try_from(self.config.idempotency_ttl_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX);
+        let done = idempotency::Entity::delete_many()
+            .filter(idempotency::Column::CreatedAt.lt(cutoff))
+            .filter(idempotency::Column::Reply.is_not_null())
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected)
+    }
+}

@@ -1,0 +1,144 @@
+//! server-svc's rules: the catalog, servers and their actions, the sagas that carry them out,
+//! idempotency keys and billing. Transport-free; `grpc` decodes and encodes around it.
+
+mod billing;
+mod catalog;
+mod events;
+mod idempotency;
+mod saga;
+mod servers;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use platform::Shutdown;
+use platform::crypto::Sealer;
+use platform::grpc::{Caller, Propagate};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::error::{Result, ServerError};
+use crate::store::entity::{image, plan, server};
+
+pub use billing::BillingPass;
+pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
+
+pub type IdentityClient =
+    proto::identity::v1::identity_client::IdentityClient<InterceptedService<Channel, Propagate>>;
+pub type NodesClient =
+    proto::node::v1::nodes_client::NodesClient<InterceptedService<Channel, Propagate>>;
+pub type GuestsClient =
+    proto::node::v1::guests_client::GuestsClient<InterceptedService<Channel, Propagate>>;
+pub type ConsolesClient =
+    proto::node::v1::consoles_client::ConsolesClient<InterceptedService<Channel, Propagate>>;
+
+pub struct App {
+    db: DatabaseConnection,
+    identity: IdentityClient,
+    nodes: NodesClient,
+    guests: GuestsClient,
+    consoles: ConsolesClient,
+    sealer: Sealer,
+    config: Arc<Config>,
+    /// Tasks whose saga runs in this process, so none is driven twice.
+    active: Mutex<HashSet<String>>,
+    shutdown: Shutdown,
+}
+
+impl App {
+    pub fn new(
+        db: DatabaseConnection,
+        sealer: Sealer,
+        config: Arc<Config>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Arc<Self>> {
+        let identity_channel = platform::grpc::channel(&config.identity_url)?;
+        let node_channel = platform::grpc::channel(&config.node_url)?;
+        Ok(Arc::new(Self {
+            db,
+            identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(
+                identity_channel,
+                Propagate,
+            ),
+            nodes: proto::node::v1::nodes_client::NodesClient::with_interceptor(
+                node_channel.clone(),
+                Propagate,
+            ),
+            guests: proto::node::v1::guests_client::GuestsClient::with_interceptor(
+                node_channel.clone(),
+                Propagate,
+            ),
+            consoles: proto::node::v1::consoles_client::ConsolesClient::with_interceptor(
+                node_channel,
+                Propagate,
+            ),
+            sealer,
+            config,
+            active: Mutex::new(HashSet::new()),
+            shutdown,
+        }))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// A server the caller may see: their own, or any for an administrator. A foreign or
+    /// deleted server is "not found", never someone else's data.
+    async fn visible_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<server::Model> {
+        let mut query = server::Entity::find().filter(server::Column::DeletedAt.is_null());
+        query = match (id, uuid.trim()) {
+            (id, _) if id > 0 => query.filter(server::Column::Id.eq(id)),
+            (_, uuid) if !uuid.is_empty() => query.filter(server::Column::Uuid.eq(uuid)),
+            _ => return Err(ServerError::invalid("id", "a server id is required")),
+        };
+        if !caller.admin {
+            query = query.filter(server::Column::OwnerId.eq(caller.user_id));
+        }
+        query
+            .one(&self.db)
+            .await?
+            .ok_or(ServerError::NotFound("server"))
+    }
+
+    async fn plan_and_image(
+        &self,
+        server: &server::Model,
+    ) -> Result<(Option<plan::Model>, Option<image::Model>)> {
+        let plan = plan::Entity::find_by_id(server.plan_id)
+            .one(&self.db)
+            .await?;
+        let image = image::Entity::find_by_id(server.image_id)
+            .one(&self.db)
+            .await?;
+        Ok((plan, image))
+    }
+
+    fn fault(&self, kind: &str, step: &str) -> Option<Fault> {
+        let name = format!("{kind}:{step}");
+        self.config.faults.iter().find_map(|f| {
+            if *f == name {
+                Some(Fault::Fail)
+            } else if f.strip_suffix(":halt") == Some(name.as_str()) {
+                Some(Fault::Halt)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// A configured fault at a saga step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The step fails.
+    Fail,
+    /// The step runs, then the saga stops before recording it, as if the process died.
+    Halt,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

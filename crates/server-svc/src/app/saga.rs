@@ -1,0 +1,829 @@
+//! Sagas: every task is an ordered list of steps, each idempotent and each (where it changes
+//! something another service owns) with an undo. Progress is persisted after every step, so
+//! a process that dies mid-saga resumes where it stopped; a step that fails unwinds the
+//! steps done before it in reverse (guest deleted, address and capacity released, credits
+//! refunded) and leaves the server in `error` with the reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::grpc::{Caller, ServiceError as _, reason};
+use proto::identity::v1 as idpb;
+use proto::node::v1 as nodepb;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{App, Fault, events, now_ms};
+use crate::domain::state::ServerState;
+use crate::error::{Result, ServerError};
+use crate::store::entity::{image, server, task};
+
+/// The steps of each kind of task, in order.
+pub fn steps(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "create" => &["credits", "place", "address", "guest", "start", "password"],
+        "delete" => &[
+            "power_off",
+            "remove_guest",
+            "release_address",
+            "release_capacity",
+        ],
+        "resize" => &["reserve_new", "resize_guest", "swap_reservation"],
+        "reinstall" => &["power_off", "remove_guest", "guest", "start", "password"],
+        "start" => &["start"],
+        "stop" => &["stop"],
+        "reboot" => &["reboot"],
+        "password" => &["password"],
+        "suspend" => &["power_off"],
+        _ => &[],
+    }
+}
+
+/// What a saga needs beyond the server row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Params {
+    /// The status before the task began, for tasks that return to it.
+    #[serde(default)]
+    pub prior_status: String,
+    /// A new sealed root password (create, reinstall, password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Resize: the size before and after, and the reservation that holds the new size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<(i64, i64, i64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_size: Option<(i64, i64, i64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_reservation: Option<String>,
+    /// Reinstall: the image to install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<i64>,
+}
+
+/// How far [`App::advance`] got.
+#[derive(Debug)]
+pub enum Progress {
+    /// Every step is done.
+    Done,
+    /// Stopped before the named step, as asked.
+    Paused,
+    /// Stopped without finishing (shutdown, or a halt fault): resumed on the next start.
+    Halted,
+    /// A step failed; the task is now unwinding.
+    Failed(ServerError),
+}
+
+fn done_steps(task: &task::Model) -> Vec<String> {
+    task.steps_done
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn params_of(task: &task::Model) -> Params {
+    serde_json::from_str(&task.params).unwrap_or_default()
+}
+
+struct ActiveGuard<'a>(&'a App, String);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut active) = self.0.active.lock() {
+            active.remove(&self.1);
+        }
+    }
+}
+
+impl App {
+    /// Drives a task to its end in the background.
+    pub fn spawn_drive(self: &Arc<Self>, task_id: String) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = app.drive(&task_id).await {
+                tracing::error!(task = %task_id, error = %platform::grpc::chain(&error), "saga stopped; it resumes on the next start");
+            }
+        });
+    }
+
+    /// Resumes every task a previous process left running or unwinding.
+    pub async fn resume_tasks(self: &Arc<Self>) -> Result<usize> {
+        let open = task::Entity::find()
+            .filter(task::Column::State.is_in(["running", "unwinding"]))
+            .all(&self.db)
+            .await?;
+        for t in &open {
+            tracing::info!(task = %t.id, kind = %t.kind, step = %t.step, "resuming a task");
+            self.spawn_drive(t.id.clone());
+        }
+        Ok(open.len())
+    }
+
+    async fn drive(&self, task_id: &str) -> Result<()> {
+        if !self.claim(task_id) {
+            return Ok(());
+        }
+        let _guard = ActiveGuard(self, task_id.to_owned());
+        match self.advance(task_id, None).await? {
+            Progress::Done => self.finish(task_id, None).await,
+            Progress::Paused | Progress::Halted => Ok(()),
+            Progress::Failed(error) => {
+                if self.unwind(task_id).await? {
+                    self.finish(task_id, Some(error)).await
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Marks a task as driven by this process; false when it already is.
+    fn claim(&self, task_id: &str) -> bool {
+        self.active
+            .lock()
+            .is_ok_and(|mut active| active.insert(task_id.to_owned()))
+    }
+
+    /// Runs the task's remaining steps, persisting each, until done, failed, or the step
+    /// named `stop_before`.
+    pub(super) async fn advance(
+        &self,
+        task_id: &str,
+        stop_before: Option<&str>,
+    ) -> Result<Progress> {
+        loop {
+            let task = self.task_row(task_id).await?;
+            if task.state == "unwinding" {
+                return Ok(Progress::Failed(ServerError::Conflict(task.error)));
+            }
+            if task.state != "running" {
+                return Ok(Progress::Done);
+            }
+            let done = done_steps(&task);
+            let Some(next) = steps(&task.kind)
+                .iter()
+                .copied()
+                .find(|s| !done.iter().any(|d| d == s))
+            else {
+                return Ok(Progress::Done);
+            };
+            if stop_before == Some(next) {
+                return Ok(Progress::Paused);
+            }
+            if self.shutdown.is_triggered() {
+                return Ok(Progress::Halted);
+            }
+            self.set_task(task_id, |t| t.step = Set(next.to_owned()))
+                .await?;
+            let fault = self.fault(&task.kind, next);
+            let outcome = if fault == Some(Fault::Fail) {
+                Err(ServerError::Conflict(format!(
+                    "injected fault at {}:{next}",
+                    task.kind
+                )))
+            } else {
+                self.do_step(&task, next).await
+            };
+            match outcome {
+                Ok(()) if fault == Some(Fault::Halt) => {
+                    tracing::warn!(task = %task_id, step = next, "halting the saga here (fault injection)");
+                    return Ok(Progress::Halted);
+                }
+                Ok(()) => {
+                    let mut done = done;
+                    done.push(next.to_owned());
+                    let joined = done.join(",");
+                    self.set_task(task_id, |t| t.steps_done = Set(joined))
+                        .await?;
+                }
+                Err(error) => {
+                    tracing::warn!(task = %task_id, step = next, error = %platform::grpc::chain(&error), "saga step failed; unwinding");
+                    let message = step_message(next, &error);
+                    let why = failure_reason(&error);
+                    self.set_task(task_id, |t| {
+                        t.state = Set("unwinding".to_owned());
+                        t.error = Set(message);
+                        t.error_reason = Set(why);
+                    })
+                    .await?;
+                    return Ok(Progress::Failed(error));
+                }
+            }
+        }
+    }
+
+    /// Undoes the done steps in reverse, persisting each; `false` when interrupted by
+    /// shutdown (resumed on the next start). An undo that keeps failing stops the unwind
+    /// with an error, to be resumed later: nothing is forgotten.
+    pub(super) async fn unwind(&self, task_id: &str) -> Result<bool> {
+        let task = self.task_row(task_id).await?;
+        let mut done = done_steps(&task);
+        while let Some(step) = done.last().cloned() {
+            if self.shutdown.is_triggered() {
+                return Ok(false);
+            }
+            let mut attempt = 0;
+            loop {
+                match self.undo_step(&task, &step).await {
+                    Ok(()) => break,
+                    Err(error) if attempt < 3 => {
+                        attempt += 1;
+                        tracing::warn!(task = %task_id, step, attempt, error = %platform::grpc::chain(&error), "undo failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            done.pop();
+            let joined = done.join(",");
+            self.set_task(task_id, |t| t.steps_done = Set(joined))
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Ends a task: the server's final state, the task's, and the event, in one transaction.
+    pub(super) async fn finish(&self, task_id: &str, failure: Option<ServerError>) -> Result<()> {
+        let task = self.task_row(task_id).await?;
+        let params = params_of(&task);
+        let txn = self.db.begin().await?;
+        let Some(row) = server::Entity::find_by_id(task.server_id).one(&txn).await? else {
+            return Err(ServerError::NotFound("server"));
+        };
+        let prior = ServerState::parse(&params.prior_status).unwrap_or(ServerState::Stopped);
+        let at = now_ms();
+        let mut am = row.clone().into_active_model();
+        am.updated_at = Set(at);
+        let failed = failure.is_some();
+        let (status, reason) = match (&failure, task.kind.as_str()) {
+            (None, "create" | "reinstall" | "start" | "reboot") => {
+                (ServerState::Running, String::new())
+            }
+            (None, "stop") => (ServerState::Stopped, String::new()),
+            (None, "delete") => (ServerState::Terminated, String::new()),
+            (None, "suspend") => (ServerState::Suspended, row.status_reason.clone()),
+            (None, "unsuspend") => (ServerState::Stopped, String::new()),
+            (None, _) => (prior, String::new()),
+            (Some(_), "create" | "reinstall" | "delete") => {
+                (ServerState::Error, task.error.clone())
+            }
+            (Some(_), "suspend") => (ServerState::Suspended, row.status_reason.clone()),
+            (Some(_), _) if task.error_reason == reason::NODE_UNREACHABLE => {
+                (ServerState::Unknown, task.error.clone())
+            }
+            (Some(_), _) => (prior, String::new()),
+        };
+        am.status = Set(status.as_str().to_owned());
+        am.status_reason = Set(reason);
+        if failure.is_none() {
+            match task.kind.as_str() {
+                "delete" => {
+                    am.deleted_at = Set(Some(at));
+                    am.node_id = Set(None);
+                    am.reservation_id = Set(None);
+                    am.ipv4 = Set(None);
+                    am.ipv6 = Set(None);
+                    am.root_password = Set(None);
+                }
+                "password" | "reinstall" => {
+                    if let Some(sealed) = params.password.clone() {
+                        am.root_password = Set(Some(sealed));
+                    }
+                    if let Some(image_id) = params.image_id {
+                        am.image_id = Set(image_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let updated = am.update(&txn).await?;
+        let mut t = task.clone().into_active_model();
+        t.state = Set(if failed { "failed" } else { "succeeded" }.to_owned());
+        t.updated_at = Set(at);
+        t.update(&txn).await?;
+        let subject = if task.kind == "delete" && !failed {
+            events::DELETED
+        } else {
+            events::STATE
+        };
+        events::server_event(
+            &txn,
+            subject,
+            &updated,
+            json!({"taskId": task.id, "task": task.kind, "failed": failed, "reason": updated.status_reason}),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(task = %task.id, kind = %task.kind, server = updated.id, status = %updated.status, failed, "task finished");
+        Ok(())
+    }
+
+    pub(super) async fn task_row(&self, task_id: &str) -> Result<task::Model> {
+        task::Entity::find_by_id(task_id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or(ServerError::NotFound("task"))
+    }
+
+    async fn set_task(
+        &self,
+        task_id: &str,
+        change: impl FnOnce(&mut task::ActiveModel),
+    ) -> Result<()> {
+        let mut am = task::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(task_id.to_owned()),
+            updated_at: Set(now_ms()),
+            ..Default::default()
+        };
+        change(&mut am);
+        am.update(&self.db).await?;
+        Ok(())
+    }
+
+    async fn server_row(&self, id: i64) -> Result<server::Model> {
+        server::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(ServerError::NotFound("server"))
+    }
+
+    async fn set_server(
+        &self,
+        id: i64,
+        change: impl FnOnce(&mut server::ActiveModel),
+    ) -> Result<()> {
+        let mut am = server::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(id),
+            updated_at: Set(now_ms()),
+            ..Default::default()
+        };
+        change(&mut am);
+        am.update(&self.db).await?;
+        Ok(())
+    }
+
+    fn guest_ref(s: &server::Model) -> Result<nodepb::GuestRef> {
+        let node_id = s
+            .node_id
+            .ok_or_else(|| ServerError::Conflict("the server has no node".to_owned()))?;
+        Ok(nodepb::GuestRef {
+            node_id,
+            name: s.guest_name.clone(),
+        })
+    }
+
+    async fn do_step(&self, task: &task::Model, step: &str) -> Result<()> {
+        let s = self.server_row(task.server_id).await?;
+        let params = params_of(task);
+        let system = Caller::SYSTEM;
+        match step {
+            "credits" => {
+                if s.hourly_price > 0 {
+                    let reply = self
+                        .identity
+                        .clone()
+                        .adjust_credits(system.request(idpb::AdjustCreditsRequest {
+                            user_id: s.owner_id,
+                            amount: -s.hourly_price,
+                            reason: format!("server {} ({}): first hour", s.id, s.name),
+                            reference: Some(format!("server:{}:first-hour", s.uuid)),
+                        }))
+                        .await;
+                    match reply {
+                        Ok(_) => {}
+                        Err(status)
+                            if platform::grpc::error_reason(&status).as_deref()
+                                == Some(reason::INSUFFICIENT_CREDITS) =>
+                        {
+                            let balance = self.balance_of(s.owner_id).await.unwrap_or(0);
+                            return Err(ServerError::InsufficientCredits {
+                                needed: s.hourly_price,
+                                balance,
+                            });
+                        }
+                        Err(status) => return Err(status.into()),
+                    }
+                }
+                let period = self.billing_period_ms();
+                self.set_server(s.id, |a| a.paid_until = Set(now_ms() + period))
+                    .await
+            }
+            "place" => {
+                let reply = self
+                    .nodes
+                    .clone()
+                    .reserve(system.request(nodepb::ReserveRequest {
+                        reservation_id: s.uuid.clone(),
+                        size: Some(size_of(&s)),
+                        location: s.location.clone(),
+                        tags: Vec::new(),
+                        node_id: s.node_id.unwrap_or(0),
+                    }))
+                    .await;
+                let reservation = match reply {
+                    Ok(r) => r.into_inner(),
+                    Err(status)
+                        if platform::grpc::error_reason(&status).as_deref()
+                            == Some(reason::NO_CAPACITY) =>
+                    {
+                        return Err(ServerError::NoCapacity);
+                    }
+                    Err(status) => return Err(status.into()),
+                };
+                self.set_server(s.id, |a| {
+                    a.node_id = Set(Some(reservation.node_id));
+                    a.reservation_id = Set(Some(reservation.reservation_id));
+                })
+                .await
+            }
+            "address" => {
+                let node_id = s.node_id.unwrap_or(0);
+                let v4 = self
+                    .nodes
+                    .clone()
+                    .allocate_address(system.request(nodepb::AllocateAddressRequest {
+                        owner: s.uuid.clone(),
+                        family: 4,
+                        node_id,
+                    }))
+                    .await?
+                    .into_inner();
+                // IPv6 where the node or its location has a pool; none is not a failure.
+                let v6 = match self
+                    .nodes
+                    .clone()
+                    .allocate_address(system.request(nodepb::AllocateAddressRequest {
+                        owner: s.uuid.clone(),
+                        family: 6,
+                        node_id,
+                    }))
+                    .await
+                {
+                    Ok(a) => Some(a.into_inner().address),
+                    Err(status) if status.code() == tonic::Code::ResourceExhausted => None,
+                    Err(status) => return Err(status.into()),
+                };
+                self.set_server(s.id, |a| {
+                    a.ipv4 = Set(Some(v4.address));
+                    a.ipv6 = Set(v6);
+                })
+                .await
+            }
+            "guest" => {
+                let guest = Self::guest_ref(&s)?;
+                let node = self
+                    .nodes
+                    .clone()
+                    .get_node(system.request(nodepb::GetNodeRequest {
+                        by: Some(nodepb::get_node_request::By::Id(guest.node_id)),
+                    }))
+                    .await?
+                    .into_inner();
+                let image_id = params.image_id.unwrap_or(s.image_id);
+                let image = image::Entity::find_by_id(image_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or(ServerError::NotFound("image"))?;
+                let templates = super::catalog::image_of(image).templates;
+                let template = templates.get(&node.driver).cloned().ok_or_else(|| {
+                    ServerError::Conflict(format!(
+                        "image {image_id} has no template for {} nodes",
+                        node.driver
+                    ))
+                })?;
+                self.guests
+                    .clone()
+                    .create_guest(system.request(nodepb::CreateGuestRequest {
+                        guest: Some(guest),
+                        template,
+                        hostname: s.hostname.clone(),
+                        size: Some(size_of(&s)),
+                    }))
+                    .await?;
+                Ok(())
+            }
+            "start" => {
+                self.guests
+                    .clone()
+                    .start_guest(system.request(Self::guest_ref(&s)?))
+                    .await?;
+                Ok(())
+            }
+            "stop" => {
+                self.guests
+                    .clone()
+                    .stop_guest(system.request(nodepb::StopGuestRequest {
+                        guest: Some(Self::guest_ref(&s)?),
+                        grace_secs: 30,
+                    }))
+                    .await?;
+                Ok(())
+            }
+            "reboot" => {
+                self.guests
+                    .clone()
+                    .reboot_guest(system.request(nodepb::StopGuestRequest {
+                        guest: Some(Self::guest_ref(&s)?),
+                        grace_secs: 30,
+                    }))
+                    .await?;
+                Ok(())
+            }
+            "power_off" => {
+                if s.node_id.is_none() {
+                    return Ok(());
+                }
+                let stopped = self
+                    .guests
+                    .clone()
+                    .stop_guest(system.request(nodepb::StopGuestRequest {
+                        guest: Some(Self::guest_ref(&s)?),
+                        grace_secs: 10,
+                    }))
+                    .await;
+                match stopped {
+                    Err(status) if status.code() != tonic::Code::NotFound => Err(status.into()),
+                    _ => Ok(()),
+                }
+            }
+            "remove_guest" => {
+                if s.node_id.is_none() {
+                    return Ok(());
+                }
+                self.guests
+                    .clone()
+                    .delete_guest(system.request(Self::guest_ref(&s)?))
+                    .await?;
+                Ok(())
+            }
+            "password" => {
+                let sealed = params
+                    .password
+                    .clone()
+                    .or_else(|| s.root_password.clone())
+                    .ok_or_else(|| ServerError::Conflict("no root password to set".to_owned()))?;
+                let password = self.sealer.open(&sealed).map_err(ServerError::Internal)?;
+                let password =
+                    String::from_utf8(password).map_err(|e| ServerError::Internal(e.into()))?;
+                self.guests
+                    .clone()
+                    .set_guest_password(system.request(nodepb::SetGuestPasswordRequest {
+                        guest: Some(Self::guest_ref(&s)?),
+                        user: "root".to_owned(),
+                        password,
+                    }))
+                    .await?;
+                Ok(())
+            }
+            "release_address" => {
+                self.nodes
+                    .clone()
+                    .release_address(system.request(nodepb::ReleaseAddressRequest {
+                        owner: s.uuid.clone(),
+                    }))
+                    .await?;
+                Ok(())
+            }
+            "release_capacity" => {
+                if let Some(reservation_id) = s.reservation_id.clone() {
+                    self.nodes
+                        .clone()
+                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
+                        .await?;
+                }
+                Ok(())
+            }
+            "reserve_new" => {
+                let (cores, memory_mb, disk_gb) = params
+                    .new_size
+                    .ok_or_else(|| ServerError::Conflict("resize without a size".to_owned()))?;
+                let reservation_id = params.new_reservation.clone().ok_or_else(|| {
+                    ServerError::Conflict("resize without a reservation".to_owned())
+                })?;
+                let reply = self
+                    .nodes
+                    .clone()
+                    .reserve(system.request(nodepb::ReserveRequest {
+                        reservation_id,
+                        size: Some(capacity(cores, memory_mb, disk_gb)),
+                        location: String::new(),
+                        tags: Vec::new(),
+                        node_id: s.node_id.unwrap_or(0),
+                    }))
+                    .await;
+                match reply {
+                    Ok(_) => Ok(()),
+                    Err(status)
+                        if platform::grpc::error_reason(&status).as_deref()
+                            == Some(reason::NO_CAPACITY) =>
+                    {
+                        Err(ServerError::NoCapacity)
+                    }
+                    Err(status) => Err(status.into()),
+                }
+            }
+            "resize_guest" => {
+                let (cores, memory_mb, disk_gb) = params
+                    .new_size
+                    .ok_or_else(|| ServerError::Conflict("resize without a size".to_owned()))?;
+                self.resize_guest(&s, cores, memory_mb, disk_gb).await?;
+                self.set_server(s.id, |a| {
+                    a.cores = Set(cores);
+                    a.memory_mb = Set(memory_mb);
+                    a.disk_gb = Set(disk_gb);
+                })
+                .await
+            }
+            "swap_reservation" => {
+                let old = s.reservation_id.clone();
+                let new = params.new_reservation.clone();
+                self.set_server(s.id, |a| a.reservation_id = Set(new))
+                    .await?;
+                if let Some(reservation_id) = old {
+                    self.nodes
+                        .clone()
+                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
+                        .await?;
+                }
+                Ok(())
+            }
+            other => Err(ServerError::Internal(anyhow::anyhow!(
+                "unknown step {other}"
+            ))),
+        }
+    }
+
+    async fn undo_step(&self, task: &task::Model, step: &str) -> Result<()> {
+        let s = self.server_row(task.server_id).await?;
+        let params = params_of(task);
+        let system = Caller::SYSTEM;
+        match (task.kind.as_str(), step) {
+            ("create", "credits") => {
+                if s.hourly_price > 0 {
+                    self.identity
+                        .clone()
+                        .adjust_credits(system.request(idpb::AdjustCreditsRequest {
+                            user_id: s.owner_id,
+                            amount: s.hourly_price,
+                            reason: format!(
+                                "server {} ({}): refund, creation failed",
+                                s.id, s.name
+                            ),
+                            reference: Some(format!("server:{}:first-hour-refund", s.uuid)),
+                        }))
+                        .await?;
+                }
+                self.set_server(s.id, |a| a.paid_until = Set(0)).await
+            }
+            ("create", "place") => {
+                if let Some(reservation_id) = s.reservation_id.clone() {
+                    self.nodes
+                        .clone()
+                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
+                        .await?;
+                }
+                self.set_server(s.id, |a| {
+                    a.reservation_id = Set(None);
+                    a.node_id = Set(None);
+                })
+                .await
+            }
+            ("create", "address") => {
+                self.nodes
+                    .clone()
+                    .release_address(system.request(nodepb::ReleaseAddressRequest {
+                        owner: s.uuid.clone(),
+                    }))
+                    .await?;
+                self.set_server(s.id, |a| {
+                    a.ipv4 = Set(None);
+                    a.ipv6 = Set(None);
+                })
+                .await
+            }
+            ("create" | "reinstall", "guest") => {
+                if s.node_id.is_some() {
+                    self.guests
+                        .clone()
+                        .delete_guest(system.request(Self::guest_ref(&s)?))
+                        .await?;
+                }
+                Ok(())
+            }
+            ("resize", "reserve_new") => {
+                if let Some(reservation_id) = params.new_reservation.clone() {
+                    self.nodes
+                        .clone()
+                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
+                        .await?;
+                }
+                Ok(())
+            }
+            ("resize", "resize_guest") => {
+                if let Some((cores, memory_mb, disk_gb)) = params.old_size {
+                    // Disks only grow: the old disk size is not asked back.
+                    let disk_now = s.disk_gb;
+                    self.resize_guest(&s, cores, memory_mb, disk_now).await?;
+                    self.set_server(s.id, |a| {
+                        a.cores = Set(cores);
+                        a.memory_mb = Set(memory_mb);
+                        a.disk_gb = Set(disk_now.max(disk_gb));
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+            // Starting, stopping, setting a password and removing a guest on the way to a
+            // reinstall or deletion have nothing to give back.
+            _ => Ok(()),
+        }
+    }
+
+    async fn resize_guest(
+        &self,
+        s: &server::Model,
+        cores: i64,
+        memory_mb: i64,
+        disk_gb: i64,
+    ) -> Result<()> {
+        let grow_disk = disk_gb > s.disk_gb;
+        self.guests
+            .clone()
+            .resize_guest(Caller::SYSTEM.request(nodepb::ResizeGuestRequest {
+                guest: Some(Self::guest_ref(s)?),
+                cores: (cores != s.cores).then(|| u32::try_from(cores).unwrap_or(1)),
+                memory_mb:
+                    (memory_mb != s.memory_mb).then(|| u64::try_from(memory_mb).unwrap_or(64)),
+                disk_gb: grow_disk.then(|| u64::try_from(disk_gb).unwrap_or(1)),
+            }))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn balance_of(&self, user_id: i64) -> Result<i64> {
+        Ok(self
+            .identity
+            .clone()
+            .get_balance(Caller::SYSTEM.request(idpb::GetBalanceRequest { user_id }))
+            .await?
+            .into_inner()
+            .balance)
+    }
+
+    pub(super) fn billing_period_ms(&self) -> i64 {
+        i64::try_from(self.config.billing_period_secs.max(1).saturating_mul(1000))
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Marks a server's status conditionally: only when it is still `from`.
+    pub(super) async fn swap_status<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        id: i64,
+        from: &str,
+        to: &str,
+        task_id: &str,
+    ) -> Result<bool> {
+        let done = server::Entity::update_many()
+            .col_expr(server::Column::Status, Expr::value(to))
+            .col_expr(server::Column::TaskId, Expr::value(task_id))
+            .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(server::Column::Id.eq(id))
+            .filter(server::Column::Status.eq(from))
+            .filter(server::Column::DeletedAt.is_null())
+            .exec(db)
+            .await?;
+        Ok(done.rows_affected == 1)
+    }
+}
+
+pub fn size_of(s: &server::Model) -> nodepb::Capacity {
+    capacity(s.cores, s.memory_mb, s.disk_gb)
+}
+
+fn capacity(cores: i64, memory_mb: i64, disk_gb: i64) -> nodepb::Capacity {
+    nodepb::Capacity {
+        cores: u32::try_from(cores).unwrap_or(0),
+        memory_mb: u64::try_from(memory_mb).unwrap_or(0),
+        disk_gb: u64::try_from(disk_gb).unwrap_or(0),
+    }
+}
+
+/// What the task records of a failed step: what failed, without internal details.
+fn step_message(step: &str, error: &ServerError) -> String {
+    format!("{step} failed: {}", error.client_message())
+}
+
+fn failure_reason(error: &ServerError) -> String {
+    error
+        .reason()
+        .map(str::to_owned)
+        .or_else(|| error.upstream_reason())
+        .unwrap_or_else(|| match error {
+            ServerError::Upstream(_) | ServerError::Internal(_) => "HYPERVISOR".to_owned(),
+            _ => "FAILED".to_owned(),
+        })
+}

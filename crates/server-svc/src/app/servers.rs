@@ -1,0 +1,711 @@
+//! Servers: create, read, update and act. Every action is checked against the state machine
+//! in one place (`domain::state`), claimed with a conditional update (two concurrent actions
+//! cannot both win), recorded as a task with its event, and carried out by a saga.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use platform::grpc::Caller;
+use proto::identity::v1 as idpb;
+use proto::node::v1 as nodepb;
+use rand::Rng as _;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use super::catalog::{image_of, plan_of, require_admin};
+use super::saga::{Params, Progress};
+use super::{App, events, now_ms};
+use crate::domain::catalog::{Image, Plan};
+use crate::domain::state::{Action, Refusal, ServerState};
+use crate::domain::validate::{Hostname, ServerName};
+use crate::error::{Result, ServerError};
+use crate::store::entity::{image, location, plan, server, task};
+
+const MAX_CORES: u32 = 256;
+const MIN_MEMORY_MB: u64 = 64;
+const MAX_MEMORY_MB: u64 = 4 * 1024 * 1024;
+const MAX_DISK_GB: u64 = 64 * 1024;
+/// Disk of a server with a custom size (no plan) when none is given.
+const CUSTOM_DISK_GB: u64 = 10;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewServer {
+    pub owner_id: i64,
+    pub name: String,
+    pub hostname: String,
+    pub plan_id: i64,
+    pub image_id: i64,
+    pub location: String,
+    pub backups: bool,
+    pub node_id: i64,
+    pub cores: u32,
+    pub memory_mb: u64,
+    pub ports: String,
+    pub primary_port: String,
+    pub variables_json: String,
+    pub traffic_combined: bool,
+    pub traffic_limit_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub backups: Option<bool>,
+}
+
+/// What an action asks for beyond the action itself.
+#[derive(Debug, Clone, Default)]
+pub struct ActParams {
+    pub cores: Option<u32>,
+    pub memory_mb: Option<u64>,
+    pub disk_gb: Option<u64>,
+    pub image_id: i64,
+    pub reason: String,
+}
+
+/// A server with the catalog entries it refers to.
+#[derive(Debug, Clone)]
+pub struct ServerView {
+    pub server: server::Model,
+    pub plan: Option<Plan>,
+    pub image: Option<Image>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionReply {
+    pub view: ServerView,
+    pub task_id: String,
+    /// Only when this call generated it.
+    pub root_password: Option<String>,
+}
+
+/// Live usage of one server.
+#[derive(Debug, Clone, Default)]
+pub struct UsageView {
+    pub status: String,
+    pub live: bool,
+    pub guest: Option<nodepb::GuestUsage>,
+    pub cores: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+fn new_task_id() -> String {
+    format!("task_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn new_password() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+fn check_cores(cores: u32) -> Result<()> {
+    if (1..=MAX_CORES).contains(&cores) {
+        Ok(())
+    } else {
+        Err(ServerError::invalid(
+            "cores",
+            format!("cores must be between 1 and {MAX_CORES}"),
+        ))
+    }
+}
+
+fn check_memory(memory_mb: u64) -> Result<()> {
+    if (MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&memory_mb) {
+        Ok(())
+    } else {
+        Err(ServerError::invalid(
+            "memory",
+            format!("memory must be between {MIN_MEMORY_MB} and {MAX_MEMORY_MB} MB"),
+        ))
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl App {
+    pub async fn create_server(
+        self: &Arc<Self>,
+        caller: Caller,
+        new: NewServer,
+    ) -> Result<ActionReply> {
+        let owner_id = if new.owner_id == 0 || new.owner_id == caller.user_id {
+            caller.user_id
+        } else {
+            require_admin(caller)?;
+            new.owner_id
+        };
+        if owner_id <= 0 {
+            return Err(ServerError::invalid("owner_id", "a server needs an owner"));
+        }
+        if owner_id != caller.user_id {
+            let found = self
+                .identity
+                .clone()
+                .get_user(Caller::SYSTEM.request(idpb::GetUserRequest {
+                    by: Some(idpb::get_user_request::By::Id(owner_id)),
+                }))
+                .await;
+            match found {
+                Ok(_) => {}
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    return Err(ServerError::invalid("owner_id", "no such user"));
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+        let name = ServerName::parse(&new.name).map_err(|m| ServerError::invalid("name", m))?;
+        let hostname = if new.hostname.trim().is_empty() {
+            Hostname::parse(&format!(
+                "{}.{}",
+                name.as_str().to_ascii_lowercase(),
+                self.config.default_domain
+            ))
+        } else {
+            Hostname::parse(&new.hostname)
+        }
+        .map_err(|m| ServerError::invalid("hostname", m))?;
+        let image = image::Entity::find_by_id(new.image_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServerError::invalid("image_id", "no such image"))?;
+        let location = new.location.trim().to_owned();
+        if !location.is_empty()
+            && location::Entity::find_by_id(location.clone())
+                .one(&self.db)
+                .await?
+                .is_none()
+        {
+            return Err(ServerError::invalid("location", "no such location"));
+        }
+        if new.node_id != 0 {
+            if !caller.admin {
+                return Err(ServerError::invalid(
+                    "node_id",
+                    "only administrators choose the node",
+                ));
+            }
+            if new.node_id < 0 {
+                return Err(ServerError::invalid("node_id", "node id must be positive"));
+            }
+        }
+        if (new.cores != 0 || new.memory_mb != 0) && !caller.admin {
+            return Err(ServerError::invalid(
+                "plan_id",
+                "sizes come from the plan; only administrators set them directly",
+            ));
+        }
+        let plan = if new.plan_id == 0 {
+            if !caller.admin {
+                return Err(ServerError::invalid("plan_id", "a plan is required"));
+            }
+            None
+        } else {
+            Some(plan_of(
+                plan::Entity::find_by_id(new.plan_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| ServerError::invalid("plan_id", "no such plan"))?,
+            ))
+        };
+        let cores = match (new.cores, &plan) {
+            (0, Some(p)) => p.vcpus,
+            (0, None) => 1,
+            (c, _) => c,
+        };
+        let memory_mb = match (new.memory_mb, &plan) {
+            (0, Some(p)) => p.memory_mb,
+            (0, None) => 512,
+            (m, _) => m,
+        };
+        check_cores(cores)?;
+        check_memory(memory_mb)?;
+        let disk_gb = plan.as_ref().map_or(CUSTOM_DISK_GB, |p| p.disk_gb);
+        if new.ports.len() > 512 {
+            return Err(ServerError::invalid(
+                "ports",
+                "ports must be at most 512 characters",
+            ));
+        }
+        if new.primary_port.len() > 64 {
+            return Err(ServerError::invalid(
+                "primary",
+                "the primary port must be at most 64 characters",
+            ));
+        }
+        let variables = if new.variables_json.trim().is_empty() {
+            "{}".to_owned()
+        } else {
+            let parsed: serde_json::Value =
+                serde_json::from_str(&new.variables_json).map_err(|_| {
+                    ServerError::invalid("variables", "variables must be a JSON object")
+                })?;
+            if !parsed.is_object() || new.variables_json.len() > 16 * 1024 {
+                return Err(ServerError::invalid(
+                    "variables",
+                    "variables must be a JSON object of at most 16 KiB",
+                ));
+            }
+            parsed.to_string()
+        };
+        let traffic_limit = if new.traffic_limit_bytes > 0 {
+            new.traffic_limit_bytes
+        } else {
+            plan.as_ref()
+                .map_or(0, |p| p.bandwidth_gb.saturating_mul(1_000_000_000))
+        };
+
+        let password = new_password();
+        let sealed = self
+            .sealer
+            .seal(password.as_bytes())
+            .map_err(ServerError::Internal)?;
+        let uuid = uuid::Uuid::new_v4();
+        let task_id = new_task_id();
+        let at = now_ms();
+        let txn = self.db.begin().await?;
+        let row = server::ActiveModel {
+            uuid: Set(uuid.to_string()),
+            owner_id: Set(owner_id),
+            name: Set(name.as_str().to_owned()),
+            hostname: Set(hostname.as_str().to_owned()),
+            plan_id: Set(plan.as_ref().map_or(0, |p| p.id)),
+            image_id: Set(image.id),
+            location: Set(location),
+            node_id: Set((new.node_id > 0).then_some(new.node_id)),
+            reservation_id: Set(None),
+            guest_name: Set(format!("vps-{}", uuid.simple())),
+            ipv4: Set(None),
+            ipv6: Set(None),
+            status: Set(ServerState::Creating.as_str().to_owned()),
+            status_reason: Set(String::new()),
+            cores: Set(i64::from(cores)),
+            memory_mb: Set(to_i64(memory_mb)),
+            disk_gb: Set(to_i64(disk_gb)),
+            backups: Set(new.backups),
+            ports: Set(new.ports.trim().to_owned()),
+            primary_port: Set(new.primary_port.trim().to_owned()),
+            variables: Set(variables),
+            traffic_combined: Set(new.traffic_combined),
+            traffic_limit: Set(to_i64(traffic_limit)),
+            traffic_in: Set(0),
+            traffic_out: Set(0),
+            root_password: Set(Some(sealed)),
+            hourly_price: Set(plan.as_ref().map_or(0, Plan::hourly_price)),
+            paid_until: Set(0),
+            overdue_since: Set(None),
+            task_id: Set(Some(task_id.clone())),
+            created_at: Set(at),
+            updated_at: Set(at),
+            deleted_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        insert_task(&txn, &task_id, &row, "create", &Params::default()).await?;
+        txn.commit().await?;
+
+        // Credits and placement run before the reply, so a short balance is a 402 and a
+        // full fleet a 507 at once; the rest of the saga runs in the background.
+        match self.advance(&task_id, Some("address")).await? {
+            Progress::Failed(error) => {
+                if self.unwind(&task_id).await? {
+                    let txn = self.db.begin().await?;
+                    task::Entity::delete_by_id(task_id.clone())
+                        .exec(&txn)
+                        .await?;
+                    server::Entity::delete_by_id(row.id).exec(&txn).await?;
+                    txn.commit().await?;
+                }
+                return Err(error);
+            }
+            Progress::Done | Progress::Paused | Progress::Halted => {}
+        }
+        let row = self.server_row_any(row.id).await?;
+        events::server_event(&self.db, events::CREATED, &row, json!({"taskId": task_id})).await?;
+        self.spawn_drive(task_id.clone());
+        let image = Some(image_of(image));
+        Ok(ActionReply {
+            view: ServerView {
+                server: row,
+                plan,
+                image,
+            },
+            task_id,
+            root_password: Some(password),
+        })
+    }
+
+    async fn server_row_any(&self, id: i64) -> Result<server::Model> {
+        server::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(ServerError::NotFound("server"))
+    }
+
+    pub async fn list_servers(
+        &self,
+        caller: Caller,
+        owner_id: i64,
+        status: &str,
+        location: &str,
+    ) -> Result<Vec<ServerView>> {
+        let mut query = server::Entity::find()
+            .filter(server::Column::DeletedAt.is_null())
+            .order_by_asc(server::Column::Id);
+        if !caller.admin {
+            query = query.filter(server::Column::OwnerId.eq(caller.user_id));
+        } else if owner_id > 0 {
+            query = query.filter(server::Column::OwnerId.eq(owner_id));
+        }
+        let status = status.trim();
+        if !status.is_empty() {
+            let state = ServerState::parse(status)
+                .ok_or_else(|| ServerError::invalid("status", "unknown status"))?;
+            query = query.filter(server::Column::Status.eq(state.as_str()));
+        }
+        let location = location.trim();
+        if !location.is_empty() {
+            query = query.filter(server::Column::Location.eq(location));
+        }
+        let rows = query.all(&self.db).await?;
+        let plans: HashMap<i64, Plan> = plan::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, plan_of(p)))
+            .collect();
+        let images: HashMap<i64, Image> = image::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, image_of(i)))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|server| ServerView {
+                plan: plans.get(&server.plan_id).cloned(),
+                image: images.get(&server.image_id).cloned(),
+                server,
+            })
+            .collect())
+    }
+
+    pub async fn get_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<ServerView> {
+        let server = self.visible_server(caller, id, uuid).await?;
+        self.view(server).await
+    }
+
+    async fn view(&self, server: server::Model) -> Result<ServerView> {
+        let (plan, image) = self.plan_and_image(&server).await?;
+        Ok(ServerView {
+            plan: plan.map(plan_of),
+            image: image.map(image_of),
+            server,
+        })
+    }
+
+    pub async fn update_server(
+        &self,
+        caller: Caller,
+        id: i64,
+        uuid: &str,
+        update: Update,
+    ) -> Result<ServerView> {
+        let server = self.visible_server(caller, id, uuid).await?;
+        let mut am = server.clone().into_active_model();
+        if let Some(name) = &update.name {
+            let name = ServerName::parse(name).map_err(|m| ServerError::invalid("name", m))?;
+            am.name = Set(name.as_str().to_owned());
+        }
+        if let Some(hostname) = &update.hostname {
+            let hostname =
+                Hostname::parse(hostname).map_err(|m| ServerError::invalid("hostname", m))?;
+            am.hostname = Set(hostname.as_str().to_owned());
+        }
+        if let Some(backups) = update.backups {
+            am.backups = Set(backups);
+        }
+        am.updated_at = Set(now_ms());
+        let updated = am.update(&self.db).await?;
+        self.view(updated).await
+    }
+
+    pub async fn act(
+        self: &Arc<Self>,
+        caller: Caller,
+        id: i64,
+        uuid: &str,
+        action: Action,
+        p: ActParams,
+    ) -> Result<ActionReply> {
+        if matches!(action, Action::Suspend | Action::Unsuspend) {
+            require_admin(caller)?;
+        }
+        let server = self.visible_server(caller, id, uuid).await?;
+        let current = ServerState::parse(&server.status).unwrap_or(ServerState::Unknown);
+        let next = current.begin(action).map_err(ServerError::WrongState)?;
+        let mut params = Params {
+            prior_status: current.as_str().to_owned(),
+            ..Params::default()
+        };
+        let mut password = None;
+        let kind = match action {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Reboot => "reboot",
+            Action::Delete => "delete",
+            Action::Suspend => "suspend",
+            Action::Unsuspend => "unsuspend",
+            Action::SetPassword => {
+                let fresh = new_password();
+                params.password = Some(
+                    self.sealer
+                        .seal(fresh.as_bytes())
+                        .map_err(ServerError::Internal)?,
+                );
+                password = Some(fresh);
+                "password"
+            }
+            Action::Reinstall => {
+                let image_id = if p.image_id > 0 {
+                    p.image_id
+                } else {
+                    server.image_id
+                };
+                if image::Entity::find_by_id(image_id)
+                    .one(&self.db)
+                    .await?
+                    .is_none()
+                {
+                    return Err(ServerError::invalid("image_id", "no such image"));
+                }
+                params.image_id = Some(image_id);
+                let fresh = new_password();
+                params.password = Some(
+                    self.sealer
+                        .seal(fresh.as_bytes())
+                        .map_err(ServerError::Internal)?,
+                );
+                password = Some(fresh);
+                "reinstall"
+            }
+            Action::Resize => {
+                if p.cores.is_none() && p.memory_mb.is_none() && p.disk_gb.is_none() {
+                    return Err(ServerError::invalid(
+                        "cores",
+                        "give at least one of cores, memory and disk",
+                    ));
+                }
+                if let Some(cores) = p.cores {
+                    check_cores(cores)?;
+                }
+                if let Some(memory_mb) = p.memory_mb {
+                    check_memory(memory_mb)?;
+                }
+                if let Some(disk_gb) = p.disk_gb {
+                    let now = u64::try_from(server.disk_gb).unwrap_or(0);
+                    if disk_gb < now || disk_gb > MAX_DISK_GB {
+                        return Err(ServerError::invalid(
+                            "disk",
+                            format!("disk can only grow: between {now} and {MAX_DISK_GB} GB"),
+                        ));
+                    }
+                }
+                let old = (server.cores, server.memory_mb, server.disk_gb);
+                let new = (
+                    p.cores.map_or(old.0, i64::from),
+                    p.memory_mb.map_or(old.1, to_i64),
+                    p.disk_gb.map_or(old.2, to_i64),
+                );
+                if new == old {
+                    return Err(ServerError::invalid("cores", "that is the current size"));
+                }
+                params.old_size = Some(old);
+                params.new_size = Some(new);
+                "resize"
+            }
+            Action::Snapshot | Action::Restore => {
+                return Err(ServerError::invalid(
+                    "action",
+                    "snapshots belong to snapshot-svc",
+                ));
+            }
+        };
+        let task_id = new_task_id();
+        if kind == "resize" {
+            params.new_reservation = Some(format!("{}:{task_id}", server.uuid));
+        }
+        let txn = self.db.begin().await?;
+        if !Self::swap_status(&txn, server.id, current.as_str(), next.as_str(), &task_id).await? {
+            txn.rollback().await?;
+            let now = self.visible_server(caller, server.id, "").await?;
+            let state = ServerState::parse(&now.status).unwrap_or(ServerState::Unknown);
+            return Err(ServerError::WrongState(
+                state.begin(action).err().unwrap_or(Refusal::Busy(state)),
+            ));
+        }
+        if action == Action::Suspend {
+            let why = if p.reason.trim().is_empty() {
+                "suspended by an administrator".to_owned()
+            } else {
+                p.reason.trim().chars().take(200).collect()
+            };
+            server::Entity::update_many()
+                .col_expr(
+                    server::Column::StatusReason,
+                    sea_orm::sea_query::Expr::value(why),
+                )
+                .filter(server::Column::Id.eq(server.id))
+                .exec(&txn)
+                .await?;
+        }
+        insert_task(&txn, &task_id, &server, kind, &params).await?;
+        let updated = server::Entity::find_by_id(server.id)
+            .one(&txn)
+            .await?
+            .ok_or(ServerError::NotFound("server"))?;
+        let subject = if action == Action::Suspend {
+            events::SUSPENDED
+        } else {
+            events::STATE
+        };
+        events::server_event(
+            &txn,
+            subject,
+            &updated,
+            json!({"taskId": task_id, "task": kind}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.spawn_drive(task_id.clone());
+        Ok(ActionReply {
+            view: self.view(updated).await?,
+            task_id,
+            root_password: password,
+        })
+    }
+
+    pub async fn usage(&self, caller: Caller, id: i64, uuid: &str) -> Result<UsageView> {
+        let server = self.visible_server(caller, id, uuid).await?;
+        let mut view = UsageView {
+            status: server.status.clone(),
+            cores: server.cores,
+            memory_mb: server.memory_mb,
+            disk_gb: server.disk_gb,
+            ..UsageView::default()
+        };
+        let Some(node_id) = server.node_id else {
+            return Ok(view);
+        };
+        let reply = self
+            .guests
+            .clone()
+            .node_usage(Caller::SYSTEM.request(nodepb::NodeUsageRequest { node_id }))
+            .await;
+        let guests = match reply {
+            Ok(r) => r.into_inner().guests,
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                if !ServerState::parse(&server.status).is_some_and(ServerState::is_transitional) {
+                    view.status = ServerState::Unknown.as_str().to_owned();
+                }
+                return Ok(view);
+            }
+            Err(status) => return Err(status.into()),
+        };
+        let Some(guest) = guests.into_iter().find(|g| g.name == server.guest_name) else {
+            return Ok(view);
+        };
+        view.live = true;
+        if guest.net_rx_bytes != u64::try_from(server.traffic_in).unwrap_or(0)
+            || guest.net_tx_bytes != u64::try_from(server.traffic_out).unwrap_or(0)
+        {
+            server::Entity::update_many()
+                .col_expr(
+                    server::Column::TrafficIn,
+                    sea_orm::sea_query::Expr::value(to_i64(guest.net_rx_bytes)),
+                )
+                .col_expr(
+                    server::Column::TrafficOut,
+                    sea_orm::sea_query::Expr::value(to_i64(guest.net_tx_bytes)),
+                )
+                .filter(server::Column::Id.eq(server.id))
+                .exec(&self.db)
+                .await?;
+        }
+        view.guest = Some(guest);
+        Ok(view)
+    }
+
+    pub async fn open_console(
+        &self,
+        caller: Caller,
+        id: i64,
+        uuid: &str,
+    ) -> Result<nodepb::ConsoleTicket> {
+        let server = self.visible_server(caller, id, uuid).await?;
+        if server.status != ServerState::Running.as_str() {
+            return Err(ServerError::WrongState(Refusal::NotRunning));
+        }
+        let guest = nodepb::GuestRef {
+            node_id: server.node_id.unwrap_or(0),
+            name: server.guest_name.clone(),
+        };
+        Ok(self
+            .consoles
+            .clone()
+            .issue_ticket(Caller::SYSTEM.request(nodepb::IssueConsoleTicketRequest {
+                guest: Some(guest),
+                user_id: caller.user_id,
+            }))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn get_task(&self, caller: Caller, id: &str) -> Result<task::Model> {
+        let task = task::Entity::find_by_id(id.trim().to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or(ServerError::NotFound("task"))?;
+        if !caller.admin && task.owner_id != caller.user_id {
+            return Err(ServerError::NotFound("task"));
+        }
+        Ok(task)
+    }
+}
+
+async fn insert_task<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    task_id: &str,
+    server: &server::Model,
+    kind: &str,
+    params: &Params,
+) -> Result<()> {
+    let at = now_ms();
+    task::ActiveModel {
+        id: Set(task_id.to_owned()),
+        server_id: Set(server.id),
+        owner_id: Set(server.owner_id),
+        kind: Set(kind.to_owned()),
+        state: Set("running".to_owned()),
+        step: Set(String::new()),
+        steps_done: Set(String::new()),
+        error: Set(String::new()),
+        error_reason: Set(String::new()),
+        params: Set(serde_json::to_string(params).map_err(|e| ServerError::Internal(e.into()))?),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! server-svc configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub identity_url: String,
+    pub node_url: String,
+    /// NATS with JetStream, for the outbox relay. Without it events wait in the outbox.
+    pub nats_url: Option<String>,
+    /// A TOML catalog (plans, images, locations) loaded at start: entries it lists that the
+    /// database does not have yet are added; entries edited over the API are kept.
+    pub catalog_path: Option<PathBuf>,
+    /// 32 bytes, base64: encrypts root passwords at rest. Required.
+    pub secrets_key: Option<SecretString>,
+    /// Hostnames default to `<name>.<default_domain>`.
+    pub default_domain: String,
+    /// Length of a billing period (an hour in production; shorter in tests and drills).
+    pub billing_period_secs: u64,
+    /// How often the billing loop looks for periods that are due.
+    pub billing_tick_secs: u64,
+    /// How long a user whose balance ran out keeps running servers after the reminder.
+    pub suspend_grace_secs: u64,
+    /// How long a finished idempotency key is remembered.
+    pub idempotency_ttl_secs: u64,
+    /// Saga steps that fail on purpose (fault injection for tests and failure drills), e.g.
+    /// `create:guest`, or `create:start:halt` to stop the saga there as if the process died.
+    pub faults: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            database_url: "sqlite://data/server.db?mode=rwc".to_owned(),
+            database_max_connections: 10,
+            identity_url: "http://127.0.0.1:50051".to_owned(),
+            node_url: "http://127.0.0.1:50054".to_owned(),
+            nats_url: None,
+            catalog_path: None,
+            secrets_key: None,
+            default_domain: "vps.internal".to_owned(),
+            billing_period_secs: 3600,
+            billing_tick_secs: 30,
+            suspend_grace_secs: 3 * 24 * 3600,
+            idempotency_ttl_secs: 24 * 3600,
+            faults: Vec::new(),
+        }
+    }
+}

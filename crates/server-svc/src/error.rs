@@ -1,0 +1,134 @@
+//! server-svc's error, mapped to a gRPC status only at the transport edge.
+
+use platform::grpc::ServiceError;
+use tonic::Code;
+
+use crate::domain::state::Refusal;
+
+/// Reasons server-svc adds to the platform's.
+pub mod reason {
+    /// The action is wrong for the server's state (VPS.org renders it as 400).
+    pub const WRONG_STATE: &str = "WRONG_STATE";
+    /// An idempotency key was reused with a different request.
+    pub const IDEMPOTENCY_MISMATCH: &str = "IDEMPOTENCY_MISMATCH";
+    /// The first request with this idempotency key is still running.
+    pub const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    WrongState(Refusal),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the balance does not cover the first hour ({needed} needed, {balance} available)")]
+    InsufficientCredits { needed: i64, balance: i64 },
+    #[error("no node has capacity for this server")]
+    NoCapacity,
+    #[error("this idempotency key was used with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this idempotency key is still running")]
+    IdempotencyInProgress,
+    /// A call to another service failed; its status is passed on.
+    #[error("{}", .0.message())]
+    Upstream(tonic::Status),
+    #[error("database error")]
+    Database(#[source] sea_orm::DbErr),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+impl ServerError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The machine-readable reason of an upstream status, if any.
+    pub fn upstream_reason(&self) -> Option<String> {
+        match self {
+            Self::Upstream(status) => platform::grpc::error_reason(status),
+            _ => None,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ServerError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<tonic::Status> for ServerError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Upstream(status)
+    }
+}
+
+impl ServiceError for ServerError {
+    fn code(&self) -> Code {
+        match self {
+            Self::Invalid { .. } => Code::InvalidArgument,
+            Self::Forbidden(_) => Code::PermissionDenied,
+            Self::NotFound(_) => Code::NotFound,
+            Self::WrongState(_) | Self::Conflict(_) => Code::FailedPrecondition,
+            Self::InsufficientCredits { .. } | Self::IdempotencyMismatch => {
+                Code::FailedPrecondition
+            }
+            Self::NoCapacity => Code::ResourceExhausted,
+            Self::IdempotencyInProgress => Code::Aborted,
+            Self::Upstream(status) => match status.code() {
+                // Another service's fault is ours to report, not the client's.
+                Code::InvalidArgument | Code::NotFound | Code::PermissionDenied => Code::Internal,
+                code => code,
+            },
+            Self::Database(error) => platform::db::status_code(error),
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        if self.code() == Code::Internal {
+            return "internal error".to_owned();
+        }
+        self.to_string()
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        use platform::grpc::reason as r;
+        match self {
+            Self::WrongState(_) => Some(reason::WRONG_STATE),
+            Self::InsufficientCredits { .. } => Some(r::INSUFFICIENT_CREDITS),
+            Self::NoCapacity => Some(r::NO_CAPACITY),
+            Self::IdempotencyMismatch => Some(reason::IDEMPOTENCY_MISMATCH),
+            Self::IdempotencyInProgress => Some(reason::IDEMPOTENCY_IN_PROGRESS),
+            Self::Upstream(status) => match platform::grpc::error_reason(status).as_deref() {
+                Some(r::NODE_UNREACHABLE) => Some(r::NODE_UNREACHABLE),
+                Some(r::INSUFFICIENT_CREDITS) => Some(r::INSUFFICIENT_CREDITS),
+                Some(r::NO_CAPACITY) => Some(r::NO_CAPACITY),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The gRPC edge of server-svc: decode, call `app`, encode. Root passwords leave only in
+//! the reply of the call that generated them.
+
+use std::sync::Arc;
+
+use platform::grpc::{Caller, to_status};
+use proto::server::v1 as pb;
+use proto::server::v1::servers_server::{Servers as ServersRpc, ServersServer};
+use tonic::{Request, Response, Status};
+
+use crate::app::{ActParams, ActionReply, App, NewServer, ServerView, Update, UsageView};
+use crate::domain::catalog::{Image, Location, Plan};
+use crate::domain::state::Action;
+use crate::error::ServerError;
+use crate::store::entity::task;
+
+/// Metadata key of the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "x-vps-idempotency-key";
+
+pub struct ServerService {
+    app: Arc<App>,
+}
+
+impl ServerService {
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    pub fn into_server(self) -> ServersServer<Self> {
+        ServersServer::new(self)
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn status(error: ServerError) -> Status {
+    to_status(&error)
+}
+
+fn idempotency_key<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| v.to_str().unwrap_or("\u{1}").to_owned())
+}
+
+fn plan_pb(p: &Plan) -> pb::Plan {
+    pb::Plan {
+        id: p.id,
+        name: p.name.clone(),
+        vcpus: p.vcpus,
+        memory_mb: p.memory_mb,
+        disk_gb: p.disk_gb,
+        bandwidth_gb: p.bandwidth_gb,
+        monthly_price: p.monthly_price,
+        hourly_price: p.hourly_price(),
+    }
+}
+
+fn image_pb(i: &Image) -> pb::Image {
+    pb::Image {
+        id: i.id,
+        name: i.name.clone(),
+        r#type: i.kind.clone(),
+        templates: i.templates.clone(),
+    }
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub fn server_pb(v: ServerView) -> pb::Server {
+    let s = v.server;
+    pb::Server {
+        id: s.id,
+        uuid: s.uuid,
+        owner_id: s.owner_id,
+        name: s.name,
+        hostname: s.hostname,
+        plan: v.plan.as_ref().map(plan_pb),
+        image: v.image.as_ref().map(image_pb),
+        location: s.location,
+        node_id: s.node_id.unwrap_or(0),
+        guest_name: s.guest_name,
+        hypervisor_id: s.id,
+        ipv4: s.ipv4.unwrap_or_default(),
+        ipv6: s.ipv6.unwrap_or_default(),
+        status: s.status,
+        status_reason: s.status_reason,
+        cores: u32::try_from(s.cores).unwrap_or(0),
+        memory_mb: u(s.memory_mb),
+        disk_gb: u(s.disk_gb),
+        backups: s.backups,
+        ports: s.ports,
+        primary_port: s.primary_port,
+        variables_json: s.variables,
+        traffic_combined: s.traffic_combined,
+        traffic_limit_bytes: u(s.traffic_limit),
+        traffic_in_bytes: u(s.traffic_in),
+        traffic_out_bytes: u(s.traffic_out),
+        created_at_ms: s.created_at,
+        updated_at_ms: s.updated_at,
+        task_id: s.task_id.unwrap_or_default(),
+    }
+}
+
+fn reply_pb(r: ActionReply) -> pb::ServerReply {
+    pb::ServerReply {
+        server: Some(server_pb(r.view)),
+        task_id: r.task_id,
+        root_password: r.root_password.unwrap_or_default(),
+    }
+}
+
+fn task_pb(t: task::Model) -> pb::Task {
+    pb::Task {
+        id: t.id,
+        server_id: t.server_id,
+        kind: t.kind,
+        state: match t.state.as_str() {
+            // Unwinding is still running, as far as a client can tell.
+            "unwinding" => "running".to_owned(),
+            other => other.to_owned(),
+        },
+        step: t.step,
+        steps_done: t
+            .steps_done
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        error: t.error,
+        error_reason: t.error_reason,
+        created_at_ms: t.created_at,
+        updated_at_ms: t.updated_at,
+    }
+}
+
+fn usage_pb(u: UsageView) -> pb::Usage {
+    let Some(g) = u.guest else {
+        return pb::Usage {
+            status: u.status,
+            cpu_percent: -1.0,
+            memory_max_bytes: self::u(u.memory_mb) * 1024 * 1024,
+            disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
+            live: u.live,
+            ..pb::Usage::default()
+        };
+    };
+    let cores = u.cores.max(1) as f64;
+    let cpu_percent = if g.cpu_fraction >= 0.0 {
+        g.cpu_fraction * 100.0
+    } else if g.uptime_secs > 0 {
+        // The average since boot, until monitor-svc samples it over time.
+        (g.cpu_time_ns as f64 / (g.uptime_secs as f64 * 1e9 * cores) * 100.0).min(100.0)
+    } else {
+        0.0
+    };
+    pb::Usage {
+        status: u.status,
+        uptime_secs: g.uptime_secs,
+        cpu_percent: (cpu_percent * 100.0).round() / 100.0,
+        memory_used_bytes: g.memory_bytes,
+        memory_max_bytes: if g.memory_limit_bytes > 0 {
+            g.memory_limit_bytes
+        } else {
+            self::u(u.memory_mb) * 1024 * 1024
+        },
+        disk_used_bytes: g.disk_bytes,
+        disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
+        net_in_bytes: g.net_rx_bytes,
+        net_out_bytes: g.net_tx_bytes,
+        live: u.live,
+    }
+}
+
+fn server_ref(r: Option<pb::ServerRef>) -> (i64, String) {
+    r.map_or((0, String::new()), |r| (r.id, r.uuid))
+}
+
+#[tonic::async_trait]
+impl ServersRpc for ServerService {
+    async fn get_catalog(&self, request: Request<pb::GetCatalogRequest>) -> Reply<pb::Catalog> {
+        Caller::required(&request)?;
+        let catalog = self.app.catalog().await.map_err(status)?;
+        Ok(Response::new(pb::Catalog {
+            plans: catalog.plans.iter().map(plan_pb).collect(),
+            images: catalog.images.iter().map(image_pb).collect(),
+            locations: catalog
+                .locations
+                .into_iter()
+                .map(|l| pb::Location {
+                    code: l.code,
+                    name: l.name,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn put_plan(&self, request: Request<pb::Plan>) -> Reply<pb::Plan> {
+        let caller = Caller::required(&request)?;
+        let p = request.into_inner();
+        let plan = Plan {
+            id: p.id,
+            name: p.name.trim().to_owned(),
+            vcpus: p.vcpus,
+            memory_mb: p.memory_mb,
+            disk_gb: p.disk_gb,
+            bandwidth_gb: p.bandwidth_gb,
+            monthly_price: p.monthly_price,
+        };
+        let saved = self.app.put_plan(caller, plan).await.map_err(status)?;
+        Ok(Response::new(plan_pb(&saved)))
+    }
+
+    async fn put_image(&self, request: Request<pb::Image>) -> Reply<pb::Image> {
+        let caller = Caller::required(&request)?;
+        let i = request.into_inner();
+        let image = Image {
+            id: i.id,
+            name: i.name.trim().to_owned(),
+            kind: i.r#type.trim().to_owned(),
+            templates: i.templates,
+        };
+        let saved = self.app.put_image(caller, image).await.map_err(status)?;
+        Ok(Response::new(image_pb(&saved)))
+    }
+
+    async fn put_location(&self, request: Request<pb::Location>) -> Reply<pb::Location> {
+        let caller = Caller::required(&request)?;
+        let l = request.into_inner();
+        let saved = self
+            .app
+            .put_location(
+                caller,
+                Location {
+                    code: l.code.trim().to_owned(),
+                    name: l.name.trim().to_owned(),
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Location {
+            code: saved.code,
+            name: saved.name,
+        }))
+    }
+
+    async fn create_server(
+        &self,
+        request: Request<pb::CreateServerRequest>,
+    ) -> Reply<pb::ServerReply> {
+        let caller = Caller::required(&request)?;
+        let key = idempotency_key(&request);
+        let r = request.into_inner();
+        let app = &self.app;
+        let reply = app
+            .idempotent(caller, key.as_deref(), "CreateServer", &r, || async {
+                let new = NewServer {
+                    owner_id: r.owner_id,
+                    name: r.name.clone(),
+                    hostname: r.hostname.clone(),
+                    plan_id: r.plan_id,
+                    image_id: r.image_id,
+                    location: r.location.clone(),
+                    backups: r.backups,
+                    node_id: r.node_id,
+                    cores: r.cores,
+                    memory_mb: r.memory_mb,
+                    ports: r.ports.clone(),
+                    primary_port: r.primary_port.clone(),
+                    variables_json: r.variables_json.clone(),
+                    traffic_combined: r.traffic_combined,
+                    traffic_limit_bytes: r.traffic_limit_bytes,
+                };
+                app.create_server(caller, new).await.map(reply_pb)
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(reply))
+    }
+
+    async fn list_servers(
+        &self,
+        request: Request<pb::ListServersRequest>,
+    ) -> Reply<pb::ListServersResponse> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let servers = self
+            .app
+            .list_servers(caller, r.owner_id, &r.status, &r.location)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListServersResponse {
+            servers: servers.into_iter().map(server_pb).collect(),
+        }))
+    }
+
+    async fn get_server(&self, request: Request<pb::ServerRef>) -> Reply<pb::Server> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let view = self
+            .app
+            .get_server(caller, r.id, &r.uuid)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(server_pb(view)))
+    }
+
+    async fn update_server(&self, request: Request<pb::UpdateServerRequest>) -> Reply<pb::Server> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let (id, uuid) = server_ref(r.server);
+        let view = self
+            .app
+            .update_server(
+                caller,
+                id,
+                &uuid,
+                Update {
+                    name: r.name,
+                    hostname: r.hostname,
+                    backups: r.backups,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(server_pb(view)))
+    }
+
+    async fn act(&self, request: Request<pb::ActRequest>) -> Reply<pb::ServerReply> {
+        let caller = Caller::required(&request)?;
+        let key = idempotency_key(&request);
+        let r = request.into_inner();
+        let action = match pb::Action::try_from(r.action).unwrap_or(pb::Action::Unspecified) {
+            pb::Action::Start => Action::Start,
+            pb::Action::Stop => Action::Stop,
+            pb::Action::Reboot => Action::Reboot,
+            pb::Action::Delete => Action::Delete,
+            pb::Action::Resize => Action::Resize,
+            pb::Action::Reinstall => Action::Reinstall,
+            pb::Action::ResetPassword => Action::SetPassword,
+            pb::Action::Suspend => Action::Suspend,
+            pb::Action::Unsuspend => Action::Unsuspend,
+            pb::Action::Unspecified => {
+                return Err(status(ServerError::invalid("action", "unknown action")));
+            }
+        };
+        let app = &self.app;
+        let (id, uuid) = server_ref(r.server.clone());
+        let reply = app
+            .idempotent(caller, key.as_deref(), "Act", &r, || async {
+                let params = ActParams {
+                    cores: r.cores,
+                    memory_mb: r.memory_mb,
+                    disk_gb: r.disk_gb,
+                    image_id: r.image_id,
+                    reason: r.reason.clone(),
+                };
+                app.act(caller, id, &uuid, action, params)
+                    .await
+                    .map(reply_pb)
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(reply))
+    }
+
+    async fn get_usage(&self, request: Request<pb::ServerRef>) -> Reply<pb::Usage> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let usage = self
+            .app
+            .usage(caller, r.id, &r.uuid)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(usage_pb(usage)))
+    }
+
+    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let task = self.app.get_task(caller, &r.id).await.map_err(status)?;
+        Ok(Response::new(task_pb(task)))
+    }
+
+    async fn open_console(&self, request: Request<pb::ServerRef>) -> Reply<pb::ConsoleTicket> {
+        let caller = Caller::required(&request)?;
+        let r = request.into_inner();
+        let ticket = self
+            .app
+            .open_console(caller, r.id, &r.uuid)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ConsoleTicket {
+            ticket: ticket.ticket,
+            expires_in_secs: ticket.expires_in_secs,
+        }))
+    }
+}

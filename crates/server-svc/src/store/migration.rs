@@ -1,0 +1,252 @@
+//! Schema migrations, run at start-up on SQLite and PostgreSQL alike.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial), Box::new(platform::outbox::CreateOutbox)]
+    }
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261122_000001_servers"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Servers {
+    Table,
+    Id,
+    Uuid,
+    OwnerId,
+    Name,
+    Hostname,
+    PlanId,
+    ImageId,
+    Location,
+    NodeId,
+    ReservationId,
+    GuestName,
+    Ipv4,
+    Ipv6,
+    Status,
+    StatusReason,
+    Cores,
+    MemoryMb,
+    DiskGb,
+    Backups,
+    Ports,
+    PrimaryPort,
+    Variables,
+    TrafficCombined,
+    TrafficLimit,
+    TrafficIn,
+    TrafficOut,
+    RootPassword,
+    HourlyPrice,
+    PaidUntil,
+    OverdueSince,
+    TaskId,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+}
+
+#[derive(DeriveIden)]
+enum Tasks {
+    Table,
+    Id,
+    ServerId,
+    OwnerId,
+    Kind,
+    State,
+    Step,
+    StepsDone,
+    Error,
+    ErrorReason,
+    Params,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Plans {
+    Table,
+    Id,
+    Name,
+    Vcpus,
+    MemoryMb,
+    DiskGb,
+    BandwidthGb,
+    MonthlyPrice,
+}
+
+#[derive(DeriveIden)]
+enum Images {
+    Table,
+    Id,
+    Name,
+    Kind,
+    Templates,
+}
+
+#[derive(DeriveIden)]
+enum Locations {
+    Table,
+    Code,
+    Name,
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    Scope,
+    RequestHash,
+    Reply,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Servers::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(Servers::Id))
+                    .col(string_uniq(Servers::Uuid))
+                    .col(big_integer(Servers::OwnerId))
+                    .col(string(Servers::Name))
+                    .col(string(Servers::Hostname))
+                    .col(big_integer(Servers::PlanId))
+                    .col(big_integer(Servers::ImageId))
+                    .col(string(Servers::Location))
+                    .col(big_integer_null(Servers::NodeId))
+                    .col(string_null(Servers::ReservationId))
+                    .col(string(Servers::GuestName))
+                    .col(string_null(Servers::Ipv4))
+                    .col(string_null(Servers::Ipv6))
+                    .col(string(Servers::Status))
+                    .col(text(Servers::StatusReason))
+                    .col(big_integer(Servers::Cores))
+                    .col(big_integer(Servers::MemoryMb))
+                    .col(big_integer(Servers::DiskGb))
+                    .col(boolean(Servers::Backups))
+                    .col(string(Servers::Ports))
+                    .col(string(Servers::PrimaryPort))
+                    .col(text(Servers::Variables))
+                    .col(boolean(Servers::TrafficCombined))
+                    .col(big_integer(Servers::TrafficLimit))
+                    .col(big_integer(Servers::TrafficIn))
+                    .col(big_integer(Servers::TrafficOut))
+                    .col(text_null(Servers::RootPassword))
+                    .col(big_integer(Servers::HourlyPrice))
+                    .col(big_integer(Servers::PaidUntil))
+                    .col(big_integer_null(Servers::OverdueSince))
+                    .col(string_null(Servers::TaskId))
+                    .col(big_integer(Servers::CreatedAt))
+                    .col(big_integer(Servers::UpdatedAt))
+                    .col(big_integer_null(Servers::DeletedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_servers_owner")
+                    .table(Servers::Table)
+                    .col(Servers::OwnerId)
+                    .col(Servers::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Tasks::Table)
+                    .if_not_exists()
+                    .col(string(Tasks::Id).primary_key())
+                    .col(big_integer(Tasks::ServerId))
+                    .col(big_integer(Tasks::OwnerId))
+                    .col(string(Tasks::Kind))
+                    .col(string(Tasks::State))
+                    .col(string(Tasks::Step))
+                    .col(text(Tasks::StepsDone))
+                    .col(text(Tasks::Error))
+                    .col(string(Tasks::ErrorReason))
+                    .col(text(Tasks::Params))
+                    .col(big_integer(Tasks::CreatedAt))
+                    .col(big_integer(Tasks::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_tasks_state")
+                    .table(Tasks::Table)
+                    .col(Tasks::State)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Plans::Table)
+                    .if_not_exists()
+                    .col(big_integer(Plans::Id).primary_key())
+                    .col(string(Plans::Name))
+                    .col(big_integer(Plans::Vcpus))
+                    .col(big_integer(Plans::MemoryMb))
+                    .col(big_integer(Plans::DiskGb))
+                    .col(big_integer(Plans::BandwidthGb))
+                    .col(big_integer(Plans::MonthlyPrice))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Images::Table)
+                    .if_not_exists()
+                    .col(big_integer(Images::Id).primary_key())
+                    .col(string(Images::Name))
+                    .col(string(Images::Kind))
+                    .col(text(Images::Templates))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Locations::Table)
+                    .if_not_exists()
+                    .col(string(Locations::Code).primary_key())
+                    .col(string(Locations::Name))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeys::Table)
+                    .if_not_exists()
+                    .col(string(IdempotencyKeys::Scope).primary_key())
+                    .col(string(IdempotencyKeys::RequestHash))
+                    .col(text_null(IdempotencyKeys::Reply))
+                    .col(big_integer(IdempotencyKeys::CreatedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+}

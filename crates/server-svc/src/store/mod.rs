@@ -1,0 +1,4 @@
+//! Persistence for server-svc: sea-orm entities and migrations. The rules live in `app`.
+
+pub mod entity;
+pub mod migration;
