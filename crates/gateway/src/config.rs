@@ -12,6 +12,8 @@ pub struct Config {
     pub identity_url: String,
     /// node-svc's gRPC URL.
     pub node_url: String,
+    /// server-svc's gRPC URL.
+    pub server_url: String,
     /// How long a successful authentication is reused before identity-svc is asked again;
     /// the upper bound on how long a revoked credential keeps working on another replica.
     pub auth_cache_ttl_ms: u64,
@@ -36,6 +38,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             identity_url: "http://127.0.0.1:50051".to_owned(),
             node_url: "http://127.0.0.1:50054".to_owned(),
+            server_url: "http://127.0.0.1:50052".to_owned(),
             auth_cache_ttl_ms: 5_000,
             auth_rate_per_minute: 30,
             auth_rate_burst: 10,

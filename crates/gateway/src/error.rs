@@ -11,12 +11,19 @@ use tonic::Code;
 
 use crate::dialects::{Dialect, DialectKind};
 
+/// server-svc's reason for an action that is wrong for the server's state.
+pub const WRONG_STATE: &str = "WRONG_STATE";
+/// server-svc's reason for an idempotency key reused with a different request.
+pub const IDEMPOTENCY_MISMATCH: &str = "IDEMPOTENCY_MISMATCH";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
     pub retry_after_secs: Option<u64>,
+    /// The service's machine-readable reason, for dialects that render some differently.
+    pub reason: Option<String>,
 }
 
 impl ApiError {
@@ -26,6 +33,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after_secs: None,
+            reason: None,
         }
     }
 
@@ -67,6 +75,9 @@ impl ApiError {
             {
                 StatusCode::PAYMENT_REQUIRED
             }
+            Code::FailedPrecondition if reason.as_deref() == Some(IDEMPOTENCY_MISMATCH) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::ResourceExhausted
                 if reason.as_deref() == Some(platform::grpc::reason::NO_CAPACITY) =>
@@ -74,6 +85,17 @@ impl ApiError {
                 StatusCode::INSUFFICIENT_STORAGE
             }
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable
+                if reason.as_deref() == Some(platform::grpc::reason::NODE_UNREACHABLE) =>
+            {
+                return Self {
+                    reason,
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server's node is unreachable; try again later",
+                    )
+                };
+            }
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 tracing::warn!(code = ?status.code(), message = status.message(), "service unavailable");
                 return Self::new(
@@ -91,7 +113,13 @@ impl ApiError {
             message: status.message().to_owned(),
             field: platform::grpc::violated_field(status),
             retry_after_secs: None,
+            reason,
         }
+    }
+
+    /// Whether the service refused because the action is wrong for the server's state.
+    pub fn is_wrong_state(&self) -> bool {
+        self.reason.as_deref() == Some(WRONG_STATE)
     }
 
     /// The body and status in a given dialect's shape.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub mod ratelimit;
+pub mod servers;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(limited)
         .merge(dialects::panel::routes())
         .merge(dialects::skyport::routes())
+        .merge(dialects::vpsorg::routes())
+        .merge(dialects::cvm::routes())
         .merge(console::routes())
         .split_for_parts()
 }

@@ -17,6 +17,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     tags(
         (name = "account", description = "Registration, sessions and API tokens (panel dialect)"),
         (name = "credits", description = "Credit balances and the ledger (panel dialect)"),
+        (name = "servers", description = "Servers, tasks and the catalog (panel dialect, seed 000)"),
+        (name = "vpsorg", description = "VPS.org-compatible servers API (seed 002)"),
+        (name = "cvm", description = "CVM-compatible client API (seed 003)"),
         (name = "skyport", description = "Skyport-compatible API (seed 001)"),
         (name = "console", description = "WebSocket terminals, opened with a console ticket"),
         (name = "meta", description = "Health and this document"),

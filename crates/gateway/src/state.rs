@@ -19,9 +19,14 @@ pub type NodesClient = proto::node::v1::nodes_client::NodesClient<
     InterceptedService<Channel, platform::grpc::Propagate>,
 >;
 
+pub type ServersClient = proto::server::v1::servers_client::ServersClient<
+    InterceptedService<Channel, platform::grpc::Propagate>,
+>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub identity: IdentityClient,
+    pub servers: ServersClient,
     pub nodes: NodesClient,
     pub consoles: ConsolesClient,
     pub auth: Authenticator,
@@ -50,8 +55,13 @@ impl AppState {
             node_channel,
             platform::grpc::Propagate,
         );
+        let servers = proto::server::v1::servers_client::ServersClient::with_interceptor(
+            platform::grpc::channel(&config.server_url)?,
+            platform::grpc::Propagate,
+        );
         Ok(Self {
             identity,
+            servers,
             nodes,
             consoles,
             auth,
@@ -63,6 +73,10 @@ impl AppState {
     /// A fresh identity client handle (clones share one connection).
     pub fn identity(&self) -> IdentityClient {
         self.identity.clone()
+    }
+
+    pub fn servers(&self) -> ServersClient {
+        self.servers.clone()
     }
 
     pub fn nodes(&self) -> NodesClient {

@@ -97,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         listen: addr(config.gateway_port),
         identity_url: format!("http://{}", addr(config.identity_port)),
         node_url: format!("http://{}", addr(config.node_port)),
+        server_url: format!("http://{}", addr(config.server_port)),
         ..gateway::Config::default()
     };
 
@@ -105,14 +106,24 @@ async fn main() -> anyhow::Result<()> {
         "identity-svc",
         identity_svc::serve(identity, shutdown.clone()),
     ));
+    let catalog_path = data_dir.join("catalog.toml");
+    if !catalog_path.exists() {
+        std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
+            .with_context(|| format!("writing {}", catalog_path.display()))?;
+    }
+    let server = server_svc::Config {
+        listen: addr(config.server_port),
+        database_url: sqlite("server"),
+        identity_url: format!("http://{}", addr(config.identity_port)),
+        node_url: format!("http://{}", addr(config.node_port)),
+        nats_url: Some(format!("nats://{}", addr(config.nats_port))),
+        catalog_path: Some(catalog_path),
+        secrets_key: Some(SecretString::from(credentials_key.clone())),
+        ..server_svc::Config::default()
+    };
     tasks.spawn(named(
         "server-svc",
-        server_svc::serve(
-            server_svc::Config {
-                listen: addr(config.server_port),
-            },
-            shutdown.clone(),
-        ),
+        server_svc::serve(server, shutdown.clone()),
     ));
     tasks.spawn(named(
         "snapshot-svc",

@@ -1,4 +1,5 @@
-//! The end-to-end test harness: starts identity-svc and the gateway in this process on
+//! The end-to-end test harness: starts identity-svc, node-svc, server-svc and the gateway in
+//! this process on
 //! loopback ports (port 0), with a fresh database per test (a SQLite file, or a new
 //! PostgreSQL database when `VPS_TEST_POSTGRES_URL` is set), and drives them over HTTP.
 
@@ -103,6 +104,7 @@ pub struct Options {
     pub gateway: gateway::Config,
     pub identity: identity_svc::Config,
     pub node: node_svc::Config,
+    pub server: server_svc::Config,
     /// Extra routes mounted on the gateway under its middleware.
     pub extra_routes: Router<AppState>,
 }
@@ -119,6 +121,10 @@ impl Default for Options {
             gateway,
             identity: identity_svc::Config::default(),
             node: node_svc::Config::default(),
+            server: server_svc::Config {
+                stop_grace_secs: 1,
+                ..server_svc::Config::default()
+            },
             extra_routes: Router::new(),
         }
     }
@@ -129,14 +135,19 @@ pub struct TestApp {
     pub base: String,
     pub identity_url: String,
     pub node_url: String,
+    pub server_url: String,
     pub http: reqwest::Client,
     pub database_url: String,
+    /// server-svc's configuration, as started (tests restart it to test resumption).
+    pub server_config: server_svc::Config,
     shutdown: Shutdown,
+    server_shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.server_shutdown.trigger();
         self.shutdown.trigger();
     }
 }
@@ -188,6 +199,10 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = backend.database_url(dir.path(), "identity").await;
         let node_database_url = backend.database_url(dir.path(), "node").await;
+        let server_database_url = backend.database_url(dir.path(), "server").await;
+        let catalog_path = dir.path().join("catalog.toml");
+        std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
+            .expect("write the catalog");
         let shutdown = Shutdown::new();
 
         let identity_listener = bind().await;
@@ -225,9 +240,28 @@ impl TestApp {
             }
         });
 
+        let server_listener = bind().await;
+        let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
+        let server_config = server_svc::Config {
+            listen: server_listener.local_addr().expect("addr"),
+            database_url: server_database_url,
+            identity_url: identity_url.clone(),
+            node_url: node_url.clone(),
+            catalog_path: Some(catalog_path),
+            secrets_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
+            ..options.server
+        };
+        let server_shutdown = Shutdown::new();
+        spawn_server_svc(
+            server_listener,
+            server_config.clone(),
+            server_shutdown.clone(),
+        );
+
         let gateway_config = gateway::Config {
             identity_url: identity_url.clone(),
             node_url: node_url.clone(),
+            server_url: server_url.clone(),
             ..options.gateway
         };
         let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
@@ -235,9 +269,12 @@ impl TestApp {
             base,
             identity_url,
             node_url,
+            server_url,
             http: reqwest::Client::new(),
             database_url,
+            server_config,
             shutdown,
+            server_shutdown,
             _dir: dir,
         };
         app.wait_until_ready(ready_rx).await;
@@ -249,9 +286,45 @@ impl TestApp {
         let config = gateway::Config {
             identity_url: self.identity_url.clone(),
             node_url: self.node_url.clone(),
+            server_url: self.server_url.clone(),
             ..config
         };
         start_gateway(config, Router::new(), self.shutdown.clone()).await
+    }
+
+    /// Stops server-svc (as a crash would: sagas stop where they are) and starts it again on
+    /// the same address and database with `change` applied to its configuration.
+    pub async fn restart_server_svc(&mut self, change: impl FnOnce(&mut server_svc::Config)) {
+        self.server_shutdown.trigger();
+        let mut config = self.server_config.clone();
+        change(&mut config);
+        let mut listener = None;
+        for _ in 0..200 {
+            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
+                listener = Some(bound);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let listener = listener.expect("server-svc's address is free again");
+        self.server_shutdown = Shutdown::new();
+        spawn_server_svc(listener, config.clone(), self.server_shutdown.clone());
+        self.server_config = config;
+        self.wait_for_server_svc().await;
+    }
+
+    async fn wait_for_server_svc(&self) {
+        let channel = platform::grpc::channel(&self.server_url).expect("server-svc URL");
+        let mut client = proto::server::v1::servers_client::ServersClient::new(channel);
+        for _ in 0..400 {
+            let request =
+                platform::grpc::Caller::SYSTEM.request(proto::server::v1::GetCatalogRequest {});
+            if client.get_catalog(request).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server-svc did not become ready");
     }
 
     async fn wait_until_ready(
@@ -271,6 +344,7 @@ impl TestApp {
                 )
                 .await;
             if login.status == StatusCode::UNAUTHORIZED {
+                self.wait_for_server_svc().await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -395,6 +469,18 @@ pub async fn call_at(
         text,
         json,
     }
+}
+
+fn spawn_server_svc(
+    listener: tokio::net::TcpListener,
+    config: server_svc::Config,
+    shutdown: Shutdown,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = server_svc::serve_on(listener, config, shutdown).await {
+            eprintln!("server-svc stopped: {e:#}");
+        }
+    });
 }
 
 async fn bind() -> tokio::net::TcpListener {

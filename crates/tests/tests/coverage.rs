@@ -81,7 +81,9 @@ async fn every_protected_route_refuses_missing_and_foreign_credentials() {
                 ],
                 "skyportApiKey" => vec![Cred::Bearer(&user_jwt), Cred::ApiKey(&vpsorg)],
                 "vpsorgToken" => vec![Cred::Bearer(&user_jwt), Cred::ApiKey(ADMIN_API_KEY)],
-                "cvmPublicToken" => vec![Cred::Bearer(&vpsorg), Cred::ApiKey(ADMIN_API_KEY)],
+                "cvmPublicToken" | "cvmPrivateToken" => {
+                    vec![Cred::Bearer(&vpsorg), Cred::ApiKey(ADMIN_API_KEY)]
+                }
                 other => panic!("{name}: unknown scheme {other}"),
             };
             let body =

@@ -1,12 +1,26 @@
 //! The CVM client dialect (seed 003): `API-Public-Token` + `API-Private-Token` headers, the
 //! `{"response": ...}` / `{"errors": [...]}` envelope, 401 for a bad pair and 403 for a pair
-//! without client-API access. Its VPS routes arrive with server-svc.
+//! without client-API access. Power actions answer when they are done, as CVM documents.
 
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use proto::server::v1 as pb;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Dialect, DialectKind, header_text};
 use crate::auth::{Credential, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure};
+use crate::extract::{Auth, PathId};
+use crate::servers::{action, by_id, request, wait_task};
+use crate::state::AppState;
 
 pub struct Cvm;
 
@@ -32,7 +46,7 @@ impl Dialect for Cvm {
         )
     }
 
-    fn admit(principal: &Principal) -> Result<(), ApiError> {
+    fn admit(principal: &Principal) -> std::result::Result<(), ApiError> {
         if principal.scopes.iter().any(|s| s == CLIENT_SCOPE) {
             Ok(())
         } else {
@@ -46,4 +60,231 @@ impl Dialect for Cvm {
 /// CVM's success envelope.
 pub fn response<T: serde::Serialize>(value: T) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "response": value }))
+}
+
+type Result<T> = std::result::Result<T, Failure<Cvm>>;
+
+/// CVM's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CvmErrors {
+    errors: Vec<String>,
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_vpses))
+        .routes(routes!(vps_status))
+        .routes(routes!(start_vps))
+        .routes(routes!(stop_vps))
+        .routes(routes!(restart_vps))
+}
+
+/// Our status in CVM's five words.
+fn status_name(status: &str) -> &'static str {
+    match status {
+        "running" | "stopping" | "rebooting" => "running",
+        "stopped" | "starting" | "creating" | "restoring" | "error" => "stopped",
+        "suspended" => "suspended",
+        "terminated" | "deleting" => "terminated",
+        _ => "unknown",
+    }
+}
+
+/// The traffic keys: `traffic_*` when accounting is combined, `traffic_in_*` and
+/// `traffic_out_*` when it is split.
+fn traffic(s: &pb::Server, limits: bool, into: &mut Map<String, Value>) {
+    let text = |v: u64| Value::String(v.to_string());
+    if s.traffic_combined {
+        if limits {
+            into.insert("traffic_limit".into(), text(s.traffic_limit_bytes));
+        }
+        into.insert(
+            "traffic_used".into(),
+            text(s.traffic_in_bytes + s.traffic_out_bytes),
+        );
+    } else {
+        if limits {
+            into.insert("traffic_in_limit".into(), text(s.traffic_limit_bytes));
+            into.insert("traffic_out_limit".into(), text(s.traffic_limit_bytes));
+        }
+        into.insert("traffic_in_used".into(), text(s.traffic_in_bytes));
+        into.insert("traffic_out_used".into(), text(s.traffic_out_bytes));
+    }
+}
+
+fn vps(s: &pb::Server) -> Value {
+    let mut v = Map::new();
+    let text = |v: String| Value::String(v);
+    v.insert("id".into(), text(s.id.to_string()));
+    v.insert("node".into(), text(s.node_id.to_string()));
+    // CVM's only documented type is 1 (container virtualization).
+    v.insert("virtualization_type".into(), text("1".into()));
+    v.insert("hostname".into(), text(s.hostname.clone()));
+    v.insert("guaranteed_ram".into(), text(s.memory_mb.to_string()));
+    v.insert(
+        "disk_space".into(),
+        text((s.disk_gb.saturating_mul(1024)).to_string()),
+    );
+    v.insert("cpu_count".into(), text(s.cores.to_string()));
+    traffic(s, true, &mut v);
+    Value::Object(v)
+}
+
+/// The caller's VPSes.
+#[utoipa::path(get, path = "/api/client/vps/list", tag = "cvm",
+    security(("cvmPublicToken" = [], "cvmPrivateToken" = [])),
+    responses(
+        (status = 200, description = "`{\"response\": {\"vpses\": [...]}}`"),
+        (status = 401, description = "No valid token pair", body = CvmErrors),
+        (status = 403, description = "The pair has no client-API access", body = CvmErrors),
+    ))]
+async fn list_vpses(State(state): State<AppState>, auth: Auth<Cvm>) -> Result<Json<Value>> {
+    let caller = auth.principal.caller();
+    let list = state
+        .servers()
+        .list_servers(caller.request(pb::ListServersRequest {
+            owner_id: caller.user_id,
+            ..pb::ListServersRequest::default()
+        }))
+        .await?
+        .into_inner();
+    let vpses: Vec<Value> = list.servers.iter().map(vps).collect();
+    Ok(response(json!({ "vpses": vpses })))
+}
+
+/// Status and usage of one VPS.
+#[utoipa::path(get, path = "/api/client/vps/{id}/status", tag = "cvm",
+    security(("cvmPublicToken" = [], "cvmPrivateToken" = [])),
+    params(("id" = String, Path, description = "The VPS id")),
+    responses(
+        (status = 200, description = "`{\"response\": {...}}` with status, ram_used, disk_used and traffic"),
+        (status = 401, description = "No valid token pair", body = CvmErrors),
+        (status = 404, description = "No such VPS", body = CvmErrors),
+    ))]
+async fn vps_status(
+    State(state): State<AppState>,
+    auth: Auth<Cvm>,
+    PathId(id, _): PathId<Cvm>,
+) -> Result<Json<Value>> {
+    let caller = auth.principal.caller();
+    let server = state
+        .servers()
+        .get_server(caller.request(by_id(id)))
+        .await?
+        .into_inner();
+    let usage = state
+        .servers()
+        .get_usage(caller.request(by_id(id)))
+        .await?
+        .into_inner();
+    let mut v = Map::new();
+    let mut with_traffic = server.clone();
+    if usage.live {
+        with_traffic.traffic_in_bytes = usage.net_in_bytes;
+        with_traffic.traffic_out_bytes = usage.net_out_bytes;
+    }
+    traffic(&with_traffic, false, &mut v);
+    v.insert(
+        "ram_used".into(),
+        Value::String(usage.memory_used_bytes.to_string()),
+    );
+    v.insert(
+        "disk_used".into(),
+        Value::String(usage.disk_used_bytes.to_string()),
+    );
+    v.insert(
+        "status".into(),
+        Value::String(status_name(&usage.status).to_owned()),
+    );
+    Ok(response(Value::Object(v)))
+}
+
+/// Runs a power action to its end: 200 with an empty body when it worked, 500 when it
+/// failed, 503 when the node did not answer.
+async fn power(
+    state: &AppState,
+    auth: &Auth<Cvm>,
+    headers: &HeaderMap,
+    id: i64,
+    what: pb::Action,
+) -> Result<Response> {
+    let caller = auth.principal.caller();
+    let reply = state
+        .servers()
+        .act(request(caller, headers, action(id, what))?)
+        .await?
+        .into_inner();
+    let limit = Duration::from_secs(state.config.request_timeout_secs.saturating_sub(2).max(1));
+    let task = wait_task(state, caller, &reply.task_id, limit).await?;
+    match task.state.as_str() {
+        "succeeded" => Ok(Json(json!({})).into_response()),
+        "failed" if task.error_reason == platform::grpc::reason::NODE_UNREACHABLE => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, task.error).into())
+        }
+        "failed" => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, task.error).into()),
+        _ => Ok(response(json!({ "task_id": task.id, "state": task.state })).into_response()),
+    }
+}
+
+/// Start a VPS.
+#[utoipa::path(post, path = "/api/client/vps/{id}/start", tag = "cvm",
+    security(("cvmPublicToken" = [], "cvmPrivateToken" = [])),
+    params(("id" = String, Path, description = "The VPS id")),
+    responses(
+        (status = 401, description = "No valid token pair", body = CvmErrors),
+        (status = 200, description = "Started (empty response)"),
+        (status = 404, description = "No such VPS", body = CvmErrors),
+        (status = 409, description = "Wrong state (already running, suspended ...)", body = CvmErrors),
+        (status = 500, description = "The VPS failed to start", body = CvmErrors),
+        (status = 503, description = "The host node is unreachable", body = CvmErrors),
+    ))]
+async fn start_vps(
+    State(state): State<AppState>,
+    auth: Auth<Cvm>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Cvm>,
+) -> Result<Response> {
+    power(&state, &auth, &headers, id, pb::Action::Start).await
+}
+
+/// Shut a VPS down.
+#[utoipa::path(post, path = "/api/client/vps/{id}/stop", tag = "cvm",
+    security(("cvmPublicToken" = [], "cvmPrivateToken" = [])),
+    params(("id" = String, Path, description = "The VPS id")),
+    responses(
+        (status = 401, description = "No valid token pair", body = CvmErrors),
+        (status = 200, description = "Stopped (empty response)"),
+        (status = 404, description = "No such VPS", body = CvmErrors),
+        (status = 409, description = "Wrong state", body = CvmErrors),
+        (status = 500, description = "The VPS failed to shut down", body = CvmErrors),
+        (status = 503, description = "The host node is unreachable", body = CvmErrors),
+    ))]
+async fn stop_vps(
+    State(state): State<AppState>,
+    auth: Auth<Cvm>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Cvm>,
+) -> Result<Response> {
+    power(&state, &auth, &headers, id, pb::Action::Stop).await
+}
+
+/// Restart a VPS.
+#[utoipa::path(post, path = "/api/client/vps/{id}/restart", tag = "cvm",
+    security(("cvmPublicToken" = [], "cvmPrivateToken" = [])),
+    params(("id" = String, Path, description = "The VPS id")),
+    responses(
+        (status = 401, description = "No valid token pair", body = CvmErrors),
+        (status = 200, description = "Restarted (empty response)"),
+        (status = 404, description = "No such VPS", body = CvmErrors),
+        (status = 409, description = "Wrong state", body = CvmErrors),
+        (status = 500, description = "The VPS failed to restart", body = CvmErrors),
+        (status = 503, description = "The host node is unreachable", body = CvmErrors),
+    ))]
+async fn restart_vps(
+    State(state): State<AppState>,
+    auth: Auth<Cvm>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Cvm>,
+) -> Result<Response> {
+    power(&state, &auth, &headers, id, pb::Action::Reboot).await
 }

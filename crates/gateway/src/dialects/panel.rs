@@ -1,6 +1,9 @@
 //! The panel dialect (seed 000): `Authorization: Bearer <JWT access token>`, errors as
 //! `{"error": ...}`. The account routes live here: registration, login, refresh, logout,
-//! the caller's profile, API tokens, and credits. Server routes arrive with server-svc.
+//! the caller's profile, API tokens, and credits; the server, task and catalog routes are in
+//! `servers`.
+
+mod servers;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -55,6 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
         .routes(routes!(my_credits))
         .routes(routes!(user_credits, adjust_credits))
+        .merge(servers::routes())
 }
 
 pub fn timestamp(ms: i64) -> Option<String> {

@@ -1,5 +1,7 @@
 //! The Skyport dialect (seed 001): `x-api-key` (an administrator's key), errors as
-//! `{"error": ...}`. Users now; instances, images and nodes arrive with their services.
+//! `{"error": ...}`. Users and nodes here; instances and images in `instances`.
+
+mod instances;
 
 use axum::Json;
 use axum::extract::State;
@@ -41,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_nodes))
         .routes(routes!(create_node))
         .routes(routes!(delete_node))
+        .merge(instances::routes())
 }
 
 /// A user as Skyport clients know it. Never carries the password hash.

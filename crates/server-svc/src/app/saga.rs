@@ -442,6 +442,11 @@ impl App {
             }
             "address" => {
                 let node_id = s.node_id.unwrap_or(0);
+                if !self.node_has_pool(node_id, 4).await? {
+                    // No address management for this node: the guest takes its address
+                    // from the hypervisor's own network (e.g. DHCP on the LXC bridge).
+                    return Ok(());
+                }
                 let v4 = self
                     .nodes
                     .clone()
@@ -518,7 +523,7 @@ impl App {
                     .clone()
                     .stop_guest(system.request(nodepb::StopGuestRequest {
                         guest: Some(Self::guest_ref(&s)?),
-                        grace_secs: 30,
+                        grace_secs: self.config.stop_grace_secs.max(1),
                     }))
                     .await?;
                 Ok(())
@@ -528,7 +533,7 @@ impl App {
                     .clone()
                     .reboot_guest(system.request(nodepb::StopGuestRequest {
                         guest: Some(Self::guest_ref(&s)?),
-                        grace_secs: 30,
+                        grace_secs: self.config.stop_grace_secs.max(1),
                     }))
                     .await?;
                 Ok(())
@@ -542,7 +547,7 @@ impl App {
                     .clone()
                     .stop_guest(system.request(nodepb::StopGuestRequest {
                         guest: Some(Self::guest_ref(&s)?),
-                        grace_secs: 10,
+                        grace_secs: self.config.stop_grace_secs.clamp(1, 10),
                     }))
                     .await;
                 match stopped {
@@ -741,6 +746,29 @@ impl App {
             // reinstall or deletion have nothing to give back.
             _ => Ok(()),
         }
+    }
+
+    /// Whether any pool of `family` serves the node (its own, or its location's).
+    async fn node_has_pool(&self, node_id: i64, family: u32) -> Result<bool> {
+        let node = self
+            .nodes
+            .clone()
+            .get_node(Caller::SYSTEM.request(nodepb::GetNodeRequest {
+                by: Some(nodepb::get_node_request::By::Id(node_id)),
+            }))
+            .await?
+            .into_inner();
+        let pools = self
+            .nodes
+            .clone()
+            .list_pools(Caller::SYSTEM.request(nodepb::ListPoolsRequest {}))
+            .await?
+            .into_inner()
+            .pools;
+        Ok(pools.iter().any(|p| {
+            p.family == family
+                && (p.node_id == node_id || (p.node_id == 0 && p.location == node.location))
+        }))
     }
 
     async fn resize_guest(

@@ -5,6 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
+/// The catalog server-svc ships with (`crates/server-svc/catalog.toml`); the embedded stack
+/// writes it to its data directory on first start.
+pub const DEFAULT_CATALOG: &str = include_str!("../../catalog.toml");
+
 /// Hours in the average month (365 × 24 / 12), the divisor for hourly prices.
 pub const HOURS_PER_MONTH: i64 = 730;
 
@@ -184,6 +188,18 @@ templates = { lxc = "busybox", proxmox = "lxc:local:vztmpl/alpine-3.20-default_2
         );
         assert!(catalog.location("local").is_some());
         assert!(catalog.plan(2).is_none());
+    }
+
+    #[test]
+    fn the_shipped_catalog_loads() {
+        let catalog = Catalog::from_toml(DEFAULT_CATALOG).expect("valid");
+        assert!(!catalog.plans.is_empty() && !catalog.images.is_empty());
+        assert!(
+            catalog
+                .images
+                .iter()
+                .any(|i| i.templates.get("lxc").map(String::as_str) == Some("busybox"))
+        );
     }
 
     #[test]

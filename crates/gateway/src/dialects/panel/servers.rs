@@ -1,0 +1,716 @@
+//! The panel's server routes (seed 000), its task and catalog routes. A foreign server is a
+//! 404; an action wrong for the server's state is a 409.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use proto::server::v1 as pb;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Panel, PanelError, Result, timestamp};
+use crate::error::ApiError;
+use crate::extract::{Admin, Auth, Body, PathId};
+use crate::servers::{action, by_id, request};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_servers))
+        .routes(routes!(create_server))
+        .routes(routes!(get_server, delete_server))
+        .routes(routes!(server_status))
+        .routes(routes!(start_server))
+        .routes(routes!(stop_server))
+        .routes(routes!(restart_server))
+        .routes(routes!(reset_password))
+        .routes(routes!(resize_server))
+        .routes(routes!(console))
+        .routes(routes!(get_task))
+        .routes(routes!(catalog))
+        .routes(routes!(put_plan))
+        .routes(routes!(put_image))
+        .routes(routes!(put_location))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OsRef {
+    id: i64,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TariffRef {
+    id: i64,
+    name: String,
+    /// Monthly price in minor units.
+    price: i64,
+}
+
+/// A server in the panel's list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelServer {
+    id: i64,
+    user_id: i64,
+    tariff_id: i64,
+    os_id: i64,
+    name: String,
+    hostname: String,
+    status: String,
+    /// The numeric id of the guest on its hypervisor.
+    proxmox_id: i64,
+    ip_address: Option<String>,
+    /// Never shown after creation: always null here.
+    root_password: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    os: Option<OsRef>,
+    tariff: Option<TariffRef>,
+    task_id: Option<String>,
+}
+
+fn os_of(s: &pb::Server) -> Option<OsRef> {
+    s.image.as_ref().map(|i| OsRef {
+        id: i.id,
+        name: i.name.clone(),
+        kind: i.r#type.clone(),
+    })
+}
+
+fn tariff_of(s: &pb::Server) -> Option<TariffRef> {
+    s.plan.as_ref().map(|p| TariffRef {
+        id: p.id,
+        name: p.name.clone(),
+        price: p.monthly_price,
+    })
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl From<pb::Server> for PanelServer {
+    fn from(s: pb::Server) -> Self {
+        Self {
+            os: os_of(&s),
+            tariff: tariff_of(&s),
+            id: s.id,
+            user_id: s.owner_id,
+            tariff_id: s.plan.as_ref().map_or(0, |p| p.id),
+            os_id: s.image.as_ref().map_or(0, |i| i.id),
+            name: s.name,
+            hostname: s.hostname,
+            status: s.status,
+            proxmox_id: s.hypervisor_id,
+            ip_address: non_empty(&s.ipv4),
+            root_password: None,
+            created_at: timestamp(s.created_at_ms),
+            updated_at: timestamp(s.updated_at_ms),
+            task_id: non_empty(&s.task_id),
+        }
+    }
+}
+
+/// List the caller's servers.
+#[utoipa::path(get, path = "/api/server", tag = "servers",
+    security(("bearerJwt" = [])),
+    responses(
+        (status = 200, description = "The caller's servers", body = [PanelServer]),
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+    ))]
+async fn list_servers(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+) -> Result<Json<Vec<PanelServer>>> {
+    let caller = auth.principal.caller();
+    let list = state
+        .servers()
+        .list_servers(caller.request(pb::ListServersRequest {
+            owner_id: caller.user_id,
+            ..pb::ListServersRequest::default()
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(
+        list.servers.into_iter().map(PanelServer::from).collect(),
+    ))
+}
+
+/// One server.
+#[utoipa::path(get, path = "/api/server/{id}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The server", body = PanelServer),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+    ))]
+async fn get_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<PanelServer>> {
+    let server = state
+        .servers()
+        .get_server(auth.principal.caller().request(by_id(id)))
+        .await?
+        .into_inner();
+    Ok(Json(PanelServer::from(server)))
+}
+
+/// Live status and usage from the server's node.
+#[utoipa::path(get, path = "/api/server/{id}/status", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Status and statistics"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+    ))]
+async fn server_status(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    let caller = auth.principal.caller();
+    let usage = state
+        .servers()
+        .get_usage(caller.request(by_id(id)))
+        .await?
+        .into_inner();
+    let percent = |used: u64, max: u64| {
+        if max == 0 {
+            0.0
+        } else {
+            ((used as f64 / max as f64) * 10_000.0).round() / 100.0
+        }
+    };
+    Ok(Json(json!({
+        "id": id,
+        "status": usage.status,
+        "stats": {
+            "status": if usage.live { "success" } else { "unavailable" },
+            "data": {
+                "vmid": id,
+                "status": usage.status,
+                "uptime": usage.uptime_secs,
+                "cpu": if usage.cpu_percent < 0.0 { 0.0 } else { usage.cpu_percent / 100.0 },
+                "memory": {
+                    "used": usage.memory_used_bytes,
+                    "max": usage.memory_max_bytes,
+                    "usage": percent(usage.memory_used_bytes, usage.memory_max_bytes),
+                },
+                "disk": {
+                    "used": usage.disk_used_bytes,
+                    "max": usage.disk_max_bytes,
+                    "usage": percent(usage.disk_used_bytes, usage.disk_max_bytes),
+                },
+                "network": { "in": usage.net_in_bytes, "out": usage.net_out_bytes },
+                "rrdData": [],
+            }
+        }
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBody {
+    os_id: i64,
+    tariff_id: i64,
+    /// Optional; generated from the id when absent.
+    name: Option<String>,
+    hostname: Option<String>,
+    location: Option<String>,
+}
+
+/// Order a server. Answers at once with `creating` and the generated root password, which
+/// is shown only here.
+#[utoipa::path(post, path = "/api/server/create", tag = "servers",
+    security(("bearerJwt" = [])),
+    request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to repeat")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 201, description = "Being created"),
+        (status = 400, description = "Invalid input", body = PanelError),
+        (status = 402, description = "The balance does not cover the first hour", body = PanelError),
+        (status = 507, description = "No node has room", body = PanelError),
+    ))]
+async fn create_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    Body(body, _): Body<Panel, CreateBody>,
+) -> Result<impl IntoResponse> {
+    let caller = auth.principal.caller();
+    let name = body
+        .name
+        .unwrap_or_else(|| format!("server-{}", body.tariff_id.max(0)));
+    let message = pb::CreateServerRequest {
+        name,
+        hostname: body.hostname.unwrap_or_default(),
+        plan_id: body.tariff_id,
+        image_id: body.os_id,
+        location: body.location.unwrap_or_default(),
+        ..pb::CreateServerRequest::default()
+    };
+    let reply = state
+        .servers()
+        .create_server(request(caller, &headers, message)?)
+        .await?
+        .into_inner();
+    let server = reply.server.unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": server.id,
+            "status": server.status,
+            "proxmoxId": server.hypervisor_id,
+            "ipAddress": non_empty(&server.ipv4),
+            "rootPassword": reply.root_password,
+            "taskId": reply.task_id,
+        })),
+    ))
+}
+
+async fn power(
+    state: &AppState,
+    auth: &Auth<Panel>,
+    headers: &HeaderMap,
+    id: i64,
+    what: pb::Action,
+    name: &'static str,
+) -> Result<Json<Value>> {
+    let reply = state
+        .servers()
+        .act(request(auth.principal.caller(), headers, action(id, what))?)
+        .await?
+        .into_inner();
+    Ok(Json(
+        json!({ "status": "success", "action": name, "taskId": reply.task_id }),
+    ))
+}
+
+/// Start a stopped server.
+#[utoipa::path(post, path = "/api/server/{id}/start", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Starting; the task id follows it"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Wrong state (already running, busy, suspended)", body = PanelError),
+    ))]
+async fn start_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    power(&state, &auth, &headers, id, pb::Action::Start, "start").await
+}
+
+/// Stop a running server.
+#[utoipa::path(post, path = "/api/server/{id}/stop", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Stopping; the task id follows it"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Wrong state", body = PanelError),
+    ))]
+async fn stop_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    power(&state, &auth, &headers, id, pb::Action::Stop, "stop").await
+}
+
+/// Restart a running server.
+#[utoipa::path(post, path = "/api/server/{id}/restart", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Restarting; the task id follows it"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Wrong state", body = PanelError),
+    ))]
+async fn restart_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    power(&state, &auth, &headers, id, pb::Action::Reboot, "restart").await
+}
+
+/// Delete a server and its container.
+#[utoipa::path(delete, path = "/api/server/{id}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Being deleted"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Busy with another task", body = PanelError),
+    ))]
+async fn delete_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    let reply = state
+        .servers()
+        .act(request(
+            auth.principal.caller(),
+            &headers,
+            action(id, pb::Action::Delete),
+        )?)
+        .await?
+        .into_inner();
+    Ok(Json(
+        json!({ "status": "deleted", "taskId": reply.task_id }),
+    ))
+}
+
+/// Generate and set a new root password (the server must be running).
+#[utoipa::path(post, path = "/api/server/{id}/password", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The new password, shown only here"),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Not running", body = PanelError),
+    ))]
+async fn reset_password(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+) -> Result<Json<Value>> {
+    let reply = state
+        .servers()
+        .act(request(
+            auth.principal.caller(),
+            &headers,
+            action(id, pb::Action::ResetPassword),
+        )?)
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "status": "success",
+        "password": reply.root_password,
+        "taskId": reply.task_id,
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeBody {
+    cores: Option<u32>,
+    /// MB.
+    memory: Option<u64>,
+    /// GB; disks only grow.
+    disk: Option<u64>,
+}
+
+/// Change CPU, memory and disk; every field is optional.
+#[utoipa::path(put, path = "/api/server/{id}/resize", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    request_body = ResizeBody,
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "Resizing; `data` is the task id"),
+        (status = 400, description = "Invalid size", body = PanelError),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Wrong state", body = PanelError),
+    ))]
+async fn resize_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+    Body(body, _): Body<Panel, ResizeBody>,
+) -> Result<Json<Value>> {
+    let message = pb::ActRequest {
+        cores: body.cores,
+        memory_mb: body.memory,
+        disk_gb: body.disk,
+        ..action(id, pb::Action::Resize)
+    };
+    let reply = state
+        .servers()
+        .act(request(auth.principal.caller(), &headers, message)?)
+        .await?
+        .into_inner();
+    Ok(Json(json!({ "status": "success", "data": reply.task_id })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConsoleBody {
+    /// The server's `proxmoxId`.
+    vmid: Option<i64>,
+}
+
+/// A console URL for a running server: a WebSocket terminal behind a single-use ticket.
+#[utoipa::path(post, path = "/api/server/console", tag = "servers",
+    security(("bearerJwt" = [])),
+    request_body = ConsoleBody,
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The console URL"),
+        (status = 400, description = "No vmid", body = PanelError),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Not running", body = PanelError),
+    ))]
+async fn console(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    Body(body, _): Body<Panel, ConsoleBody>,
+) -> Result<Json<Value>> {
+    let id = body
+        .vmid
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::invalid("vmid", "vmid must be a positive integer"))?;
+    let ticket = state
+        .servers()
+        .open_console(auth.principal.caller().request(by_id(id)))
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "status": "success",
+        "url": format!("/api/console/ws?ticket={}", ticket.ticket),
+        "expiresIn": ticket.expires_in_secs,
+    })))
+}
+
+/// A task's progress and result.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    id: String,
+    server_id: i64,
+    kind: String,
+    /// running, succeeded or failed.
+    state: String,
+    step: String,
+    steps_done: Vec<String>,
+    error: Option<String>,
+    error_reason: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<pb::Task> for TaskView {
+    fn from(t: pb::Task) -> Self {
+        Self {
+            error: non_empty(&t.error),
+            error_reason: non_empty(&t.error_reason),
+            id: t.id,
+            server_id: t.server_id,
+            kind: t.kind,
+            state: t.state,
+            step: t.step,
+            steps_done: t.steps_done,
+            created_at: timestamp(t.created_at_ms),
+            updated_at: timestamp(t.updated_at_ms),
+        }
+    }
+}
+
+/// A task of the caller's.
+#[utoipa::path(get, path = "/api/tasks/{id}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "No such task of the caller's", body = PanelError),
+    ))]
+async fn get_task(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskView>> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(ApiError::not_found("task").into());
+    }
+    let task = state
+        .servers()
+        .get_task(auth.principal.caller().request(pb::GetTaskRequest { id }))
+        .await?
+        .into_inner();
+    Ok(Json(TaskView::from(task)))
+}
+
+/// Plans (tariffs), OS images and locations.
+#[utoipa::path(get, path = "/api/catalog", tag = "servers",
+    security(("bearerJwt" = [])),
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The catalog")))]
+async fn catalog(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Json<Value>> {
+    let c = state
+        .servers()
+        .get_catalog(auth.principal.caller().request(pb::GetCatalogRequest {}))
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "tariffs": c.plans.iter().map(plan_json).collect::<Vec<_>>(),
+        "os": c.images.iter().map(|i| json!({"id": i.id, "name": i.name, "type": i.r#type})).collect::<Vec<_>>(),
+        "locations": c.locations.iter().map(|l| json!({"code": l.code, "name": l.name})).collect::<Vec<_>>(),
+    })))
+}
+
+fn plan_json(p: &pb::Plan) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "vcpus": p.vcpus,
+        "memory": p.memory_mb,
+        "disk": p.disk_gb,
+        "bandwidth": p.bandwidth_gb,
+        "price": p.monthly_price,
+        "hourlyPrice": p.hourly_price,
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanBody {
+    name: String,
+    vcpus: u32,
+    /// MB.
+    memory: u64,
+    /// GB.
+    disk: u64,
+    /// GB per month.
+    #[serde(default)]
+    bandwidth: u64,
+    /// Minor units per month.
+    price: i64,
+}
+
+/// Add or change a plan (administrators).
+#[utoipa::path(put, path = "/api/admin/plans/{id}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Plan id")),
+    request_body = PlanBody,
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The plan as stored"),
+        (status = 400, description = "Invalid plan", body = PanelError),
+        (status = 403, description = "Administrators only", body = PanelError),
+    ))]
+async fn put_plan(
+    State(state): State<AppState>,
+    admin: Admin<Panel>,
+    PathId(id, _): PathId<Panel>,
+    Body(body, _): Body<Panel, PlanBody>,
+) -> Result<Json<Value>> {
+    let plan = state
+        .servers()
+        .put_plan(admin.principal.caller().request(pb::Plan {
+            id,
+            name: body.name,
+            vcpus: body.vcpus,
+            memory_mb: body.memory,
+            disk_gb: body.disk,
+            bandwidth_gb: body.bandwidth,
+            monthly_price: body.price,
+            hourly_price: 0,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(plan_json(&plan)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageBody {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    /// The template per driver, e.g. `{"lxc": "busybox"}`.
+    templates: std::collections::BTreeMap<String, String>,
+}
+
+/// Add or change an OS image (administrators).
+#[utoipa::path(put, path = "/api/admin/images/{id}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Image id")),
+    request_body = ImageBody,
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The image as stored"),
+        (status = 400, description = "Invalid image", body = PanelError),
+        (status = 403, description = "Administrators only", body = PanelError),
+    ))]
+async fn put_image(
+    State(state): State<AppState>,
+    admin: Admin<Panel>,
+    PathId(id, _): PathId<Panel>,
+    Body(body, _): Body<Panel, ImageBody>,
+) -> Result<Json<Value>> {
+    let image = state
+        .servers()
+        .put_image(admin.principal.caller().request(pb::Image {
+            id,
+            name: body.name,
+            r#type: body.kind,
+            templates: body.templates,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(
+        json!({"id": image.id, "name": image.name, "type": image.r#type, "templates": image.templates}),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    name: String,
+}
+
+/// Add or rename a location (administrators).
+#[utoipa::path(put, path = "/api/admin/locations/{code}", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("code" = String, Path, description = "Location code")),
+    request_body = LocationBody,
+    responses(
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 200, description = "The location as stored"),
+        (status = 400, description = "Invalid location", body = PanelError),
+        (status = 403, description = "Administrators only", body = PanelError),
+    ))]
+async fn put_location(
+    State(state): State<AppState>,
+    admin: Admin<Panel>,
+    Path(code): Path<String>,
+    Body(body, _): Body<Panel, LocationBody>,
+) -> Result<Json<Value>> {
+    let location = state
+        .servers()
+        .put_location(admin.principal.caller().request(pb::Location {
+            code,
+            name: body.name,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(json!({"code": location.code, "name": location.name})))
+}
