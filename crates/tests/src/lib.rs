@@ -3,6 +3,8 @@
 //! loopback ports (port 0), with a fresh database per test (a SQLite file, or a new
 //! PostgreSQL database when `VPS_TEST_POSTGRES_URL` is set), and drives them over HTTP.
 
+pub mod fleet;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -367,6 +369,15 @@ impl TestApp {
         call_at(&self.http, &self.base, method, path, cred, body).await
     }
 
+    /// A POST with an `Idempotency-Key` header.
+    pub async fn post_keyed(&self, path: &str, cred: Cred<'_>, body: Value, key: &str) -> Reply {
+        let request = cred
+            .apply(self.http.post(self.url(path)))
+            .header("Idempotency-Key", key)
+            .json(&body);
+        read_reply(request.send().await.expect("request reaches the gateway")).await
+    }
+
     pub async fn get(&self, path: &str, cred: Cred<'_>) -> Reply {
         self.call(Method::GET, path, cred, None).await
     }
@@ -458,7 +469,10 @@ pub async fn call_at(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.expect("request reaches the gateway");
+    read_reply(request.send().await.expect("request reaches the gateway")).await
+}
+
+async fn read_reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");

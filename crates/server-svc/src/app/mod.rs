@@ -19,6 +19,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::config::Config;
+use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
 use crate::store::entity::{image, plan, server};
 
@@ -88,7 +89,11 @@ impl App {
     /// A server the caller may see: their own, or any for an administrator. A foreign or
     /// deleted server is "not found", never someone else's data.
     async fn visible_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<server::Model> {
-        let mut query = server::Entity::find().filter(server::Column::DeletedAt.is_null());
+        // A server being deleted is gone from its owner's view; it reappears only if the
+        // deletion fails (in `error`, with the reason).
+        let mut query = server::Entity::find()
+            .filter(server::Column::DeletedAt.is_null())
+            .filter(server::Column::Status.ne(ServerState::Deleting.as_str()));
         query = match (id, uuid.trim()) {
             (id, _) if id > 0 => query.filter(server::Column::Id.eq(id)),
             (_, uuid) if !uuid.is_empty() => query.filter(server::Column::Uuid.eq(uuid)),

@@ -361,6 +361,7 @@ impl App {
     ) -> Result<Vec<ServerView>> {
         let mut query = server::Entity::find()
             .filter(server::Column::DeletedAt.is_null())
+            .filter(server::Column::Status.ne(ServerState::Deleting.as_str()))
             .order_by_asc(server::Column::Id);
         if !caller.admin {
             query = query.filter(server::Column::OwnerId.eq(caller.user_id));

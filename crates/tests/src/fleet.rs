@@ -1,0 +1,207 @@
+//! Helpers for tests that run servers on real nodes: a container directory that cleans up
+//! after itself, an LXC node and address pool registered through node-svc, credits, and
+//! waiting for tasks.
+
+use std::time::Duration;
+
+use platform::grpc::Caller;
+use proto::node::v1 as pb;
+use proto::node::v1::nodes_client::NodesClient;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::{Cred, TestApp};
+
+/// An LXC container path under /var/tmp that destroys its containers when dropped.
+pub struct ContainerDir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for ContainerDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ContainerDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("vps-servers")
+                .tempdir_in("/var/tmp")
+                .expect("dir"),
+        }
+    }
+
+    pub fn path(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// The containers in this directory.
+    pub fn containers(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().join("config").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether a container runs, as `lxc-info` says.
+    pub fn running(&self, name: &str) -> bool {
+        std::process::Command::new("lxc-info")
+            .arg("-P")
+            .arg(self.dir.path())
+            .args(["-n", name, "-s", "-H"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "RUNNING")
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        for name in self.containers() {
+            let _ = std::process::Command::new("lxc-destroy")
+                .arg("-P")
+                .arg(self.dir.path())
+                .args(["-n", &name, "-f", "-s"])
+                .output();
+        }
+    }
+}
+
+pub async fn nodes_client(app: &TestApp) -> NodesClient<Channel> {
+    let channel = Channel::from_shared(app.node_url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect to node-svc");
+    NodesClient::new(channel)
+}
+
+/// Registers an LXC node in `dir` with this much memory (MB) and no memory overcommit.
+pub async fn lxc_node(app: &TestApp, dir: &ContainerDir, memory_mb: u64) -> i64 {
+    let request = pb::CreateNodeRequest {
+        name: "lxc-test".into(),
+        location: "local".into(),
+        driver: "lxc".into(),
+        capacity: Some(pb::Capacity {
+            cores: 8,
+            memory_mb,
+            disk_gb: 200,
+        }),
+        overcommit: Some(pb::Overcommit {
+            cpu: 4.0,
+            memory: 1.0,
+            disk: 1.0,
+        }),
+        settings: [("path".to_owned(), dir.path())].into(),
+        ..Default::default()
+    };
+    nodes_client(app)
+        .await
+        .create_node(Caller::SYSTEM.request(request))
+        .await
+        .expect("create the LXC node")
+        .into_inner()
+        .id
+}
+
+/// An IPv4 pool for a node: a `first-last` range and its gateway with prefix (`a.b.c.d/24`).
+pub async fn pool(app: &TestApp, node_id: i64, range: &str, gateway: &str) {
+    nodes_client(app)
+        .await
+        .create_pool(Caller::SYSTEM.request(pb::CreatePoolRequest {
+            name: format!("pool-{node_id}-{}", range.replace(['.', '/', '-'], "_")),
+            node_id,
+            location: String::new(),
+            range: range.into(),
+            gateway: gateway.into(),
+        }))
+        .await
+        .expect("create the pool");
+}
+
+/// What node-svc holds for servers: reserved (cores, MB, GB) on a node, and allocated
+/// addresses across pools.
+pub async fn held(app: &TestApp, node_id: i64) -> ((u32, u64, u64), u64) {
+    let mut client = nodes_client(app).await;
+    let node = client
+        .get_node(Caller::SYSTEM.request(pb::GetNodeRequest {
+            by: Some(pb::get_node_request::By::Id(node_id)),
+        }))
+        .await
+        .expect("node")
+        .into_inner();
+    let reserved = node.reserved.unwrap_or_default();
+    let pools = client
+        .list_pools(Caller::SYSTEM.request(pb::ListPoolsRequest {}))
+        .await
+        .expect("pools")
+        .into_inner()
+        .pools;
+    (
+        (reserved.cores, reserved.memory_mb, reserved.disk_gb),
+        pools.iter().map(|p| p.allocated).sum(),
+    )
+}
+
+/// Grants credits to a user as the administrator.
+pub async fn grant(app: &TestApp, admin_jwt: &str, user_id: i64, amount: i64) {
+    let reply = app
+        .post(
+            &format!("/api/admin/users/{user_id}/credits"),
+            Cred::Bearer(admin_jwt),
+            json!({"amount": amount, "reason": "test credits"}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "grant: {}", reply.text);
+}
+
+/// The caller's balance.
+pub async fn balance(app: &TestApp, jwt: &str) -> i64 {
+    let reply = app.get("/api/credits", Cred::Bearer(jwt)).await;
+    assert_eq!(reply.status, StatusCode::OK, "balance: {}", reply.text);
+    reply.json["balance"].as_i64().expect("balance")
+}
+
+/// Polls `GET /api/tasks/{id}` until the task succeeds or fails (60 s at most).
+pub async fn wait_task(app: &TestApp, jwt: &str, task_id: &str) -> Value {
+    for _ in 0..600 {
+        let reply = app
+            .get(&format!("/api/tasks/{task_id}"), Cred::Bearer(jwt))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "task: {}", reply.text);
+        if reply.json["state"] == "succeeded" || reply.json["state"] == "failed" {
+            return reply.json;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {task_id} did not finish within 60 s");
+}
+
+/// Polls the panel's view of a server until `done` holds (60 s at most).
+pub async fn wait_server(
+    app: &TestApp,
+    jwt: &str,
+    id: i64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        let reply = app
+            .get(&format!("/api/server/{id}"), Cred::Bearer(jwt))
+            .await;
+        if done(&reply.json) {
+            return reply.json;
+        }
+        last = reply.json;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server {id} did not reach the expected state: {last}");
+}
