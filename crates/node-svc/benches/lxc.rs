@@ -59,6 +59,7 @@ async fn main() {
         template: "busybox".to_owned(),
         hostname: String::new(),
         resources: Resources::default(),
+        root_password: None,
     };
 
     let names = ["create", "start", "stop", "snapshot", "rollback", "delete"];

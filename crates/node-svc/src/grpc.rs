@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::console::TICKET_TTL_SECS;
 use crate::app::{NewNode, NewPool, NodeState, Nodes, PoolView, Size, netmask};
-use crate::driver::{GuestSpec, PowerState, Resources, valid_name};
+use crate::driver::{GuestSpec, PowerState, ROOT_PASSWORD_SET, Resources, valid_name};
 use crate::error::NodeError;
 use crate::fleet::Fleet;
 use crate::store::entity::node;
@@ -350,7 +350,10 @@ fn power_pb(state: PowerState) -> pb::PowerState {
 }
 
 fn notes(notes: Vec<String>) -> Response<pb::GuestReply> {
-    Response::new(pb::GuestReply { notes })
+    Response::new(pb::GuestReply {
+        notes,
+        root_password_set: false,
+    })
 }
 
 fn snapshot_name(raw: &str) -> Result<String, Status> {
@@ -393,13 +396,17 @@ impl GuestsRpc for GuestService {
                 memory_mb: (size.memory_mb > 0).then_some(size.memory_mb),
                 disk_gb: (size.disk_gb > 0).then_some(size.disk_gb),
             },
+            root_password: (!r.root_password.is_empty()).then_some(r.root_password),
         };
         let done = self
             .fleet
             .call(node, |d| async move { d.create(&spec).await })
             .await
             .map_err(status)?;
-        Ok(notes(done))
+        let password_set = done.iter().any(|n| n == ROOT_PASSWORD_SET);
+        let mut reply = notes(done);
+        reply.get_mut().root_password_set = password_set;
+        Ok(reply)
     }
 
     async fn get_guest_state(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestStateReply> {

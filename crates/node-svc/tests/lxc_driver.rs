@@ -39,6 +39,7 @@ impl Sandbox {
                 memory_mb: Some(256),
                 disk_gb: Some(1),
             },
+            root_password: None,
         }
     }
 }

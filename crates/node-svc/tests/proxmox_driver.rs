@@ -93,6 +93,7 @@ fn spec(name: &str, template: &str) -> GuestSpec {
             memory_mb: Some(512),
             disk_gb: Some(8),
         },
+        root_password: None,
     }
 }
 

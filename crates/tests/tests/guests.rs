@@ -109,6 +109,7 @@ async fn a_guest_lives_and_dies_through_node_svc() {
             memory_mb: 256,
             disk_gb: 1,
         }),
+        root_password: String::new(),
     };
     guests.create_guest(create.clone()).await.expect("create");
     let again = guests
@@ -224,6 +225,7 @@ async fn a_guest_lives_and_dies_through_node_svc() {
         template: "busybox".into(),
         hostname: "a.example.test\nlxc.hook.pre-start = /bin/false".into(),
         size: None,
+        root_password: String::new(),
     };
     assert_eq!(
         guests

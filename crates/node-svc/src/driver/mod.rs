@@ -18,6 +18,9 @@ pub struct GuestSpec {
     pub template: String,
     pub hostname: String,
     pub resources: Resources,
+    /// The root password, for drivers that can only set it when the guest is made (Proxmox
+    /// containers); the others ignore it here and set it later.
+    pub root_password: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +66,9 @@ pub struct SnapshotInfo {
 /// What a driver did besides the obvious, for the task's log (e.g. "stopped the container
 /// for the snapshot and started it again").
 pub type Notes = Vec<String>;
+
+/// The note a driver's `create` returns when it set the root password as it made the guest.
+pub const ROOT_PASSWORD_SET: &str = "the root password was set at creation";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {

@@ -692,6 +692,9 @@ impl Hypervisor for ProxmoxDriver {
                     if let Some(memory) = spec.resources.memory_mb {
                         params.push(("memory", memory.to_string()));
                     }
+                    if let Some(password) = &spec.root_password {
+                        params.push(("password", password.clone()));
+                    }
                     self.act(
                         Method::POST,
                         &format!("/nodes/{}/lxc", self.config.node),
@@ -739,6 +742,9 @@ impl Hypervisor for ProxmoxDriver {
             match result {
                 Ok(()) => {
                     notes.push(format!("created as vmid {vmid}"));
+                    if spec.root_password.is_some() && matches!(template, Template::Lxc(_)) {
+                        notes.push(super::ROOT_PASSWORD_SET.to_owned());
+                    }
                     return Ok(notes);
                 }
                 Err(DriverError::Failed(message))

@@ -11,9 +11,7 @@ use platform::grpc::{Caller, ServiceError as _, reason};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -62,6 +60,9 @@ pub struct Params {
     /// Reinstall: the image to install.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<i64>,
+    /// The driver set the root password as it made the guest (nothing left to set).
+    #[serde(default)]
+    pub password_set: bool,
 }
 
 /// How far [`App::advance`] got.
@@ -104,8 +105,20 @@ impl App {
     pub fn spawn_drive(self: &Arc<Self>, task_id: String) {
         let app = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = app.drive(&task_id).await {
-                tracing::error!(task = %task_id, error = %platform::grpc::chain(&error), "saga stopped; it resumes on the next start");
+            // Steps are idempotent, so a saga stopped by a passing error (a busy database, a
+            // dropped connection) is driven again after a pause.
+            for attempt in 1..=5u32 {
+                match app.drive(&task_id).await {
+                    Ok(()) => return,
+                    Err(error) if attempt < 5 && !app.shutdown.is_triggered() => {
+                        tracing::warn!(task = %task_id, attempt, error = %platform::grpc::chain(&error), "saga interrupted; driving it again");
+                        tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    }
+                    Err(error) => {
+                        tracing::error!(task = %task_id, error = %platform::grpc::chain(&error), "saga stopped; it resumes on the next start");
+                        return;
+                    }
+                }
             }
         });
     }
@@ -250,7 +263,7 @@ impl App {
     pub(super) async fn finish(&self, task_id: &str, failure: Option<ServerError>) -> Result<()> {
         let task = self.task_row(task_id).await?;
         let params = params_of(&task);
-        let txn = self.db.begin().await?;
+        let txn = platform::db::begin_write(&self.db).await?;
         let Some(row) = server::Entity::find_by_id(task.server_id).one(&txn).await? else {
             return Err(ServerError::NotFound("server"));
         };
@@ -500,15 +513,30 @@ impl App {
                         node.driver
                     ))
                 })?;
-                self.guests
+                let root_password =
+                    match params.password.clone().or_else(|| s.root_password.clone()) {
+                        Some(sealed) => self.open_password(&sealed)?,
+                        None => String::new(),
+                    };
+                let reply = self
+                    .guests
                     .clone()
                     .create_guest(system.request(nodepb::CreateGuestRequest {
                         guest: Some(guest),
                         template,
                         hostname: s.hostname.clone(),
                         size: Some(size_of(&s)),
+                        root_password,
                     }))
-                    .await?;
+                    .await?
+                    .into_inner();
+                if reply.root_password_set {
+                    let mut updated = params.clone();
+                    updated.password_set = true;
+                    let json = serde_json::to_string(&updated)
+                        .map_err(|e| ServerError::Internal(e.into()))?;
+                    self.set_task(&task.id, |t| t.params = Set(json)).await?;
+                }
                 Ok(())
             }
             "start" => {
@@ -566,14 +594,15 @@ impl App {
                 Ok(())
             }
             "password" => {
+                if params.password_set {
+                    return Ok(());
+                }
                 let sealed = params
                     .password
                     .clone()
                     .or_else(|| s.root_password.clone())
                     .ok_or_else(|| ServerError::Conflict("no root password to set".to_owned()))?;
-                let password = self.sealer.open(&sealed).map_err(ServerError::Internal)?;
-                let password =
-                    String::from_utf8(password).map_err(|e| ServerError::Internal(e.into()))?;
+                let password = self.open_password(&sealed)?;
                 self.guests
                     .clone()
                     .set_guest_password(system.request(nodepb::SetGuestPasswordRequest {
@@ -746,6 +775,11 @@ impl App {
             // reinstall or deletion have nothing to give back.
             _ => Ok(()),
         }
+    }
+
+    fn open_password(&self, sealed: &str) -> Result<String> {
+        let password = self.sealer.open(sealed).map_err(ServerError::Internal)?;
+        String::from_utf8(password).map_err(|e| ServerError::Internal(e.into()))
     }
 
     /// Whether any pool of `family` serves the node (its own, or its location's).

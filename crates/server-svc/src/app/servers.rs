@@ -11,7 +11,6 @@ use proto::node::v1 as nodepb;
 use rand::Rng as _;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -272,7 +271,7 @@ impl App {
         let uuid = uuid::Uuid::new_v4();
         let task_id = new_task_id();
         let at = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = platform::db::begin_write(&self.db).await?;
         let row = server::ActiveModel {
             uuid: Set(uuid.to_string()),
             owner_id: Set(owner_id),
@@ -319,7 +318,7 @@ impl App {
         match self.advance(&task_id, Some("address")).await? {
             Progress::Failed(error) => {
                 if self.unwind(&task_id).await? {
-                    let txn = self.db.begin().await?;
+                    let txn = platform::db::begin_write(&self.db).await?;
                     task::Entity::delete_by_id(task_id.clone())
                         .exec(&txn)
                         .await?;
@@ -546,7 +545,7 @@ impl App {
         if kind == "resize" {
             params.new_reservation = Some(format!("{}:{task_id}", server.uuid));
         }
-        let txn = self.db.begin().await?;
+        let txn = platform::db::begin_write(&self.db).await?;
         if !Self::swap_status(&txn, server.id, current.as_str(), next.as_str(), &task_id).await? {
             txn.rollback().await?;
             let now = self.visible_server(caller, server.id, "").await?;
