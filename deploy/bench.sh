@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Measures the gateway on this machine: requests per second and latency percentiles for
-#   GET  /api/auth/me   with a JWT (panel), and
-#   POST /api/getUser   with an API key (Skyport),
-# against a release build of the embedded stack, with wrk as the load generator on loopback.
+#   GET  /api/auth/me   with a JWT (panel),
+#   POST /api/getUser   with an API key (Skyport), and
+#   GET  /api/v1/servers/ listing 100 servers (VPS.org),
+# and the median time from creating a BusyBox server to its running on an LXC node, next to
+# raw lxc-create + lxc-start (deploy/bench_servers.py; needs root and LXC), against a release
+# build of the embedded stack, with wrk as the load generator on loopback.
 # Settings: DURATION (default 15s), CONNECTIONS (32), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +31,14 @@ export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=warn
 ./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
 stack=$!
-trap 'kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null; rm -rf "$data"' EXIT
+cleanup() {
+  kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null
+  for name in $(ls "$data/lxc-bench" 2>/dev/null); do
+    lxc-destroy -P "$data/lxc-bench" -n "$name" -f >/dev/null 2>&1 || true
+  done
+  rm -rf "$data"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do grep -q "Stop:" "$data/stack.out" 2>/dev/null && break; sleep 0.2; done
 gw=http://127.0.0.1:$port
 
@@ -53,3 +63,11 @@ run() {
 }
 run "GET /api/auth/me (JWT)" -H "authorization: Bearer $token" "$gw/api/auth/me"
 run "POST /api/getUser (x-api-key)" -s "$data/getuser.lua" "$gw/api/getUser"
+
+if command -v lxc-create >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  python3 deploy/bench_servers.py "$gw" "$password" "$data/lxc-bench" "${ROUNDS:-7}" "$data/vpsorg-token"
+  run "GET /api/v1/servers/ (100 servers, VPS.org token)" \
+    -H "authorization: Bearer $(cat "$data/vpsorg-token")" "$gw/api/v1/servers/"
+else
+  echo "(server benchmarks skipped: they need root and LXC)"
+fi
