@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole stack on its embedded defaults (Debian/Ubuntu, as root or with
-# sudo): installs nats-server if missing, builds the launcher, and starts every service on
+# sudo): installs nats-server, LXC, busybox and jq if missing, builds the launcher, and starts every service on
 # loopback with SQLite files under ./data (override with VPS_DATA_DIR). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ need_packages=()
 command -v nats-server >/dev/null || need_packages+=(nats-server)
 command -v lxc-create >/dev/null || need_packages+=(lxc)
 command -v busybox >/dev/null || need_packages+=(busybox)
+command -v jq >/dev/null || need_packages+=(jq)   # for the README's first requests
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
   as_root apt-get update -qq
