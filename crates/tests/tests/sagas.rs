@@ -680,4 +680,37 @@ async fn servers_on_a_proxmox_node() {
     let deleted = app.delete(&format!("/api/server/{id}"), me).await;
     let task = wait_task(&app, &jwt, deleted.json["taskId"].as_str().expect("task")).await;
     assert_eq!(task["state"], "succeeded", "{task}");
+
+    // The node goes away: CVM answers 503 and the status is unknown, never stopped.
+    let second = app
+        .post(
+            "/api/server/create",
+            me,
+            json!({"osId": 2, "tariffId": 2, "name": "pve-two"}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
+    let id = second.json["id"].as_i64().expect("id");
+    wait_task(&app, &jwt, second.json["taskId"].as_str().expect("task")).await;
+    let pair = app.mint(&jwt, "cvm", true).await;
+    let cvm = Cred::Cvm(
+        pair["publicToken"].as_str().expect("public"),
+        pair["privateToken"].as_str().expect("private"),
+    );
+    let token = pve.info["token"].as_str().expect("token").to_owned();
+    drop(pve);
+    let stop = app
+        .post(&format!("/api/client/vps/{id}/stop"), cvm, json!({}))
+        .await;
+    assert_eq!(
+        stop.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        stop.text
+    );
+    assert!(stop.json["errors"][0].is_string());
+    let status = app.get(&format!("/api/client/vps/{id}/status"), cvm).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.text);
+    assert_eq!(status.json["response"]["status"], "unknown");
+    assert!(!status.text.contains(&token));
 }

@@ -199,6 +199,35 @@ async fn panel_lifecycle(backend: Backend) {
     .await;
     assert_eq!(task["state"], "succeeded", "{task}");
 
+    // Reinstall: a new guest from the image, a new password, the same server.
+    let before = dir.containers();
+    let reinstall = app
+        .post(
+            &format!("/api/server/{id}/reinstall"),
+            me,
+            json!({"osId": BUSYBOX}),
+        )
+        .await;
+    assert_eq!(reinstall.status, StatusCode::OK, "{}", reinstall.text);
+    let third = reinstall.json["password"].as_str().expect("password");
+    assert!(third.len() >= 16 && third != fresh);
+    let task = wait_task(&app, &jwt, reinstall.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(
+        task["stepsDone"],
+        json!(["power_off", "remove_guest", "guest", "start", "password"])
+    );
+    assert_eq!(dir.containers(), before, "the same guest name, rebuilt");
+    assert!(dir.running(&before[0]));
+    let bad_image = app
+        .post(
+            &format!("/api/server/{id}/reinstall"),
+            me,
+            json!({"osId": 999}),
+        )
+        .await;
+    assert_eq!(bad_image.status, StatusCode::BAD_REQUEST);
+
     let console = app
         .post("/api/server/console", me, json!({"vmid": id}))
         .await;

@@ -317,13 +317,18 @@ impl App {
         // full fleet a 507 at once; the rest of the saga runs in the background.
         match self.advance(&task_id, Some("address")).await? {
             Progress::Failed(error) => {
-                if self.unwind(&task_id).await? {
-                    let txn = platform::db::begin_write(&self.db).await?;
-                    task::Entity::delete_by_id(task_id.clone())
-                        .exec(&txn)
-                        .await?;
-                    server::Entity::delete_by_id(row.id).exec(&txn).await?;
-                    txn.commit().await?;
+                match self.unwind(&task_id).await {
+                    Ok(true) => {
+                        let txn = platform::db::begin_write(&self.db).await?;
+                        task::Entity::delete_by_id(task_id.clone())
+                            .exec(&txn)
+                            .await?;
+                        server::Entity::delete_by_id(row.id).exec(&txn).await?;
+                        txn.commit().await?;
+                    }
+                    // An undo cannot be done now (identity-svc or node-svc away): the saga
+                    // keeps unwinding in the background and the server ends in `error`.
+                    _ => self.spawn_drive(task_id.clone()),
                 }
                 return Err(error);
             }

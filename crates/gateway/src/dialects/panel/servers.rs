@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_server))
         .routes(routes!(restart_server))
         .routes(routes!(reset_password))
+        .routes(routes!(reinstall_server))
         .routes(routes!(resize_server))
         .routes(routes!(console))
         .routes(routes!(get_task))
@@ -408,6 +409,49 @@ async fn reset_password(
             &headers,
             action(id, pb::Action::ResetPassword),
         )?)
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "status": "success",
+        "password": reply.root_password,
+        "taskId": reply.task_id,
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReinstallBody {
+    /// The image to install; the current one when absent.
+    os_id: Option<i64>,
+}
+
+/// Rebuild the server from an image (its disk is wiped) with a new root password, shown only
+/// here. An extension of the seed.
+#[utoipa::path(post, path = "/api/server/{id}/reinstall", tag = "servers",
+    security(("bearerJwt" = [])),
+    params(("id" = i64, Path, description = "Server id")),
+    request_body = ReinstallBody,
+    responses(
+        (status = 200, description = "Reinstalling; the new password, shown only here"),
+        (status = 400, description = "No such image", body = PanelError),
+        (status = 401, description = "Missing or invalid token", body = PanelError),
+        (status = 404, description = "No such server of the caller's", body = PanelError),
+        (status = 409, description = "Wrong state", body = PanelError),
+    ))]
+async fn reinstall_server(
+    State(state): State<AppState>,
+    auth: Auth<Panel>,
+    headers: HeaderMap,
+    PathId(id, _): PathId<Panel>,
+    Body(body, _): Body<Panel, ReinstallBody>,
+) -> Result<Json<Value>> {
+    let message = pb::ActRequest {
+        image_id: body.os_id.unwrap_or(0),
+        ..action(id, pb::Action::Reinstall)
+    };
+    let reply = state
+        .servers()
+        .act(request(auth.principal.caller(), &headers, message)?)
         .await?
         .into_inner();
     Ok(Json(json!({
