@@ -185,9 +185,103 @@ fn expect_login(
     );
 }
 
+/// The README's walk-through: credits for the administrator, a BusyBox server on the local
+/// LXC node, running, then deleted.
+fn order_a_server(port: u16, password: &str, data_dir: &std::path::Path) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let gw = format!("http://127.0.0.1:{port}");
+        let session: serde_json::Value = http
+            .post(format!("{gw}/api/auth/login"))
+            .json(&serde_json::json!({"login": "admin", "password": password}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("session");
+        let token = session["accessToken"].as_str().expect("token").to_owned();
+        let granted = http
+            .post(format!("{gw}/api/admin/users/1/credits"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"amount": 10_000, "reason": "first steps"}))
+            .send()
+            .await
+            .expect("credits");
+        assert!(granted.status().is_success());
+        let created = http
+            .post(format!("{gw}/api/server/create"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"osId": 1, "tariffId": 1, "name": "hello"}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(
+            created.status(),
+            reqwest::StatusCode::CREATED,
+            "log:\n{}",
+            log_tail(data_dir)
+        );
+        let created: serde_json::Value = created.json().await.expect("server");
+        let id = created["id"].as_i64().expect("id");
+        let mut status = serde_json::Value::Null;
+        for _ in 0..300 {
+            let server: serde_json::Value = http
+                .get(format!("{gw}/api/server/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("server");
+            status = server["status"].clone();
+            if status == "running" || status == "error" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "running", "log:\n{}", log_tail(data_dir));
+        let deleted = http
+            .delete(format!("{gw}/api/server/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete");
+        assert!(deleted.status().is_success());
+        let lxc = data_dir.join("lxc");
+        for _ in 0..300 {
+            let left = std::fs::read_dir(&lxc).map_or(0, |d| d.flatten().count());
+            if left == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the container was not removed; log:\n{}",
+            log_tail(data_dir)
+        );
+    });
+}
+
+/// Whether the stack will register its local LXC node (root, with the LXC tools).
+fn local_lxc() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    root && std::path::Path::new("/usr/bin/lxc-create").exists()
+}
+
 #[test]
 fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    // Under /var/tmp: the local LXC node keeps its containers in the data directory.
+    let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
     let ports = ports();
 
     let (mut child, banner) = launch(dir.path(), &ports);
@@ -240,6 +334,11 @@ fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
         std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_ok(),
         "nats-server runs"
     );
+    if local_lxc() {
+        order_a_server(ports.gateway, &password, dir.path());
+    } else {
+        eprintln!("not root or no LXC: the server walk-through is skipped");
+    }
     interrupt_and_wait(&mut child, dir.path());
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", ports.nats)).is_err(),
