@@ -263,11 +263,7 @@ impl App {
                 .map_or(0, |p| p.bandwidth_gb.saturating_mul(1_000_000_000))
         };
 
-        let password = new_password();
-        let sealed = self
-            .sealer
-            .seal(password.as_bytes())
-            .map_err(ServerError::Internal)?;
+        let (password, sealed) = self.fresh_password()?;
         let uuid = uuid::Uuid::new_v4();
         let task_id = new_task_id();
         let at = now_ms();
@@ -347,6 +343,16 @@ impl App {
             task_id,
             root_password: Some(password),
         })
+    }
+
+    /// A new root password, and the same sealed for storage.
+    fn fresh_password(&self) -> Result<(String, String)> {
+        let plain = new_password();
+        let sealed = self
+            .sealer
+            .seal(plain.as_bytes())
+            .map_err(ServerError::Internal)?;
+        Ok((plain, sealed))
     }
 
     async fn server_row_any(&self, id: i64) -> Result<server::Model> {
@@ -472,13 +478,9 @@ impl App {
             Action::Suspend => "suspend",
             Action::Unsuspend => "unsuspend",
             Action::SetPassword => {
-                let fresh = new_password();
-                params.password = Some(
-                    self.sealer
-                        .seal(fresh.as_bytes())
-                        .map_err(ServerError::Internal)?,
-                );
-                password = Some(fresh);
+                let (plain, sealed) = self.fresh_password()?;
+                params.password = Some(sealed);
+                password = Some(plain);
                 "password"
             }
             Action::Reinstall => {
@@ -495,13 +497,9 @@ impl App {
                     return Err(ServerError::invalid("image_id", "no such image"));
                 }
                 params.image_id = Some(image_id);
-                let fresh = new_password();
-                params.password = Some(
-                    self.sealer
-                        .seal(fresh.as_bytes())
-                        .map_err(ServerError::Internal)?,
-                );
-                password = Some(fresh);
+                let (plain, sealed) = self.fresh_password()?;
+                params.password = Some(sealed);
+                password = Some(plain);
                 "reinstall"
             }
             Action::Resize => {
