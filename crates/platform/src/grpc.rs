@@ -126,10 +126,16 @@ pub async fn serve_health_only(
 
 /// A lazily connecting channel to another service, with connect and request timeouts.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    channel_with_timeout(url, Duration::from_secs(30))
+}
+
+/// [`channel`] with another per-call time-out, for calls that legitimately take long (guest
+/// operations on a hypervisor).
+pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("invalid service URL {url}"))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .tcp_nodelay(true);
     Ok(endpoint.connect_lazy())
 }

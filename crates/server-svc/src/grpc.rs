@@ -175,6 +175,15 @@ fn usage_pb(u: UsageView) -> pb::Usage {
     }
 }
 
+/// Runs `work` on its own task, so it finishes even if the call that started it is dropped.
+async fn run_detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ServerError>> + Send + 'static,
+) -> Result<T, ServerError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ServerError::Internal(anyhow::anyhow!("the call's task failed: {e}")))?
+}
+
 fn server_ref(r: Option<pb::ServerRef>) -> (i64, String) {
     r.map_or((0, String::new()), |r| (r.id, r.uuid))
 }
@@ -254,9 +263,11 @@ impl ServersRpc for ServerService {
         let caller = Caller::required(&request)?;
         let key = idempotency_key(&request);
         let r = request.into_inner();
-        let app = &self.app;
-        let reply = app
-            .idempotent(caller, key.as_deref(), "CreateServer", &r, || async {
+        let app = self.app.clone();
+        // Spawned: a caller that goes away (a time-out, a closed connection) must not stop
+        // a create half-way between its rows and its saga.
+        let work = async move {
+            app.idempotent(caller, key.as_deref(), "CreateServer", &r, || async {
                 let new = NewServer {
                     owner_id: r.owner_id,
                     name: r.name.clone(),
@@ -277,7 +288,8 @@ impl ServersRpc for ServerService {
                 app.create_server(caller, new).await.map(reply_pb)
             })
             .await
-            .map_err(status)?;
+        };
+        let reply = run_detached(work).await.map_err(status)?;
         Ok(Response::new(reply))
     }
 
@@ -347,10 +359,10 @@ impl ServersRpc for ServerService {
                 return Err(status(ServerError::invalid("action", "unknown action")));
             }
         };
-        let app = &self.app;
+        let app = self.app.clone();
         let (id, uuid) = server_ref(r.server.clone());
-        let reply = app
-            .idempotent(caller, key.as_deref(), "Act", &r, || async {
+        let work = async move {
+            app.idempotent(caller, key.as_deref(), "Act", &r, || async {
                 let params = ActParams {
                     cores: r.cores,
                     memory_mb: r.memory_mb,
@@ -363,7 +375,8 @@ impl ServersRpc for ServerService {
                     .map(reply_pb)
             })
             .await
-            .map_err(status)?;
+        };
+        let reply = run_detached(work).await.map_err(status)?;
         Ok(Response::new(reply))
     }
 

@@ -91,6 +91,39 @@ async fn a_failure_at_any_create_step_unwinds_and_leaves_nothing() {
         );
     }
 
+    // One task at a time: a password change that has not finished (halted, as if the
+    // process died) holds off a stop, and finishes after a restart.
+    app.restart_server_svc(|c| c.faults.clear()).await;
+    let created = app
+        .post("/api/server/create", me, create_body("guard"))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let guarded = created.json["id"].as_i64().expect("id");
+    wait_task(&app, &jwt, created.json["taskId"].as_str().expect("task")).await;
+    app.restart_server_svc(|c| c.faults = vec!["password:password:halt".to_owned()])
+        .await;
+    let password = app
+        .post(&format!("/api/server/{guarded}/password"), me, json!({}))
+        .await;
+    assert_eq!(password.status, StatusCode::OK, "{}", password.text);
+    let password_task = password.json["taskId"].as_str().expect("task").to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stop = app
+        .post(&format!("/api/server/{guarded}/stop"), me, json!({}))
+        .await;
+    assert_eq!(stop.status, StatusCode::CONFLICT, "{}", stop.text);
+    assert!(
+        stop.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("another task"))
+    );
+    app.restart_server_svc(|c| c.faults.clear()).await;
+    let task = wait_task(&app, &jwt, &password_task).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let deleted = app.delete(&format!("/api/server/{guarded}"), me).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    wait_task(&app, &jwt, deleted.json["taskId"].as_str().expect("task")).await;
+
     // A failed resize gives the new reservation back and keeps the old size.
     app.restart_server_svc(|c| c.faults = vec!["resize:resize_guest".to_owned()])
         .await;
@@ -239,6 +272,33 @@ async fn idempotency_keys_replay_refuse_and_serialize() {
     let servers = app.get("/api/server", me).await.json;
     assert_eq!(servers.as_array().map(Vec::len), Some(2));
     assert_eq!(balance(&app, &jwt).await, 8, "two first hours, not nine");
+    // Stored replies hold the root password, so they are stored sealed.
+    let password = first.json["rootPassword"].as_str().expect("password");
+    let db = sea_orm::Database::connect(app.server_config.database_url.as_str())
+        .await
+        .expect("server-svc's database");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT reply FROM idempotency_keys",
+        ))
+        .await
+        .expect("keys");
+    assert!(!rows.is_empty());
+    for row in rows {
+        let reply: Option<String> = row.try_get("", "reply").expect("reply");
+        let reply = reply.expect("a finished key has its reply");
+        assert!(reply.starts_with("v1:") && !reply.contains(password));
+        let decoded = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            reply.trim_start_matches("v1:"),
+        )
+        .expect("base64");
+        assert!(
+            !String::from_utf8_lossy(&decoded).contains(password),
+            "no password in the clear"
+        );
+    }
 
     // Another user's identical key is theirs alone.
     let (other_user, other_jwt) = app.user("ivo").await;

@@ -772,6 +772,18 @@ async fn skyport_instances_and_images() {
         StatusCode::UNAUTHORIZED,
         "Skyport takes API keys only"
     );
+    // The suspension's own task (stopping the guest) ends before anything else may begin.
+    let suspending = app
+        .get(&format!("/api/server/{numeric}"), Cred::Bearer(&owner_jwt))
+        .await;
+    let task = wait_task(
+        &app,
+        &owner_jwt,
+        suspending.json["taskId"].as_str().expect("task"),
+    )
+    .await;
+    assert_eq!(task["kind"], "suspend");
+    assert_eq!(task["state"], "succeeded", "{task}");
     let lifted = app
         .post(&format!("/api/instances/unsuspend/{id}"), key, json!({}))
         .await;

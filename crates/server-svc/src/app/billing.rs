@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use platform::grpc::{Caller, reason};
 use proto::identity::v1 as idpb;
+use proto::node::v1 as nodepb;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -38,6 +39,9 @@ impl App {
                     _ = tick.tick() => {}
                     () = app.shutdown.wait() => break,
                 }
+                if let Err(error) = app.reconcile_unknown().await {
+                    tracing::warn!(error = %platform::grpc::chain(&error), "reconciling unknown servers failed");
+                }
                 if let Err(error) = app.bill_once().await {
                     tracing::warn!(error = %platform::grpc::chain(&error), "billing pass failed; retrying next tick");
                 }
@@ -61,19 +65,22 @@ impl App {
         let mut pass = BillingPass::default();
         for s in due {
             let state = ServerState::parse(&s.status).unwrap_or(ServerState::Unknown);
-            let billable = matches!(
+            // A period is charged when the server ran at any time in it (or runs now); a
+            // server whose node does not answer is not charged for the silence.
+            let running = matches!(
                 state,
                 ServerState::Running
                     | ServerState::Starting
                     | ServerState::Stopping
                     | ServerState::Rebooting
                     | ServerState::Restoring
-                    | ServerState::Unknown
             );
+            let billable = (running || s.ran_in_period)
+                && !matches!(state, ServerState::Suspended | ServerState::Unknown);
             if !billable || s.hourly_price == 0 {
-                // Stopped, suspended or failed servers are not charged: their clock moves on.
+                // Not charged: the clock moves on; a debt is not forgotten.
                 if !matches!(state, ServerState::Creating | ServerState::Deleting) {
-                    self.set_paid_until(s.id, s.paid_until, now + period, None)
+                    self.advance_clock(s.id, s.paid_until, now + period, running)
                         .await?;
                 }
                 continue;
@@ -90,7 +97,7 @@ impl App {
                 .await;
             match charged {
                 Ok(_) => {
-                    self.set_paid_until(s.id, s.paid_until, s.paid_until + period, None)
+                    self.paid(s.id, s.paid_until, s.paid_until + period, running)
                         .await?;
                     pass.charged += 1;
                 }
@@ -116,7 +123,9 @@ impl App {
                     pass.reminded += 1;
                     let grace = i64::try_from(self.config.suspend_grace_secs.saturating_mul(1000))
                         .unwrap_or(i64::MAX);
-                    if now.saturating_sub(since) >= grace && state == ServerState::Running {
+                    if now.saturating_sub(since) >= grace
+                        && matches!(state, ServerState::Running | ServerState::Stopped)
+                    {
                         let suspended = self
                             .act(
                                 Caller::SYSTEM,
@@ -153,20 +162,81 @@ impl App {
             .min())
     }
 
-    async fn set_paid_until(
-        &self,
-        id: i64,
-        from: i64,
-        to: i64,
-        overdue: Option<i64>,
-    ) -> Result<()> {
+    /// A period was paid: the clock moves on and any debt is settled.
+    async fn paid(&self, id: i64, from: i64, to: i64, running: bool) -> Result<()> {
         server::Entity::update_many()
             .col_expr(server::Column::PaidUntil, Expr::value(to))
-            .col_expr(server::Column::OverdueSince, Expr::value(overdue))
+            .col_expr(
+                server::Column::OverdueSince,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(server::Column::RanInPeriod, Expr::value(running))
             .filter(server::Column::Id.eq(id))
             .filter(server::Column::PaidUntil.eq(from))
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// A period with nothing to charge: the clock moves on, the debt (if any) stays.
+    async fn advance_clock(&self, id: i64, from: i64, to: i64, running: bool) -> Result<()> {
+        server::Entity::update_many()
+            .col_expr(server::Column::PaidUntil, Expr::value(to))
+            .col_expr(server::Column::RanInPeriod, Expr::value(running))
+            .filter(server::Column::Id.eq(id))
+            .filter(server::Column::PaidUntil.eq(from))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the node again about servers whose state is `unknown` (their node did not
+    /// answer), so they do not stay unknown once it is back.
+    pub async fn reconcile_unknown(&self) -> Result<usize> {
+        let unknown = server::Entity::find()
+            .filter(server::Column::DeletedAt.is_null())
+            .filter(server::Column::Status.eq(ServerState::Unknown.as_str()))
+            .all(&self.db)
+            .await?;
+        let mut settled = 0;
+        for s in unknown {
+            let Some(node_id) = s.node_id else { continue };
+            let reply = self
+                .guests
+                .clone()
+                .get_guest_state(Caller::SYSTEM.request(nodepb::GuestRef {
+                    node_id,
+                    name: s.guest_name.clone(),
+                }))
+                .await;
+            let Ok(reply) = reply else { continue };
+            let state = match nodepb::PowerState::try_from(reply.into_inner().state) {
+                Ok(nodepb::PowerState::Running) => ServerState::Running,
+                Ok(nodepb::PowerState::Stopped) => ServerState::Stopped,
+                _ => continue,
+            };
+            let done = server::Entity::update_many()
+                .col_expr(server::Column::Status, Expr::value(state.as_str()))
+                .col_expr(server::Column::StatusReason, Expr::value(""))
+                .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
+                .filter(server::Column::Id.eq(s.id))
+                .filter(server::Column::Status.eq(ServerState::Unknown.as_str()))
+                .exec(&self.db)
+                .await?;
+            if done.rows_affected == 1 {
+                let updated = server::Entity::find_by_id(s.id).one(&self.db).await?;
+                if let Some(updated) = updated {
+                    events::server_event(
+                        &self.db,
+                        events::STATE,
+                        &updated,
+                        serde_json::json!({"task": "reconcile"}),
+                    )
+                    .await?;
+                }
+                settled += 1;
+            }
+        }
+        Ok(settled)
     }
 }

@@ -5,8 +5,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use platform::grpc::Caller;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -16,8 +14,11 @@ use super::{App, now_ms};
 use crate::error::{Result, ServerError};
 use crate::store::entity::idempotency;
 
-/// How long a repeat waits for the first request's reply before giving up.
-const WAIT: Duration = Duration::from_secs(60);
+/// How long a repeat waits for the first request's reply before giving up (within the
+/// gateway's own call time-out).
+const WAIT: Duration = Duration::from_secs(20);
+/// A key still without a reply after this long belongs to a request that died: it is freed.
+const ABANDONED_MS: i64 = 10 * 60 * 1000;
 const POLL: Duration = Duration::from_millis(50);
 
 impl App {
@@ -81,9 +82,8 @@ impl App {
                 return Err(ServerError::IdempotencyMismatch);
             }
             if let Some(reply) = row.reply {
-                let bytes = STANDARD
-                    .decode(reply)
-                    .map_err(|e| ServerError::Internal(e.into()))?;
+                // Replies may hold a root password: they are stored sealed.
+                let bytes = self.sealer.open(&reply).map_err(ServerError::Internal)?;
                 return R::decode(bytes.as_slice()).map_err(|e| ServerError::Internal(e.into()));
             }
             if tokio::time::Instant::now() >= deadline {
@@ -101,10 +101,14 @@ impl App {
     {
         match run().await {
             Ok(reply) => {
+                let sealed = self
+                    .sealer
+                    .seal(&reply.encode_to_vec())
+                    .map_err(ServerError::Internal)?;
                 idempotency::Entity::update_many()
                     .col_expr(
                         idempotency::Column::Reply,
-                        sea_orm::sea_query::Expr::value(STANDARD.encode(reply.encode_to_vec())),
+                        sea_orm::sea_query::Expr::value(sealed),
                     )
                     .filter(idempotency::Column::Scope.eq(scope))
                     .exec(&self.db)
@@ -121,9 +125,11 @@ impl App {
         }
     }
 
-    /// Forgets finished keys older than the configured time to live.
+    /// Forgets finished keys older than the configured time to live, and keys whose first
+    /// request died before it answered.
     pub async fn expire_idempotency_keys(&self) -> Result<u64> {
-        let cutoff = now_ms()
+        let now = now_ms();
+        let cutoff = now
             - i64::try_from(self.config.idempotency_ttl_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX);
         let done = idempotency::Entity::delete_many()
@@ -131,6 +137,11 @@ impl App {
             .filter(idempotency::Column::Reply.is_not_null())
             .exec(&self.db)
             .await?;
-        Ok(done.rows_affected)
+        let abandoned = idempotency::Entity::delete_many()
+            .filter(idempotency::Column::CreatedAt.lt(now - ABANDONED_MS))
+            .filter(idempotency::Column::Reply.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected + abandoned.rows_affected)
     }
 }

@@ -56,7 +56,12 @@ impl App {
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Self>> {
         let identity_channel = platform::grpc::channel(&config.identity_url)?;
-        let node_channel = platform::grpc::channel(&config.node_url)?;
+        // node-svc bounds each guest call by its own per-node time-out (120 s by default)
+        // and a stop may take its whole grace first: wait longer than both.
+        let node_channel = platform::grpc::channel_with_timeout(
+            &config.node_url,
+            std::time::Duration::from_secs(180 + u64::from(config.stop_grace_secs)),
+        )?;
         Ok(Arc::new(Self {
             db,
             identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(

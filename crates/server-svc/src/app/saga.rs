@@ -57,6 +57,11 @@ pub struct Params {
     pub new_size: Option<(i64, i64, i64)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_reservation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_reservation: Option<String>,
+    /// Resize: the hourly price of the new size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_hourly_price: Option<i64>,
     /// Reinstall: the image to install.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<i64>,
@@ -199,7 +204,7 @@ impl App {
                     task.kind
                 )))
             } else {
-                self.do_step(&task, next).await
+                self.step_with_retries(&task, next).await
             };
             match outcome {
                 Ok(()) if fault == Some(Fault::Halt) => {
@@ -229,34 +234,59 @@ impl App {
         }
     }
 
-    /// Undoes the done steps in reverse, persisting each; `false` when interrupted by
-    /// shutdown (resumed on the next start). An undo that keeps failing stops the unwind
-    /// with an error, to be resumed later: nothing is forgotten.
+    /// Runs a step; tasks with nothing to undo (delete, suspend) try a failing step a few
+    /// times before giving up, since giving up leaves the work half done.
+    async fn step_with_retries(&self, task: &task::Model, step: &str) -> Result<()> {
+        let forward_only = matches!(task.kind.as_str(), "delete" | "suspend");
+        let mut attempt = 0;
+        loop {
+            match self.do_step(task, step).await {
+                Err(error) if forward_only && attempt < 3 && !self.shutdown.is_triggered() => {
+                    attempt += 1;
+                    tracing::warn!(task = %task.id, step, attempt, error = %platform::grpc::chain(&error), "step failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Undoes the failed step (it may have half happened: every undo is safe when its step
+    /// did nothing) and then the done steps in reverse, persisting each; `false` when
+    /// interrupted by shutdown (resumed on the next start). An undo that keeps failing stops
+    /// the unwind with an error, to be resumed later: nothing is forgotten.
     pub(super) async fn unwind(&self, task_id: &str) -> Result<bool> {
         let task = self.task_row(task_id).await?;
         let mut done = done_steps(&task);
+        if !task.step.is_empty() && !done.contains(&task.step) {
+            self.undo_with_retries(&task, &task.step).await?;
+        }
         while let Some(step) = done.last().cloned() {
             if self.shutdown.is_triggered() {
                 return Ok(false);
             }
-            let mut attempt = 0;
-            loop {
-                match self.undo_step(&task, &step).await {
-                    Ok(()) => break,
-                    Err(error) if attempt < 3 => {
-                        attempt += 1;
-                        tracing::warn!(task = %task_id, step, attempt, error = %platform::grpc::chain(&error), "undo failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
+            self.undo_with_retries(&task, &step).await?;
             done.pop();
             let joined = done.join(",");
             self.set_task(task_id, |t| t.steps_done = Set(joined))
                 .await?;
         }
         Ok(true)
+    }
+
+    async fn undo_with_retries(&self, task: &task::Model, step: &str) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.undo_step(task, step).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(task = %task.id, step, attempt, error = %platform::grpc::chain(&error), "undo failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 * (1 << attempt))).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Ends a task: the server's final state, the task's, and the event, in one transaction.
@@ -292,6 +322,9 @@ impl App {
         };
         am.status = Set(status.as_str().to_owned());
         am.status_reason = Set(reason);
+        if status == ServerState::Running {
+            am.ran_in_period = Set(true);
+        }
         if failure.is_none() {
             match task.kind.as_str() {
                 "delete" => {
@@ -421,9 +454,15 @@ impl App {
                         Err(status) => return Err(status.into()),
                     }
                 }
+                // The billing clock starts once, however often this step runs.
                 let period = self.billing_period_ms();
-                self.set_server(s.id, |a| a.paid_until = Set(now_ms() + period))
-                    .await
+                server::Entity::update_many()
+                    .col_expr(server::Column::PaidUntil, Expr::value(now_ms() + period))
+                    .filter(server::Column::Id.eq(s.id))
+                    .filter(server::Column::PaidUntil.eq(0))
+                    .exec(&self.db)
+                    .await?;
+                Ok(())
             }
             "place" => {
                 let reply = self
@@ -620,7 +659,12 @@ impl App {
                         owner: s.uuid.clone(),
                     }))
                     .await?;
-                Ok(())
+                // Given back: the server must not show (or reuse) it any more.
+                self.set_server(s.id, |a| {
+                    a.ipv4 = Set(None);
+                    a.ipv6 = Set(None);
+                })
+                .await
             }
             "release_capacity" => {
                 if let Some(reservation_id) = s.reservation_id.clone() {
@@ -673,15 +717,30 @@ impl App {
                 .await
             }
             "swap_reservation" => {
-                let old = s.reservation_id.clone();
+                // The old reservation was noted when the resize began, so a repeat never
+                // releases the one now in use.
                 let new = params.new_reservation.clone();
-                self.set_server(s.id, |a| a.reservation_id = Set(new))
-                    .await?;
-                if let Some(reservation_id) = old {
-                    self.nodes
+                let price = params.new_hourly_price.unwrap_or(s.hourly_price);
+                self.set_server(s.id, |a| {
+                    a.reservation_id = Set(new.clone());
+                    a.hourly_price = Set(price);
+                })
+                .await?;
+                if let Some(reservation_id) = params.old_reservation.clone()
+                    && Some(&reservation_id) != new.as_ref()
+                {
+                    let released = self
+                        .nodes
                         .clone()
-                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
-                        .await?;
+                        .release(system.request(nodepb::ReleaseRequest {
+                            reservation_id: reservation_id.clone(),
+                        }))
+                        .await;
+                    if let Err(status) = released {
+                        // The server already runs on the new reservation; undoing that
+                        // would be worse than holding the old one until an operator looks.
+                        tracing::error!(reservation = %reservation_id, error = %status.message(), "the old reservation was not released");
+                    }
                 }
                 Ok(())
             }
@@ -697,7 +756,7 @@ impl App {
         let system = Caller::SYSTEM;
         match (task.kind.as_str(), step) {
             ("create", "credits") => {
-                if s.hourly_price > 0 {
+                if s.hourly_price > 0 && self.first_hour_charged(&s).await? {
                     self.identity
                         .clone()
                         .adjust_credits(system.request(idpb::AdjustCreditsRequest {
@@ -714,12 +773,13 @@ impl App {
                 self.set_server(s.id, |a| a.paid_until = Set(0)).await
             }
             ("create", "place") => {
-                if let Some(reservation_id) = s.reservation_id.clone() {
-                    self.nodes
-                        .clone()
-                        .release(system.request(nodepb::ReleaseRequest { reservation_id }))
-                        .await?;
-                }
+                // Keyed by the server's UUID: released even when the reply was lost.
+                self.nodes
+                    .clone()
+                    .release(system.request(nodepb::ReleaseRequest {
+                        reservation_id: s.uuid.clone(),
+                    }))
+                    .await?;
                 self.set_server(s.id, |a| {
                     a.reservation_id = Set(None);
                     a.node_id = Set(None);
@@ -758,14 +818,12 @@ impl App {
                 Ok(())
             }
             ("resize", "resize_guest") => {
-                if let Some((cores, memory_mb, disk_gb)) = params.old_size {
-                    // Disks only grow: the old disk size is not asked back.
-                    let disk_now = s.disk_gb;
-                    self.resize_guest(&s, cores, memory_mb, disk_now).await?;
+                if let Some((cores, memory_mb, _)) = params.old_size {
+                    // Disks only grow: the disk keeps whatever size it has now.
+                    self.resize_guest(&s, cores, memory_mb, s.disk_gb).await?;
                     self.set_server(s.id, |a| {
                         a.cores = Set(cores);
                         a.memory_mb = Set(memory_mb);
-                        a.disk_gb = Set(disk_now.max(disk_gb));
                     })
                     .await?;
                 }
@@ -775,6 +833,22 @@ impl App {
             // reinstall or deletion have nothing to give back.
             _ => Ok(()),
         }
+    }
+
+    /// Whether the first hour of this server was charged (the charge may have committed even
+    /// when its reply was lost), so a refund never pays out what was never taken.
+    async fn first_hour_charged(&self, s: &server::Model) -> Result<bool> {
+        let reference = format!("server:{}:first-hour", s.uuid);
+        let ledger = self
+            .identity
+            .clone()
+            .list_ledger(Caller::SYSTEM.request(idpb::ListLedgerRequest {
+                user_id: s.owner_id,
+                limit: 1000,
+            }))
+            .await?
+            .into_inner();
+        Ok(ledger.entries.iter().any(|e| e.reference == reference))
     }
 
     fn open_password(&self, sealed: &str) -> Result<String> {
@@ -812,14 +886,15 @@ impl App {
         memory_mb: i64,
         disk_gb: i64,
     ) -> Result<()> {
+        // Cores and memory are always sent as targets, so a repeat after a crash asks for the
+        // same thing again; the disk only when it grows beyond what the row says it has.
         let grow_disk = disk_gb > s.disk_gb;
         self.guests
             .clone()
             .resize_guest(Caller::SYSTEM.request(nodepb::ResizeGuestRequest {
                 guest: Some(Self::guest_ref(s)?),
-                cores: (cores != s.cores).then(|| u32::try_from(cores).unwrap_or(1)),
-                memory_mb:
-                    (memory_mb != s.memory_mb).then(|| u64::try_from(memory_mb).unwrap_or(64)),
+                cores: Some(u32::try_from(cores).unwrap_or(1)),
+                memory_mb: Some(u64::try_from(memory_mb).unwrap_or(64)),
                 disk_gb: grow_disk.then(|| u64::try_from(disk_gb).unwrap_or(1)),
             }))
             .await?;
@@ -846,18 +921,23 @@ impl App {
         db: &C,
         id: i64,
         from: &str,
+        from_task: Option<&str>,
         to: &str,
         task_id: &str,
     ) -> Result<bool> {
-        let done = server::Entity::update_many()
+        let mut update = server::Entity::update_many()
             .col_expr(server::Column::Status, Expr::value(to))
             .col_expr(server::Column::TaskId, Expr::value(task_id))
             .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
             .filter(server::Column::Id.eq(id))
             .filter(server::Column::Status.eq(from))
-            .filter(server::Column::DeletedAt.is_null())
-            .exec(db)
-            .await?;
+            .filter(server::Column::DeletedAt.is_null());
+        // Also conditional on the task: of two actions that both saw this state, one wins.
+        update = match from_task {
+            Some(task) => update.filter(server::Column::TaskId.eq(task)),
+            None => update.filter(server::Column::TaskId.is_null()),
+        };
+        let done = update.exec(db).await?;
         Ok(done.rows_affected == 1)
     }
 }

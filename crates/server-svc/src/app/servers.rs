@@ -297,6 +297,7 @@ impl App {
             root_password: Set(Some(sealed)),
             hourly_price: Set(plan.as_ref().map_or(0, Plan::hourly_price)),
             paid_until: Set(0),
+            ran_in_period: Set(false),
             overdue_since: Set(None),
             task_id: Set(Some(task_id.clone())),
             created_at: Set(at),
@@ -343,6 +344,29 @@ impl App {
             task_id,
             root_password: Some(password),
         })
+    }
+
+    /// The hourly price of a server resized to `size`: the plan's, scaled by the largest
+    /// ratio of the new size to the plan's (cores, memory or disk), rounded up. Servers
+    /// without a plan stay unpriced.
+    async fn price_of_size(&self, server: &server::Model, size: (i64, i64, i64)) -> Result<i64> {
+        let Some(plan) = plan::Entity::find_by_id(server.plan_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(server.hourly_price);
+        };
+        let ratio = [
+            (size.0, plan.vcpus),
+            (size.1, plan.memory_mb),
+            (size.2, plan.disk_gb),
+        ]
+        .into_iter()
+        .map(|(want, base)| want as f64 / base.max(1) as f64)
+        .fold(1.0_f64, f64::max);
+        let monthly = (plan.monthly_price as f64 * ratio).ceil() as i64;
+        Ok((monthly + crate::domain::catalog::HOURS_PER_MONTH - 1)
+            / crate::domain::catalog::HOURS_PER_MONTH)
     }
 
     /// A new root password, and the same sealed for storage.
@@ -465,6 +489,16 @@ impl App {
         let server = self.visible_server(caller, id, uuid).await?;
         let current = ServerState::parse(&server.status).unwrap_or(ServerState::Unknown);
         let next = current.begin(action).map_err(ServerError::WrongState)?;
+        // One task at a time per server, whatever the state says (a password change or a
+        // resize keeps the state it began in).
+        if let Some(previous) = &server.task_id
+            && let Some(running) = task::Entity::find_by_id(previous.clone())
+                .one(&self.db)
+                .await?
+            && matches!(running.state.as_str(), "running" | "unwinding")
+        {
+            return Err(ServerError::WrongState(Refusal::TaskUnderway));
+        }
         let mut params = Params {
             prior_status: current.as_str().to_owned(),
             ..Params::default()
@@ -535,6 +569,8 @@ impl App {
                 }
                 params.old_size = Some(old);
                 params.new_size = Some(new);
+                params.old_reservation = server.reservation_id.clone();
+                params.new_hourly_price = Some(self.price_of_size(&server, new).await?);
                 "resize"
             }
             Action::Snapshot | Action::Restore => {
@@ -549,7 +585,16 @@ impl App {
             params.new_reservation = Some(format!("{}:{task_id}", server.uuid));
         }
         let txn = platform::db::begin_write(&self.db).await?;
-        if !Self::swap_status(&txn, server.id, current.as_str(), next.as_str(), &task_id).await? {
+        let claimed = Self::swap_status(
+            &txn,
+            server.id,
+            current.as_str(),
+            server.task_id.as_deref(),
+            next.as_str(),
+            &task_id,
+        )
+        .await?;
+        if !claimed {
             txn.rollback().await?;
             let now = self.visible_server(caller, server.id, "").await?;
             let state = ServerState::parse(&now.status).unwrap_or(ServerState::Unknown);
@@ -590,7 +635,14 @@ impl App {
         )
         .await?;
         txn.commit().await?;
-        self.spawn_drive(task_id.clone());
+        let updated = if super::saga::steps(kind).is_empty() {
+            // Nothing for a node to do (unsuspend): done before the reply.
+            self.finish(&task_id, None).await?;
+            self.server_row_any(server.id).await?
+        } else {
+            self.spawn_drive(task_id.clone());
+            updated
+        };
         Ok(ActionReply {
             view: self.view(updated).await?,
             task_id,

@@ -48,6 +48,8 @@ pub enum Refusal {
     NotSuspended,
     /// Another task is under way.
     Busy(ServerState),
+    /// A task that keeps the state (a password change, a resize) is still running.
+    TaskUnderway,
     Terminated,
     /// The node's answer is awaited; try again.
     Unknown,
@@ -62,6 +64,7 @@ impl fmt::Display for Refusal {
             Self::Suspended => f.write_str("the server is suspended"),
             Self::NotSuspended => f.write_str("the server is not suspended"),
             Self::Busy(state) => write!(f, "the server is busy ({})", state.as_str()),
+            Self::TaskUnderway => f.write_str("another task is under way on this server"),
             Self::Terminated => f.write_str("the server has been deleted"),
             Self::Unknown => f.write_str("the server's state is unknown; try again shortly"),
         }

@@ -41,6 +41,9 @@ pub mod server {
         pub hourly_price: i64,
         /// Charged up to here; the billing loop charges the next hour when it is reached.
         pub paid_until: i64,
+        /// Whether the server ran at any time in the period being billed (so stopping it
+        /// just before the charge does not make the period free).
+        pub ran_in_period: bool,
         /// Since when the owner's balance has not covered this server's hour.
         pub overdue_since: Option<i64>,
         pub task_id: Option<String>,

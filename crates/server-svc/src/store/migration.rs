@@ -52,6 +52,7 @@ enum Servers {
     RootPassword,
     HourlyPrice,
     PaidUntil,
+    RanInPeriod,
     OverdueSince,
     TaskId,
     CreatedAt,
@@ -150,6 +151,7 @@ impl MigrationTrait for Initial {
                     .col(text_null(Servers::RootPassword))
                     .col(big_integer(Servers::HourlyPrice))
                     .col(big_integer(Servers::PaidUntil))
+                    .col(boolean(Servers::RanInPeriod).default(false))
                     .col(big_integer_null(Servers::OverdueSince))
                     .col(string_null(Servers::TaskId))
                     .col(big_integer(Servers::CreatedAt))
