@@ -774,3 +774,50 @@ async fn servers_on_a_proxmox_node() {
     assert_eq!(status.json["response"]["status"], "unknown");
     assert!(!status.text.contains(&token));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_is_charged_for_the_periods_it_ran_and_then_no_more() {
+    let options = Options {
+        server: server_svc::Config {
+            billing_period_secs: 1,
+            billing_tick_secs: 1,
+            stop_grace_secs: 1,
+            ..server_svc::Config::default()
+        },
+        ..Options::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let (user, jwt) = app.user("sam").await;
+    grant(&app, &admin, user, 100).await;
+    let me = Cred::Bearer(&jwt);
+
+    let created = app
+        .post("/api/server/create", me, create_body("stopper"))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_i64().expect("id");
+    wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+    // Let at least one period pass while it runs.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let stop = app
+        .post(&format!("/api/server/{id}/stop"), me, json!({}))
+        .await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.text);
+    wait_task(&app, &jwt, stop.json["taskId"].as_str().expect("task")).await;
+    // The period it stopped in is still charged; after that, nothing.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let settled = balance(&app, &jwt).await;
+    assert!(
+        settled <= 100 - 3,
+        "the first hour and the periods it ran were charged: {settled}"
+    );
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_eq!(
+        balance(&app, &jwt).await,
+        settled,
+        "a server that stays stopped is not charged"
+    );
+}
