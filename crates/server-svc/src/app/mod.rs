@@ -91,22 +91,29 @@ impl App {
         &self.db
     }
 
-    /// A server the caller may see: their own, or any for an administrator. A foreign or
-    /// deleted server is "not found", never someone else's data.
-    async fn visible_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<server::Model> {
-        // A server being deleted is gone from its owner's view; it reappears only if the
-        // deletion fails (in `error`, with the reason).
-        let mut query = server::Entity::find()
+    /// The servers a caller may see: their own, or any for an administrator. A server being
+    /// deleted is gone from view; it reappears only if the deletion fails (in `error`, with
+    /// the reason).
+    fn visible(caller: Caller) -> sea_orm::Select<server::Entity> {
+        let query = server::Entity::find()
             .filter(server::Column::DeletedAt.is_null())
             .filter(server::Column::Status.ne(ServerState::Deleting.as_str()));
-        query = match (id, uuid.trim()) {
+        if caller.admin {
+            query
+        } else {
+            query.filter(server::Column::OwnerId.eq(caller.user_id))
+        }
+    }
+
+    /// One server the caller may see. A foreign or deleted server is "not found", never
+    /// someone else's data.
+    async fn visible_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<server::Model> {
+        let query = Self::visible(caller);
+        let query = match (id, uuid.trim()) {
             (id, _) if id > 0 => query.filter(server::Column::Id.eq(id)),
             (_, uuid) if !uuid.is_empty() => query.filter(server::Column::Uuid.eq(uuid)),
             _ => return Err(ServerError::invalid("id", "a server id is required")),
         };
-        if !caller.admin {
-            query = query.filter(server::Column::OwnerId.eq(caller.user_id));
-        }
         query
             .one(&self.db)
             .await?

@@ -390,7 +390,7 @@ impl App {
         Ok(())
     }
 
-    async fn server_row(&self, id: i64) -> Result<server::Model> {
+    pub(super) async fn server_row(&self, id: i64) -> Result<server::Model> {
         server::Entity::find_by_id(id)
             .one(&self.db)
             .await?

@@ -331,7 +331,7 @@ impl App {
             }
             Progress::Done | Progress::Paused | Progress::Halted => {}
         }
-        let row = self.server_row_any(row.id).await?;
+        let row = self.server_row(row.id).await?;
         events::server_event(&self.db, events::CREATED, &row, json!({"taskId": task_id})).await?;
         self.spawn_drive(task_id.clone());
         let image = Some(image_of(image));
@@ -365,8 +365,7 @@ impl App {
         .map(|(want, base)| want as f64 / base.max(1) as f64)
         .fold(1.0_f64, f64::max);
         let monthly = (plan.monthly_price as f64 * ratio).ceil() as i64;
-        Ok((monthly + crate::domain::catalog::HOURS_PER_MONTH - 1)
-            / crate::domain::catalog::HOURS_PER_MONTH)
+        Ok(crate::domain::catalog::hourly_price(monthly))
     }
 
     /// A new root password, and the same sealed for storage.
@@ -379,13 +378,6 @@ impl App {
         Ok((plain, sealed))
     }
 
-    async fn server_row_any(&self, id: i64) -> Result<server::Model> {
-        server::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or(ServerError::NotFound("server"))
-    }
-
     pub async fn list_servers(
         &self,
         caller: Caller,
@@ -393,13 +385,8 @@ impl App {
         status: &str,
         location: &str,
     ) -> Result<Vec<ServerView>> {
-        let mut query = server::Entity::find()
-            .filter(server::Column::DeletedAt.is_null())
-            .filter(server::Column::Status.ne(ServerState::Deleting.as_str()))
-            .order_by_asc(server::Column::Id);
-        if !caller.admin {
-            query = query.filter(server::Column::OwnerId.eq(caller.user_id));
-        } else if owner_id > 0 {
+        let mut query = Self::visible(caller).order_by_asc(server::Column::Id);
+        if caller.admin && owner_id > 0 {
             query = query.filter(server::Column::OwnerId.eq(owner_id));
         }
         let status = status.trim();
@@ -638,7 +625,7 @@ impl App {
         let updated = if super::saga::steps(kind).is_empty() {
             // Nothing for a node to do (unsuspend): done before the reply.
             self.finish(&task_id, None).await?;
-            self.server_row_any(server.id).await?
+            self.server_row(server.id).await?
         } else {
             self.spawn_drive(task_id.clone());
             updated

@@ -33,10 +33,15 @@ pub struct Plan {
     pub monthly_price: i64,
 }
 
+/// Minor units per hour for a monthly price, rounded up so a month of hours never costs
+/// less than the month.
+pub fn hourly_price(monthly_price: i64) -> i64 {
+    (monthly_price + HOURS_PER_MONTH - 1) / HOURS_PER_MONTH
+}
+
 impl Plan {
-    /// Minor units per hour, rounded up so a month of hours never costs less than the month.
     pub fn hourly_price(&self) -> i64 {
-        (self.monthly_price + HOURS_PER_MONTH - 1) / HOURS_PER_MONTH
+        hourly_price(self.monthly_price)
     }
 }
 
