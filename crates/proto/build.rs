@@ -7,6 +7,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vps/server/v1/server.proto",
     ];
     let fds = protox::compile(files, ["protos"])?;
+    // The descriptors themselves, for server reflection and for tests that walk every RPC.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("descriptors.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

@@ -75,9 +75,10 @@ pub struct Principal {
 
 impl Principal {
     pub fn caller(&self) -> Caller {
-        Caller {
-            user_id: self.user_id,
-            admin: self.admin,
+        if self.admin {
+            Caller::admin(self.user_id)
+        } else {
+            Caller::user(self.user_id)
         }
     }
 }
@@ -106,7 +107,7 @@ impl Authenticator {
         let reply = self
             .identity
             .clone()
-            .authenticate(credential.into_request())
+            .authenticate(Caller::SYSTEM.request(credential.into_request()))
             .await
             .map_err(|status| ApiError::from_status(&status))?
             .into_inner();

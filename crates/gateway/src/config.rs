@@ -30,6 +30,9 @@ pub struct Config {
     /// Take the client address from the last `X-Forwarded-For` hop. Enable only behind a
     /// proxy that appends it.
     pub trust_forwarded_for: bool,
+    /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md): the gateway signs the callers
+    /// it authenticated.
+    pub caller: platform::auth::KeyConfig,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             allow_registration: true,
             trust_forwarded_for: false,
+            caller: platform::auth::KeyConfig::default(),
         }
     }
 }

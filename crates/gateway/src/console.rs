@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platform::grpc::Caller;
 use proto::node::v1 as pb;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -67,7 +68,7 @@ async fn console(
     let printed = match state
         .consoles
         .clone()
-        .attach(tokio_stream::wrappers::ReceiverStream::new(typed))
+        .attach(Caller::SYSTEM.request(tokio_stream::wrappers::ReceiverStream::new(typed)))
         .await
     {
         Ok(response) => response.into_inner(),

@@ -17,6 +17,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     tags(
         (name = "account", description = "Registration, sessions and API tokens (panel dialect)"),
         (name = "credits", description = "Credit balances and the ledger (panel dialect)"),
+        (name = "service accounts", description = "Credentials for services that call the gRPC API directly (administrators; docs/grpc.md)"),
         (name = "servers", description = "Servers, tasks and the catalog (panel dialect, seed 000)"),
         (name = "vpsorg", description = "VPS.org-compatible servers API (seed 002)"),
         (name = "cvm", description = "CVM-compatible client API (seed 003)"),

@@ -7,20 +7,21 @@ use proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+use platform::auth::{CallerAuth, Service};
+
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::ratelimit::RateLimit;
 
-pub type IdentityClient = RawIdentityClient<InterceptedService<Channel, platform::grpc::Propagate>>;
+pub type IdentityClient = RawIdentityClient<InterceptedService<Channel, platform::auth::Sign>>;
 pub type ConsolesClient = proto::node::v1::consoles_client::ConsolesClient<
-    InterceptedService<Channel, platform::grpc::Propagate>,
+    InterceptedService<Channel, platform::auth::Sign>,
 >;
-pub type NodesClient = proto::node::v1::nodes_client::NodesClient<
-    InterceptedService<Channel, platform::grpc::Propagate>,
->;
+pub type NodesClient =
+    proto::node::v1::nodes_client::NodesClient<InterceptedService<Channel, platform::auth::Sign>>;
 
 pub type ServersClient = proto::server::v1::servers_client::ServersClient<
-    InterceptedService<Channel, platform::grpc::Propagate>,
+    InterceptedService<Channel, platform::auth::Sign>,
 >;
 
 #[derive(Clone)]
@@ -36,8 +37,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        let caller_auth = CallerAuth::load(Service::Gateway, &config.caller)?;
         let channel = platform::grpc::channel(&config.identity_url)?;
-        let identity = RawIdentityClient::with_interceptor(channel, platform::grpc::Propagate);
+        let identity =
+            RawIdentityClient::with_interceptor(channel, caller_auth.sign_for(Service::Identity));
         let auth = Authenticator::new(
             identity.clone(),
             Duration::from_millis(config.auth_cache_ttl_ms),
@@ -49,15 +52,15 @@ impl AppState {
         let node_channel = platform::grpc::channel(&config.node_url)?;
         let nodes = proto::node::v1::nodes_client::NodesClient::with_interceptor(
             node_channel.clone(),
-            platform::grpc::Propagate,
+            caller_auth.sign_for(Service::Node),
         );
         let consoles = proto::node::v1::consoles_client::ConsolesClient::with_interceptor(
             node_channel,
-            platform::grpc::Propagate,
+            caller_auth.sign_for(Service::Node),
         );
         let servers = proto::server::v1::servers_client::ServersClient::with_interceptor(
             platform::grpc::channel(&config.server_url)?,
-            platform::grpc::Propagate,
+            caller_auth.sign_for(Service::Server),
         );
         Ok(Self {
             identity,

@@ -1,11 +1,14 @@
 //! identity-svc's rules: who may create whom, how sessions rotate, how credentials resolve to
 //! a principal, how credits move. Transport-agnostic; persistence through sea-orm entities.
 
+mod service_accounts;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use platform::grpc::Caller;
+use platform::auth::{Caller, Minter};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
@@ -117,10 +120,14 @@ pub struct Adjustment {
     pub replayed: bool,
 }
 
+pub use service_accounts::NewServiceAccount;
+
 pub struct Identity {
     db: DatabaseConnection,
     signer: Signer,
     refresh_ttl: Duration,
+    /// Signs caller tokens for service accounts.
+    minter: Arc<Minter>,
 }
 
 fn now() -> DateTime<Utc> {
@@ -133,7 +140,7 @@ fn is_unique_violation(error: &DbErr) -> bool {
 
 impl Identity {
     /// Connects, migrates and bootstraps the first administrator.
-    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+    pub async fn start(config: &Config, minter: Arc<Minter>) -> anyhow::Result<Self> {
         let jwt_secret = config
             .jwt_secret
             .as_ref()
@@ -162,6 +169,7 @@ impl Identity {
                 Duration::from_secs(config.access_token_ttl_secs),
             ),
             refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+            minter,
         };
         identity.bootstrap_admin(&config.admin).await?;
         Ok(identity)
@@ -283,6 +291,8 @@ impl Identity {
             password_hash: Set(password_hash),
             created_at: Set(at),
             updated_at: Set(at),
+            failed_logins: Set(0),
+            login_blocked_until: Set(None),
             ..Default::default()
         }
         .insert(&txn)

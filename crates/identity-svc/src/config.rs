@@ -19,6 +19,8 @@ pub struct Config {
     pub refresh_token_ttl_secs: u64,
     /// The first administrator, created on first start when no administrator exists.
     pub admin: AdminBootstrap,
+    /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
+    pub caller: platform::auth::KeyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,7 @@ impl Default for Config {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             admin: AdminBootstrap::default(),
+            caller: platform::auth::KeyConfig::default(),
         }
     }
 }

@@ -2,14 +2,20 @@
 
 use std::sync::Arc;
 
-use platform::grpc::{Caller, to_status};
+use platform::auth::{Caller, Scopes, Service};
+use platform::grpc::to_status;
 use proto::identity::v1 as pb;
+use proto::identity::v1::caller_tokens_server::{
+    CallerTokens as CallerTokensRpc, CallerTokensServer,
+};
 use proto::identity::v1::identity_server::{Identity as IdentityRpc, IdentityServer};
 use tonic::{Request, Response, Status};
 
-use crate::app::{self, CredentialKind, Identity, NewUser, Presented, UserLookup};
+use crate::app::{
+    self, CredentialKind, Identity, NewServiceAccount, NewUser, Presented, UserLookup,
+};
 use crate::error::IdentityError;
-use crate::store::entity::{credential, ledger, user};
+use crate::store::entity::{credential, ledger, service_account, user};
 
 pub struct IdentityService {
     app: Arc<Identity>,
@@ -31,7 +37,14 @@ fn status(error: IdentityError) -> Status {
     to_status(&error)
 }
 
-/// The authenticated caller, required.
+/// The services that read users and move credits for their own work.
+const ACCOUNT_SERVICES: &[Service] = &[Service::Server];
+
+/// Calls only the gateway makes, for clients it has not authenticated yet.
+fn gateway_only<T>(request: &Request<T>) -> Result<(), Status> {
+    Caller::required(request)?.require_service(&[Service::Gateway])
+}
+
 fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }
@@ -119,7 +132,13 @@ fn optional_user(id: i64) -> Option<i64> {
 #[tonic::async_trait]
 impl IdentityRpc for IdentityService {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Reply<pb::User> {
-        let caller = Caller::from_metadata(request.metadata())?;
+        // The gateway registers people who have no account yet; users act as themselves.
+        let caller = Caller::required(&request)?;
+        let caller = if caller.is_service_in(&[Service::Gateway]) {
+            None
+        } else {
+            Some(caller.require_user(Scopes::ACCOUNT_WRITE)?)
+        };
         let r = request.into_inner();
         let new = NewUser {
             username: r.username,
@@ -133,7 +152,8 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
-        let caller = Caller::required(&request)?;
+        let caller =
+            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
         let lookup = match request.into_inner().by {
             Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(id),
             Some(pb::get_user_request::By::SkyportId(id)) => UserLookup::SkyportId(id),
@@ -154,7 +174,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_READ)?;
         let users = self.app.list_users(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_pb).collect(),
@@ -162,6 +182,7 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::Session> {
+        gateway_only(&request)?;
         let r = request.into_inner();
         let issued = self
             .app
@@ -172,6 +193,7 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Reply<pb::Session> {
+        gateway_only(&request)?;
         let issued = self
             .app
             .refresh(&request.into_inner().refresh_token)
@@ -181,6 +203,7 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        gateway_only(&request)?;
         self.app
             .logout(&request.into_inner().access_token)
             .await
@@ -193,6 +216,7 @@ impl IdentityRpc for IdentityService {
         request: Request<pb::AuthenticateRequest>,
     ) -> Reply<pb::Principal> {
         use pb::authenticate_request::Credential as C;
+        gateway_only(&request)?;
         let presented = match request.into_inner().credential {
             Some(C::AccessToken(t)) => Presented::AccessToken(t),
             Some(C::SkyportApiKey(k)) => Presented::SkyportApiKey(k),
@@ -222,7 +246,8 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::CreateCredentialRequest>,
     ) -> Reply<pb::CreatedCredential> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_WRITE)?;
+        caller.require_person()?;
         let r = request.into_inner();
         let kind = kind_from_pb(r.kind)?;
         let (row, secret) = self
@@ -240,7 +265,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListCredentialsRequest>,
     ) -> Reply<pb::ListCredentialsResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_READ)?;
         let user_id = optional_user(request.into_inner().user_id);
         let rows = self
             .app
@@ -256,7 +281,7 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::RevokeCredentialRequest>,
     ) -> Reply<pb::RevokeCredentialResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_WRITE)?;
         self.app
             .revoke_credential(caller, request.into_inner().id)
             .await
@@ -265,7 +290,8 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn get_balance(&self, request: Request<pb::GetBalanceRequest>) -> Reply<pb::Balance> {
-        let caller = Caller::required(&request)?;
+        let caller =
+            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
         let user_id = optional_user(request.into_inner().user_id);
         let (user_id, balance) = self.app.balance(caller, user_id).await.map_err(status)?;
         Ok(Response::new(pb::Balance { user_id, balance }))
@@ -275,7 +301,8 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::AdjustCreditsRequest>,
     ) -> Reply<pb::AdjustCreditsResponse> {
-        let caller = Caller::required(&request)?;
+        let caller =
+            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_WRITE, ACCOUNT_SERVICES)?;
         let r = request.into_inner();
         let done = self
             .app
@@ -298,7 +325,8 @@ impl IdentityRpc for IdentityService {
         &self,
         request: Request<pb::ListLedgerRequest>,
     ) -> Reply<pb::ListLedgerResponse> {
-        let caller = Caller::required(&request)?;
+        let caller =
+            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
         let r = request.into_inner();
         let (entries, balance) = self
             .app
@@ -308,6 +336,102 @@ impl IdentityRpc for IdentityService {
         Ok(Response::new(pb::ListLedgerResponse {
             entries: entries.into_iter().map(entry_pb).collect(),
             balance,
+        }))
+    }
+
+    async fn create_service_account(
+        &self,
+        request: Request<pb::CreateServiceAccountRequest>,
+    ) -> Reply<pb::CreatedServiceAccount> {
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_WRITE)?;
+        caller.require_person()?;
+        let r = request.into_inner();
+        let (row, key) = self
+            .app
+            .create_service_account(
+                caller,
+                NewServiceAccount {
+                    name: &r.name,
+                    user_id: optional_user(r.user_id),
+                    scopes: &r.scopes,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreatedServiceAccount {
+            account: Some(account_pb(row)),
+            key,
+        }))
+    }
+
+    async fn list_service_accounts(
+        &self,
+        request: Request<pb::ListServiceAccountsRequest>,
+    ) -> Reply<pb::ListServiceAccountsResponse> {
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_READ)?;
+        let rows = self
+            .app
+            .list_service_accounts(caller)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListServiceAccountsResponse {
+            accounts: rows.into_iter().map(account_pb).collect(),
+        }))
+    }
+
+    async fn revoke_service_account(
+        &self,
+        request: Request<pb::RevokeServiceAccountRequest>,
+    ) -> Reply<pb::RevokeServiceAccountResponse> {
+        let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_WRITE)?;
+        caller.require_person()?;
+        self.app
+            .revoke_service_account(caller, request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RevokeServiceAccountResponse {}))
+    }
+}
+
+fn account_pb(a: service_account::Model) -> pb::ServiceAccount {
+    pb::ServiceAccount {
+        id: a.id,
+        name: a.name,
+        user_id: a.user_id,
+        scopes: a.scopes.split_whitespace().map(str::to_owned).collect(),
+        hint: a.hint,
+        created_at_ms: ms(a.created_at),
+        last_used_at_ms: a.last_used_at.map_or(0, ms),
+    }
+}
+
+/// `CallerTokens`: the one service without a caller token; the account key authenticates.
+pub struct CallerTokensService {
+    app: Arc<Identity>,
+}
+
+impl CallerTokensService {
+    pub fn new(app: Arc<Identity>) -> Self {
+        Self { app }
+    }
+
+    pub fn into_server(self) -> CallerTokensServer<Self> {
+        CallerTokensServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl CallerTokensRpc for CallerTokensService {
+    async fn issue(&self, request: Request<pb::IssueCallerTokenRequest>) -> Reply<pb::CallerToken> {
+        let r = request.into_inner();
+        let issued = self
+            .app
+            .issue_caller_token(&r.key, &r.audience)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CallerToken {
+            token: issued.token,
+            expires_in_secs: i64::try_from(issued.ttl.as_secs()).unwrap_or(i64::MAX),
         }))
     }
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub probe_interval_secs: u64,
     /// A local LXC node to register on start (the embedded stack sets this when LXC is present).
     pub local_lxc: Option<LocalLxc>,
+    /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
+    pub caller: platform::auth::KeyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +51,7 @@ impl Default for Config {
             node_concurrency: 4,
             probe_interval_secs: 15,
             local_lxc: None,
+            caller: platform::auth::KeyConfig::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::grpc::{Caller, to_status};
+use platform::auth::{Caller, Scopes, Service};
+use platform::grpc::to_status;
 use proto::node::v1 as pb;
 use proto::node::v1::consoles_server::{Consoles as ConsolesRpc, ConsolesServer};
 use proto::node::v1::guests_server::{Guests as GuestsRpc, GuestsServer};
@@ -16,6 +17,13 @@ use crate::driver::{GuestSpec, PowerState, ROOT_PASSWORD_SET, Resources, valid_n
 use crate::error::NodeError;
 use crate::fleet::Fleet;
 use crate::store::entity::node;
+
+/// Services that place servers: capacity, addresses, and the registry read for placement.
+const PLACING: &[Service] = &[Service::Server];
+/// Services that drive guests (power, snapshots) on the hypervisors.
+const DRIVING_GUESTS: &[Service] = &[Service::Server, Service::Snapshot];
+/// Services that read guests' state and usage.
+const READING_GUESTS: &[Service] = &[Service::Server, Service::Snapshot, Service::Monitor];
 
 pub struct NodeService {
     app: Arc<Nodes>,
@@ -110,7 +118,7 @@ fn pool_pb(v: PoolView) -> pb::Pool {
 #[tonic::async_trait]
 impl NodesRpc for NodeService {
     async fn create_node(&self, request: Request<pb::CreateNodeRequest>) -> Reply<pb::Node> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::NODES_WRITE)?;
         let r = request.into_inner();
         let capacity = r.capacity.unwrap_or_default();
         let overcommit = r.overcommit.unwrap_or_default();
@@ -138,7 +146,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ListNodesRequest>,
     ) -> Reply<pb::ListNodesResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
         let nodes = self.app.list_nodes(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListNodesResponse {
             nodes: nodes.into_iter().map(node_pb).collect(),
@@ -146,7 +154,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Reply<pb::Node> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
         let (id, uuid) = match request.into_inner().by {
             Some(pb::get_node_request::By::Id(id)) => (Some(id), None),
             Some(pb::get_node_request::By::Uuid(uuid)) => (None, Some(uuid)),
@@ -161,7 +169,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn set_node_state(&self, request: Request<pb::SetNodeStateRequest>) -> Reply<pb::Node> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::NODES_WRITE)?;
         let r = request.into_inner();
         let state = match pb::NodeState::try_from(r.state) {
             Ok(pb::NodeState::Online) => NodeState::Online,
@@ -186,7 +194,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::DeleteNodeRequest>,
     ) -> Reply<pb::DeleteNodeResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::NODES_WRITE)?;
         self.app
             .delete_node(caller, request.into_inner().id)
             .await
@@ -195,6 +203,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn reserve(&self, request: Request<pb::ReserveRequest>) -> Reply<pb::Reservation> {
+        Caller::required(&request)?.require_service(PLACING)?;
         let r = request.into_inner();
         let size = r.size.unwrap_or_default();
         let size = Size {
@@ -226,6 +235,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn release(&self, request: Request<pb::ReleaseRequest>) -> Reply<pb::ReleaseResponse> {
+        Caller::required(&request)?.require_service(PLACING)?;
         let released = self
             .app
             .release(&request.into_inner().reservation_id)
@@ -235,7 +245,7 @@ impl NodesRpc for NodeService {
     }
 
     async fn create_pool(&self, request: Request<pb::CreatePoolRequest>) -> Reply<pb::Pool> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::NODES_WRITE)?;
         let r = request.into_inner();
         let new = NewPool {
             name: r.name,
@@ -252,7 +262,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ListPoolsRequest>,
     ) -> Reply<pb::ListPoolsResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
         let pools = self.app.list_pools(caller).await.map_err(status)?;
         Ok(Response::new(pb::ListPoolsResponse {
             pools: pools.into_iter().map(pool_pb).collect(),
@@ -263,6 +273,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::AllocateAddressRequest>,
     ) -> Reply<pb::Address> {
+        Caller::required(&request)?.require_service(PLACING)?;
         let r = request.into_inner();
         let family = i32::try_from(r.family).unwrap_or(0);
         let got = self
@@ -284,6 +295,7 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ReleaseAddressRequest>,
     ) -> Reply<pb::ReleaseAddressResponse> {
+        Caller::required(&request)?.require_service(PLACING)?;
         let released = self
             .app
             .release_addresses(&request.into_inner().owner)
@@ -373,6 +385,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::CreateGuestRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let size = r.size.unwrap_or_default();
@@ -410,6 +423,7 @@ impl GuestsRpc for GuestService {
     }
 
     async fn get_guest_state(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestStateReply> {
+        Caller::required(&request)?.require_service(READING_GUESTS)?;
         let (node, name) = guest(Some(request.into_inner()))?;
         let state = self
             .fleet
@@ -422,6 +436,7 @@ impl GuestsRpc for GuestService {
     }
 
     async fn start_guest(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let (node, name) = guest(Some(request.into_inner()))?;
         self.fleet
             .call(node, |d| async move { d.start(&name).await })
@@ -431,6 +446,7 @@ impl GuestsRpc for GuestService {
     }
 
     async fn stop_guest(&self, request: Request<pb::StopGuestRequest>) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let grace = grace(r.grace_secs);
@@ -442,6 +458,7 @@ impl GuestsRpc for GuestService {
     }
 
     async fn reboot_guest(&self, request: Request<pb::StopGuestRequest>) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let grace = grace(r.grace_secs);
@@ -454,6 +471,7 @@ impl GuestsRpc for GuestService {
     }
 
     async fn delete_guest(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let (node, name) = guest(Some(request.into_inner()))?;
         self.fleet
             .call(node, |d| async move { d.delete(&name).await })
@@ -466,6 +484,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::SetGuestPasswordRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let (user, password) = (r.user, r.password);
@@ -491,6 +510,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::ResizeGuestRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let resources = Resources {
@@ -525,6 +545,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let snapshot = snapshot_name(&r.snapshot)?;
@@ -548,6 +569,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::GuestRef>,
     ) -> Reply<pb::ListSnapshotsReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let (node, name) = guest(Some(request.into_inner()))?;
         let list = self
             .fleet
@@ -570,6 +592,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let snapshot = snapshot_name(&r.snapshot)?;
@@ -587,6 +610,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let snapshot = snapshot_name(&r.snapshot)?;
@@ -603,6 +627,7 @@ impl GuestsRpc for GuestService {
         &self,
         request: Request<pb::NodeUsageRequest>,
     ) -> Reply<pb::NodeUsageReply> {
+        Caller::required(&request)?.require_service(READING_GUESTS)?;
         let node = request.into_inner().node_id;
         let usage = self
             .fleet
@@ -654,6 +679,7 @@ impl ConsolesRpc for ConsoleService {
         &self,
         request: Request<pb::IssueConsoleTicketRequest>,
     ) -> Reply<pb::ConsoleTicket> {
+        Caller::required(&request)?.require_service(&[Service::Server])?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let ticket = self
@@ -674,6 +700,7 @@ impl ConsolesRpc for ConsoleService {
         request: Request<tonic::Streaming<pb::ConsoleInput>>,
     ) -> Reply<Self::AttachStream> {
         use tokio_stream::StreamExt as _;
+        Caller::required(&request)?.require_service(&[Service::Gateway])?;
         let mut inbound = request.into_inner();
         let first = inbound.message().await?.and_then(|m| m.input);
         let Some(pb::console_input::Input::Ticket(ticket)) = first else {

@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use platform::Shutdown;
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 pub use config::{Config, LocalLxc};
 
@@ -34,6 +35,8 @@ pub async fn serve_on(
     config: Config,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let verifier =
+        platform::auth::CallerAuth::load(platform::auth::Service::Node, &config.caller)?.verifier;
     let sealer = config
         .credentials_key
         .as_ref()
@@ -69,9 +72,19 @@ pub async fn serve_on(
         .await;
     let router = platform::grpc::server()
         .add_service(health_service)
-        .add_service(grpc::NodeService::new(app.clone()).into_server())
-        .add_service(grpc::GuestService::new(fleet.clone()).into_server())
-        .add_service(grpc::ConsoleService::new(app, fleet).into_server());
+        .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
+        .add_service(InterceptedService::new(
+            grpc::NodeService::new(app.clone()).into_server(),
+            verifier.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            grpc::GuestService::new(fleet.clone()).into_server(),
+            verifier.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            grpc::ConsoleService::new(app, fleet).into_server(),
+            verifier,
+        ));
     tracing::info!(addr = %listener.local_addr()?, "node-svc listening");
     platform::grpc::serve(router, listener, shutdown).await
 }

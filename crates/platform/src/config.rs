@@ -22,6 +22,27 @@ pub fn load<T: DeserializeOwned>() -> anyhow::Result<T> {
     Ok(figment.extract()?)
 }
 
+/// Writes `contents` to a new file readable by its owner only (0600), creating the
+/// directories above it; an existing file is an error, so a secret is never overwritten.
+pub fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{contents}")?;
+    Ok(())
+}
+
 #[cfg(test)]
 // figment's `Jail` fixes the closures' error type; its size is not ours to choose.
 #[allow(clippy::result_large_err)]

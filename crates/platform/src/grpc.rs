@@ -1,84 +1,19 @@
-//! gRPC glue: server and client construction, the caller's principal in metadata, and the
-//! mapping of service errors to `tonic::Status`.
+//! gRPC glue: server and client construction and the mapping of service errors to
+//! `tonic::Status`. Who is calling is [`crate::auth`]'s business.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint, Server};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Shutdown;
 use crate::telemetry;
 
-/// Metadata key carrying the authenticated caller's numeric user id.
-pub const USER_ID_KEY: &str = "x-vps-user-id";
-/// Metadata key carrying the authenticated caller's role (`admin` or `user`).
-pub const ROLE_KEY: &str = "x-vps-role";
-
-/// Who is calling, as resolved by the gateway. Internal gRPC is a trusted network; every
-/// service still checks ownership against this caller itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub user_id: i64,
-    pub admin: bool,
-}
-
-impl Caller {
-    /// The control plane itself (a service acting on its own behalf, e.g. server-svc charging
-    /// credits): user id 0 with the administrator role. The gateway never sends it, since
-    /// every principal it resolves is a real user.
-    pub const SYSTEM: Self = Self {
-        user_id: 0,
-        admin: true,
-    };
-
-    /// Writes the caller into request metadata.
-    pub fn attach(&self, metadata: &mut MetadataMap) {
-        metadata.insert(USER_ID_KEY, MetadataValue::from(self.user_id));
-        metadata.insert(
-            ROLE_KEY,
-            MetadataValue::from_static(if self.admin { "admin" } else { "user" }),
-        );
-    }
-
-    /// Wraps `message` in a request that carries this caller.
-    pub fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        self.attach(request.metadata_mut());
-        request
-    }
-
-    /// The caller of a call that needs one: `UNAUTHENTICATED` for an anonymous call.
-    pub fn required<T>(request: &Request<T>) -> Result<Self, Status> {
-        Self::from_metadata(request.metadata())?
-            .ok_or_else(|| Status::unauthenticated("this call needs an authenticated caller"))
-    }
-
-    /// Reads the caller from request metadata: `None` for an anonymous call, an error for
-    /// malformed metadata.
-    pub fn from_metadata(metadata: &MetadataMap) -> Result<Option<Self>, Status> {
-        let Some(user_id) = metadata.get(USER_ID_KEY) else {
-            return Ok(None);
-        };
-        let user_id = user_id
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|id| *id >= 0)
-            .ok_or_else(|| Status::unauthenticated("malformed caller metadata"))?;
-        let admin = match metadata.get(ROLE_KEY).and_then(|v| v.to_str().ok()) {
-            Some("admin") => true,
-            Some("user") if user_id > 0 => false,
-            _ => return Err(Status::unauthenticated("malformed caller metadata")),
-        };
-        Ok(Some(Self { user_id, admin }))
-    }
-}
+pub use crate::auth::Caller;
 
 /// Binds a TCP listener, with the address in the error.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -124,6 +59,21 @@ pub async fn serve_health_only(
     serve(router, listener, shutdown).await
 }
 
+/// gRPC server reflection (v1) over `descriptors` (an encoded `FileDescriptorSet`), so
+/// tools such as grpcurl can list and describe the services.
+pub fn reflection(
+    descriptors: &'static [u8],
+) -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptors)
+        .build_v1()
+        .context("building the reflection service")
+}
+
 /// A lazily connecting channel to another service, with connect and request timeouts.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
     channel_with_timeout(url, Duration::from_secs(30))
@@ -138,17 +88,6 @@ pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Chan
         .timeout(timeout)
         .tcp_nodelay(true);
     Ok(endpoint.connect_lazy())
-}
-
-/// Client interceptor that propagates the current span's trace context.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Propagate;
-
-impl Interceptor for Propagate {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        telemetry::inject_current(request.metadata_mut());
-        Ok(request)
-    }
 }
 
 /// A service's error, as the service edge needs to see it. Implemented by each service's
@@ -222,49 +161,4 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caller_round_trips_through_metadata() {
-        let caller = Caller {
-            user_id: 42,
-            admin: true,
-        };
-        let mut metadata = MetadataMap::new();
-        caller.attach(&mut metadata);
-        assert_eq!(
-            Caller::from_metadata(&metadata).expect("valid"),
-            Some(caller)
-        );
-    }
-
-    #[test]
-    fn anonymous_and_malformed_callers_are_told_apart() {
-        assert_eq!(
-            Caller::from_metadata(&MetadataMap::new()).expect("valid"),
-            None
-        );
-        let mut metadata = MetadataMap::new();
-        metadata.insert(USER_ID_KEY, MetadataValue::from_static("-3"));
-        metadata.insert(ROLE_KEY, MetadataValue::from_static("admin"));
-        assert!(Caller::from_metadata(&metadata).is_err());
-        metadata.insert(USER_ID_KEY, MetadataValue::from_static("3"));
-        metadata.insert(ROLE_KEY, MetadataValue::from_static("root"));
-        assert!(Caller::from_metadata(&metadata).is_err());
-        let mut metadata = MetadataMap::new();
-        Caller::SYSTEM.attach(&mut metadata);
-        assert_eq!(
-            Caller::from_metadata(&metadata).expect("valid"),
-            Some(Caller::SYSTEM)
-        );
-        metadata.insert(ROLE_KEY, MetadataValue::from_static("user"));
-        assert!(
-            Caller::from_metadata(&metadata).is_err(),
-            "user id 0 is only the system"
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! Plumbing every service shares: configuration, telemetry, shutdown, database and gRPC glue.
 //! Only plumbing lives here; domain types belong to the service that owns them.
 
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;

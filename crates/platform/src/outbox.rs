@@ -214,3 +214,24 @@ impl Relay {
 fn backend_statement(backend: DbBackend, query: &SelectStatement) -> Statement {
     backend.build(query)
 }
+
+/// Connects to NATS at `url`, which may carry a user and password (`nats://user:pass@host:port`;
+/// both taken literally, so no percent-encoding). Errors name the server, never the password.
+pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
+    let (credentials, host) = match rest.rsplit_once('@') {
+        Some((credentials, host)) => (Some(credentials), host),
+        None => (None, rest),
+    };
+    let server = format!("{scheme}://{host}");
+    let options = match credentials.and_then(|c| c.split_once(':')) {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    options
+        .connect(server.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {server}"))
+}

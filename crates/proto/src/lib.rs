@@ -19,3 +19,7 @@ pub mod server {
         tonic::include_proto!("vps.server.v1");
     }
 }
+
+/// Every service's file descriptors, encoded (`FileDescriptorSet`): served by gRPC server
+/// reflection and walked by the tests that call every RPC.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));

@@ -16,7 +16,7 @@ pub struct Config {
     pub identity_url: String,
     pub node_url: String,
     /// NATS with JetStream, for the outbox relay. Without it events wait in the outbox.
-    pub nats_url: Option<String>,
+    pub nats_url: Option<SecretString>,
     /// A TOML catalog (plans, images, locations) loaded at start: entries it lists that the
     /// database does not have yet are added; entries edited over the API are kept.
     pub catalog_path: Option<PathBuf>,
@@ -37,6 +37,8 @@ pub struct Config {
     /// Saga steps that fail on purpose (fault injection for tests and failure drills), e.g.
     /// `create:guest`, or `create:start:halt` to stop the saga there as if the process died.
     pub faults: Vec<String>,
+    /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
+    pub caller: platform::auth::KeyConfig,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             stop_grace_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
             faults: Vec::new(),
+            caller: platform::auth::KeyConfig::default(),
         }
     }
 }

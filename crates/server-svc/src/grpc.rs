@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use platform::auth::Scopes;
 use platform::grpc::{Caller, to_status};
 use proto::server::v1 as pb;
 use proto::server::v1::servers_server::{Servers as ServersRpc, ServersServer};
@@ -191,7 +192,7 @@ fn server_ref(r: Option<pb::ServerRef>) -> (i64, String) {
 #[tonic::async_trait]
 impl ServersRpc for ServerService {
     async fn get_catalog(&self, request: Request<pb::GetCatalogRequest>) -> Reply<pb::Catalog> {
-        Caller::required(&request)?;
+        Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let catalog = self.app.catalog().await.map_err(status)?;
         Ok(Response::new(pb::Catalog {
             plans: catalog.plans.iter().map(plan_pb).collect(),
@@ -208,7 +209,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn put_plan(&self, request: Request<pb::Plan>) -> Reply<pb::Plan> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let p = request.into_inner();
         let plan = Plan {
             id: p.id,
@@ -224,7 +225,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn put_image(&self, request: Request<pb::Image>) -> Reply<pb::Image> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let i = request.into_inner();
         let image = Image {
             id: i.id,
@@ -237,7 +238,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn put_location(&self, request: Request<pb::Location>) -> Reply<pb::Location> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let l = request.into_inner();
         let saved = self
             .app
@@ -260,7 +261,7 @@ impl ServersRpc for ServerService {
         &self,
         request: Request<pb::CreateServerRequest>,
     ) -> Reply<pb::ServerReply> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let key = idempotency_key(&request);
         let r = request.into_inner();
         let app = self.app.clone();
@@ -297,7 +298,7 @@ impl ServersRpc for ServerService {
         &self,
         request: Request<pb::ListServersRequest>,
     ) -> Reply<pb::ListServersResponse> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
         let servers = self
             .app
@@ -310,7 +311,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn get_server(&self, request: Request<pb::ServerRef>) -> Reply<pb::Server> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
         let view = self
             .app
@@ -321,7 +322,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn update_server(&self, request: Request<pb::UpdateServerRequest>) -> Reply<pb::Server> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let r = request.into_inner();
         let (id, uuid) = server_ref(r.server);
         let view = self
@@ -342,7 +343,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn act(&self, request: Request<pb::ActRequest>) -> Reply<pb::ServerReply> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let key = idempotency_key(&request);
         let r = request.into_inner();
         let action = match pb::Action::try_from(r.action).unwrap_or(pb::Action::Unspecified) {
@@ -381,7 +382,7 @@ impl ServersRpc for ServerService {
     }
 
     async fn get_usage(&self, request: Request<pb::ServerRef>) -> Reply<pb::Usage> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
         let usage = self
             .app
@@ -392,14 +393,14 @@ impl ServersRpc for ServerService {
     }
 
     async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
         let task = self.app.get_task(caller, &r.id).await.map_err(status)?;
         Ok(Response::new(task_pb(task)))
     }
 
     async fn open_console(&self, request: Request<pb::ServerRef>) -> Reply<pb::ConsoleTicket> {
-        let caller = Caller::required(&request)?;
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let r = request.into_inner();
         let ticket = self
             .app

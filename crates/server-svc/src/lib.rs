@@ -55,15 +55,14 @@ pub async fn serve_on(
     )
     .await?;
     if let Some(nats_url) = &config.nats_url {
-        let client = async_nats::connect(nats_url)
-            .await
-            .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+        let client = platform::outbox::connect(nats_url.expose_secret()).await?;
         let js = async_nats::jetstream::new(client);
         platform::outbox::ensure_stream(&js).await?;
         let relay = platform::outbox::Relay::new(db.clone(), js);
         tokio::spawn(relay.run(shutdown.clone()));
     }
-    let app = app::App::new(db, sealer, Arc::new(config), shutdown.clone())?;
+    let auth = platform::auth::CallerAuth::load(platform::auth::Service::Server, &config.caller)?;
+    let app = app::App::new(db, sealer, &auth, Arc::new(config), shutdown.clone())?;
     if let Some(catalog) = &catalog {
         app.seed_catalog(catalog)
             .await
@@ -83,7 +82,11 @@ pub async fn serve_on(
         .await;
     let router = platform::grpc::server()
         .add_service(health_service)
-        .add_service(grpc::ServerService::new(app).into_server());
+        .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            grpc::ServerService::new(app).into_server(),
+            auth.verifier,
+        ));
     tracing::info!(addr = %listener.local_addr()?, "server-svc listening");
     platform::grpc::serve(router, listener, shutdown).await
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
+use platform::auth::{KeySet, Service};
 use rand::RngCore as _;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -21,7 +22,11 @@ use tokio::task::JoinSet;
 #[serde(default)]
 struct StackConfig {
     data_dir: PathBuf,
+    /// The gateway's address: the only one meant to be published.
     host: IpAddr,
+    /// Where the internal services and NATS listen; loopback, so publishing the gateway
+    /// publishes nothing else.
+    internal_host: IpAddr,
     gateway_port: u16,
     identity_port: u16,
     server_port: u16,
@@ -42,6 +47,7 @@ impl Default for StackConfig {
         Self {
             data_dir: PathBuf::from("data"),
             host: IpAddr::from([127, 0, 0, 1]),
+            internal_host: IpAddr::from([127, 0, 0, 1]),
             gateway_port: 5000,
             identity_port: 50051,
             server_port: 50052,
@@ -60,6 +66,16 @@ impl Default for StackConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, dir] = args.as_slice()
+        && command == "keygen"
+    {
+        return keygen(Path::new(dir));
+    }
+    anyhow::ensure!(
+        args.is_empty(),
+        "usage: vps-stack            (run the whole stack)\n       vps-stack keygen DIR  (caller-token keys for every service)"
+    );
     platform::telemetry::init("vps-stack");
     let config: StackConfig = platform::config::load()?;
     std::fs::create_dir_all(&config.data_dir)
@@ -69,12 +85,20 @@ async fn main() -> anyhow::Result<()> {
     shutdown.trigger_on_signals();
 
     let jwt_secret = kept_secret(&data_dir.join("secrets/jwt-secret"))?;
+    // node-svc's key for hypervisor credentials; server-svc has its own for root passwords
+    // and stored replies, so server-svc cannot read hypervisor credentials.
     let credentials_key = kept_secret(&data_dir.join("secrets/credentials-key"))?;
+    let server_key = kept_secret(&data_dir.join("secrets/server-key"))?;
     let (admin_password, fresh_password) = admin_password(&data_dir.join("admin-password"))?;
+    // Each service signs its caller tokens with its own key and trusts the others' public keys.
+    let keys = KeySet::kept_in(&data_dir.join("secrets/caller"))?;
 
-    let mut nats = start_nats(&config, &data_dir).await?;
+    // The child nats-server takes clients with a user and password only.
+    let nats_password =
+        kept_secret_with(&data_dir.join("secrets/nats-password"), |b| hex::encode(b))?;
+    let mut nats = start_nats(&config, &data_dir, &nats_password).await?;
 
-    let addr = |port| SocketAddr::new(config.host, port);
+    let addr = |port| SocketAddr::new(config.internal_host, port);
     let sqlite = |name: &str| {
         format!(
             "sqlite://{}?mode=rwc",
@@ -91,13 +115,16 @@ async fn main() -> anyhow::Result<()> {
             password: Some(SecretString::from(admin_password.clone())),
             api_key: config.admin_api_key.clone(),
         },
+        caller: keys.config_for(Service::Identity),
         ..identity_svc::Config::default()
     };
+    let gateway_addr = SocketAddr::new(config.host, config.gateway_port);
     let gateway = gateway::Config {
-        listen: addr(config.gateway_port),
+        listen: gateway_addr,
         identity_url: format!("http://{}", addr(config.identity_port)),
         node_url: format!("http://{}", addr(config.node_port)),
         server_url: format!("http://{}", addr(config.server_port)),
+        caller: keys.config_for(Service::Gateway),
         ..gateway::Config::default()
     };
 
@@ -116,9 +143,13 @@ async fn main() -> anyhow::Result<()> {
         database_url: sqlite("server"),
         identity_url: format!("http://{}", addr(config.identity_port)),
         node_url: format!("http://{}", addr(config.node_port)),
-        nats_url: Some(format!("nats://{}", addr(config.nats_port))),
+        nats_url: Some(SecretString::from(nats_url(
+            addr(config.nats_port),
+            &nats_password,
+        ))),
         catalog_path: Some(catalog_path),
-        secrets_key: Some(SecretString::from(credentials_key.clone())),
+        secrets_key: Some(SecretString::from(server_key)),
+        caller: keys.config_for(Service::Server),
         ..server_svc::Config::default()
     };
     tasks.spawn(named(
@@ -146,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: sqlite("node"),
         credentials_key: Some(SecretString::from(credentials_key)),
         local_lxc,
+        caller: keys.config_for(Service::Node),
         ..node_svc::Config::default()
     };
     tasks.spawn(named("node-svc", node_svc::serve(node, shutdown.clone())));
@@ -172,8 +204,7 @@ async fn main() -> anyhow::Result<()> {
         gateway::serve(gateway.clone(), shutdown.clone()),
     ));
 
-    let gateway_addr = addr(config.gateway_port);
-    let ready = wait_for_port(gateway_addr, Duration::from_secs(30));
+    let ready = wait_for_port(reachable(gateway_addr), Duration::from_secs(30));
     tokio::select! {
         result = ready => result.context("the gateway did not come up")?,
         Some(done) = tasks.join_next() => {
@@ -241,6 +272,29 @@ async fn main() -> anyhow::Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
+/// Writes a caller-token key pair for every service into `dir` (`<service>.key`, 0600;
+/// `<service>.pub`), keeping keys that are already there.
+fn keygen(dir: &Path) -> anyhow::Result<()> {
+    let keys = KeySet::kept_in(dir)?;
+    for service in Service::ALL {
+        println!(
+            "{service}: {} (public {})",
+            dir.join(format!("{service}.key")).display(),
+            keys.public[service.name()]
+        );
+    }
+    Ok(())
+}
+
+/// Where to reach a listener: an unspecified bind address (0.0.0.0) is reached on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
+    } else {
+        addr
+    }
+}
+
 async fn named(
     name: &'static str,
     service: impl Future<Output = anyhow::Result<()>>,
@@ -256,8 +310,15 @@ fn exit_error(done: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyho
     }
 }
 
-/// A 256-bit secret kept in `path` (created 0600 on first start).
+/// A 256-bit secret kept in `path` (created 0600 on first start), base64.
 fn kept_secret(path: &Path) -> anyhow::Result<String> {
+    kept_secret_with(path, |bytes| {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
+}
+
+/// A 256-bit secret kept in `path` (created 0600 on first start), encoded by `encode`.
+fn kept_secret_with(path: &Path, encode: fn(&[u8]) -> String) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim().to_owned();
         anyhow::ensure!(
@@ -269,8 +330,8 @@ fn kept_secret(path: &Path) -> anyhow::Result<String> {
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = base64::engine::general_purpose::STANDARD.encode(bytes);
-    write_private(path, &secret)?;
+    let secret = encode(&bytes);
+    platform::config::write_private(path, &secret)?;
     Ok(secret)
 }
 
@@ -295,35 +356,38 @@ fn admin_password(path: &Path) -> anyhow::Result<(String, bool)> {
     let mut bytes = [0u8; 15];
     rand::rng().fill_bytes(&mut bytes);
     let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(path, &password)?;
+    platform::config::write_private(path, &password)?;
     Ok((password, true))
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(file, "{contents}")?;
-    Ok(())
+/// The URL the services use to reach the child nats-server, with its credentials (the
+/// password is hex, so it needs no escaping).
+fn nats_url(addr: SocketAddr, password: &str) -> String {
+    format!("nats://{NATS_USER}:{password}@{addr}")
 }
 
-async fn start_nats(config: &StackConfig, data_dir: &Path) -> anyhow::Result<Child> {
+const NATS_USER: &str = "vps";
+
+async fn start_nats(
+    config: &StackConfig,
+    data_dir: &Path,
+    password: &str,
+) -> anyhow::Result<Child> {
     let store = data_dir.join("nats");
     std::fs::create_dir_all(&store)?;
+    // The password goes in a 0600 file, not on the command line where `ps` shows it.
+    let conf = data_dir.join("secrets/nats.conf");
+    let _ = std::fs::remove_file(&conf);
+    platform::config::write_private(
+        &conf,
+        &format!("authorization {{\n  user: \"{NATS_USER}\"\n  password: \"{password}\"\n}}"),
+    )?;
     let log = std::fs::File::create(data_dir.join("nats-server.log"))?;
     let child = Command::new(&config.nats_server)
+        .arg("-c")
+        .arg(&conf)
         .args(["-js", "-a"])
-        .arg(config.host.to_string())
+        .arg(config.internal_host.to_string())
         .arg("-p")
         .arg(config.nats_port.to_string())
         .arg("-sd")
@@ -340,7 +404,7 @@ async fn start_nats(config: &StackConfig, data_dir: &Path) -> anyhow::Result<Chi
             )
         })?;
     wait_for_port(
-        SocketAddr::new(config.host, config.nats_port),
+        SocketAddr::new(config.internal_host, config.nats_port),
         Duration::from_secs(15),
     )
     .await

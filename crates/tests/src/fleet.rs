@@ -4,14 +4,17 @@
 
 use std::time::Duration;
 
+use platform::auth::Service;
 use platform::grpc::Caller;
 use proto::node::v1 as pb;
 use proto::node::v1::nodes_client::NodesClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
-use crate::{Cred, TestApp};
+use crate::{ADMIN_ID, Cred, Signed, TestApp};
+
+/// The first administrator, as node-svc sees a caller the gateway signed for.
+const ADMIN: Caller = Caller::admin(ADMIN_ID);
 
 /// An LXC container path under /var/tmp that destroys its containers when dropped.
 pub struct ContainerDir {
@@ -75,13 +78,9 @@ impl Drop for ContainerDir {
     }
 }
 
-pub async fn nodes_client(app: &TestApp) -> NodesClient<Channel> {
-    let channel = Channel::from_shared(app.node_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect to node-svc");
-    NodesClient::new(channel)
+/// node-svc's registry API, as the administrator (signed by the gateway).
+pub async fn nodes_client(app: &TestApp) -> NodesClient<Signed> {
+    app.nodes_client(Service::Gateway)
 }
 
 /// Registers an LXC node in `dir` with this much memory (MB) and no memory overcommit.
@@ -105,7 +104,7 @@ pub async fn lxc_node(app: &TestApp, dir: &ContainerDir, memory_mb: u64) -> i64 
     };
     nodes_client(app)
         .await
-        .create_node(Caller::SYSTEM.request(request))
+        .create_node(ADMIN.request(request))
         .await
         .expect("create the LXC node")
         .into_inner()
@@ -116,7 +115,7 @@ pub async fn lxc_node(app: &TestApp, dir: &ContainerDir, memory_mb: u64) -> i64 
 pub async fn pool(app: &TestApp, node_id: i64, range: &str, gateway: &str) {
     nodes_client(app)
         .await
-        .create_pool(Caller::SYSTEM.request(pb::CreatePoolRequest {
+        .create_pool(ADMIN.request(pb::CreatePoolRequest {
             name: format!("pool-{node_id}-{}", range.replace(['.', '/', '-'], "_")),
             node_id,
             location: String::new(),
@@ -132,7 +131,7 @@ pub async fn pool(app: &TestApp, node_id: i64, range: &str, gateway: &str) {
 pub async fn held(app: &TestApp, node_id: i64) -> ((u32, u64, u64), u64) {
     let mut client = nodes_client(app).await;
     let node = client
-        .get_node(Caller::SYSTEM.request(pb::GetNodeRequest {
+        .get_node(ADMIN.request(pb::GetNodeRequest {
             by: Some(pb::get_node_request::By::Id(node_id)),
         }))
         .await
@@ -140,7 +139,7 @@ pub async fn held(app: &TestApp, node_id: i64) -> ((u32, u64, u64), u64) {
         .into_inner();
     let reserved = node.reserved.unwrap_or_default();
     let pools = client
-        .list_pools(Caller::SYSTEM.request(pb::ListPoolsRequest {}))
+        .list_pools(ADMIN.request(pb::ListPoolsRequest {}))
         .await
         .expect("pools")
         .into_inner()

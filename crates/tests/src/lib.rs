@@ -11,10 +11,13 @@ use std::time::Duration;
 use axum::Router;
 use gateway::AppState;
 use platform::Shutdown;
+use platform::auth::{KeySet, Service, Sign};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -24,6 +27,10 @@ pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
 pub const USER_PASSWORD: &str = "user-password-1";
 /// base64 of 32 bytes.
 pub const NODE_CREDENTIALS_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdDE=";
+/// server-svc's own sealing key (base64 of 32 bytes): not node-svc's.
+pub const SERVER_SECRETS_KEY: &str = "c2VydmVyLXNlY3JldHMta2V5LWZvci10ZXN0cy0wMDE=";
+/// The first administrator's user id (the first user created).
+pub const ADMIN_ID: i64 = 1;
 
 /// Which database identity-svc runs on.
 #[derive(Debug, Clone)]
@@ -132,9 +139,49 @@ impl Default for Options {
     }
 }
 
+/// A gRPC channel whose calls carry signed caller tokens (see [`TestSign`]).
+pub type Signed = InterceptedService<Channel, TestSign>;
+
+/// Signs test calls as the real services would: a user caller through the gateway's key,
+/// [`platform::grpc::Caller::SYSTEM`] (also assumed when a request names no caller) as the
+/// service `system` stands for.
+#[derive(Clone, Debug)]
+pub struct TestSign {
+    users: Sign,
+    system: Sign,
+}
+
+impl tonic::service::Interceptor for TestSign {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if request
+            .extensions()
+            .get::<platform::grpc::Caller>()
+            .is_none()
+        {
+            request
+                .extensions_mut()
+                .insert(platform::grpc::Caller::SYSTEM);
+        }
+        let is_user = request
+            .extensions()
+            .get::<platform::grpc::Caller>()
+            .is_some_and(platform::grpc::Caller::is_user);
+        if is_user {
+            self.users.call(request)
+        } else {
+            self.system.call(request)
+        }
+    }
+}
+
 /// A running identity-svc and gateway. Dropping it shuts both down.
 pub struct TestApp {
     pub base: String,
+    /// Every service's caller-token keys, so tests can call the services directly.
+    pub keys: KeySet,
     pub identity_url: String,
     pub node_url: String,
     pub server_url: String,
@@ -206,6 +253,7 @@ impl TestApp {
         std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
             .expect("write the catalog");
         let shutdown = Shutdown::new();
+        let keys = KeySet::generate().expect("caller-token keys");
 
         let identity_listener = bind().await;
         let identity_url = format!("http://{}", identity_listener.local_addr().expect("addr"));
@@ -218,6 +266,7 @@ impl TestApp {
                 password: Some(SecretString::from(ADMIN_PASSWORD)),
                 api_key: Some(SecretString::from(ADMIN_API_KEY)),
             },
+            caller: keys.config_for(Service::Identity),
             ..options.identity
         };
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -233,6 +282,7 @@ impl TestApp {
         let node_config = node_svc::Config {
             database_url: node_database_url,
             credentials_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
+            caller: keys.config_for(Service::Node),
             ..options.node
         };
         let node_shutdown = shutdown.clone();
@@ -250,7 +300,8 @@ impl TestApp {
             identity_url: identity_url.clone(),
             node_url: node_url.clone(),
             catalog_path: Some(catalog_path),
-            secrets_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
+            secrets_key: Some(SecretString::from(SERVER_SECRETS_KEY)),
+            caller: keys.config_for(Service::Server),
             ..options.server
         };
         let server_shutdown = Shutdown::new();
@@ -264,11 +315,13 @@ impl TestApp {
             identity_url: identity_url.clone(),
             node_url: node_url.clone(),
             server_url: server_url.clone(),
+            caller: keys.config_for(Service::Gateway),
             ..options.gateway
         };
         let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
         let app = Self {
             base,
+            keys,
             identity_url,
             node_url,
             server_url,
@@ -289,6 +342,7 @@ impl TestApp {
             identity_url: self.identity_url.clone(),
             node_url: self.node_url.clone(),
             server_url: self.server_url.clone(),
+            caller: self.keys.config_for(Service::Gateway),
             ..config
         };
         start_gateway(config, Router::new(), self.shutdown.clone()).await
@@ -316,11 +370,10 @@ impl TestApp {
     }
 
     async fn wait_for_server_svc(&self) {
-        let channel = platform::grpc::channel(&self.server_url).expect("server-svc URL");
-        let mut client = proto::server::v1::servers_client::ServersClient::new(channel);
+        let mut client = self.servers_client(Service::Gateway);
         for _ in 0..400 {
             let request =
-                platform::grpc::Caller::SYSTEM.request(proto::server::v1::GetCatalogRequest {});
+                platform::grpc::Caller::admin(1).request(proto::server::v1::GetCatalogRequest {});
             if client.get_catalog(request).await.is_ok() {
                 return;
             }
@@ -352,6 +405,75 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the test stack did not become ready");
+    }
+
+    /// A channel to `url` for `audience` whose user callers the gateway signs and whose
+    /// `Caller::SYSTEM` is `system`.
+    pub fn signed(&self, url: &str, system: Service, audience: Service) -> Signed {
+        let channel = platform::grpc::channel(url).expect("service URL");
+        let sign = |issuer| Sign::new(self.keys.minter(issuer).expect("minter"), audience);
+        InterceptedService::new(
+            channel,
+            TestSign {
+                users: sign(Service::Gateway),
+                system: sign(system),
+            },
+        )
+    }
+
+    pub fn identity_client(
+        &self,
+        system: Service,
+    ) -> proto::identity::v1::identity_client::IdentityClient<Signed> {
+        proto::identity::v1::identity_client::IdentityClient::new(self.signed(
+            &self.identity_url,
+            system,
+            Service::Identity,
+        ))
+    }
+
+    pub fn nodes_client(
+        &self,
+        system: Service,
+    ) -> proto::node::v1::nodes_client::NodesClient<Signed> {
+        proto::node::v1::nodes_client::NodesClient::new(self.signed(
+            &self.node_url,
+            system,
+            Service::Node,
+        ))
+    }
+
+    pub fn guests_client(
+        &self,
+        system: Service,
+    ) -> proto::node::v1::guests_client::GuestsClient<Signed> {
+        proto::node::v1::guests_client::GuestsClient::new(self.signed(
+            &self.node_url,
+            system,
+            Service::Node,
+        ))
+    }
+
+    pub fn consoles_client(
+        &self,
+        system: Service,
+    ) -> proto::node::v1::consoles_client::ConsolesClient<Signed> {
+        proto::node::v1::consoles_client::ConsolesClient::new(self.signed(
+            &self.node_url,
+            system,
+            Service::Node,
+        ))
+    }
+
+    pub fn servers_client(
+        &self,
+        system: Service,
+    ) -> proto::server::v1::servers_client::ServersClient<Signed> {
+        proto::server::v1::servers_client::ServersClient::new(self.signed(
+            &self.server_url,
+            system,
+            Service::Server,
+        ))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -4,18 +4,15 @@
 
 use std::time::{Duration, Instant};
 
+use platform::auth::Service;
 use platform::grpc::Caller;
 use proto::node::v1 as pb;
 use proto::node::v1::guests_client::GuestsClient;
 use proto::node::v1::nodes_client::NodesClient;
-use tests::{Backend, Options, TestApp};
+use tests::{Backend, Options, Signed, TestApp};
 use tonic::Code;
-use tonic::transport::Channel;
 
-const ADMIN: Caller = Caller {
-    user_id: 1,
-    admin: true,
-};
+const ADMIN: Caller = Caller::admin(tests::ADMIN_ID);
 
 /// A container path that removes its containers when dropped.
 struct ContainerDir {
@@ -53,19 +50,15 @@ impl Drop for ContainerDir {
     }
 }
 
-async fn clients(app: &TestApp) -> (NodesClient<Channel>, GuestsClient<Channel>) {
-    let channel = Channel::from_shared(app.node_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+/// node-svc as the administrator (users' calls) and as server-svc (everything else).
+async fn clients(app: &TestApp) -> (NodesClient<Signed>, GuestsClient<Signed>) {
     (
-        NodesClient::new(channel.clone()),
-        GuestsClient::new(channel),
+        app.nodes_client(Service::Server),
+        app.guests_client(Service::Server),
     )
 }
 
-async fn lxc_node(nodes: &mut NodesClient<Channel>, name: &str, path: &str) -> i64 {
+async fn lxc_node(nodes: &mut NodesClient<Signed>, name: &str, path: &str) -> i64 {
     let request = pb::CreateNodeRequest {
         name: name.into(),
         driver: "lxc".into(),
@@ -398,12 +391,7 @@ async fn a_console_ticket_opens_one_websocket_terminal() {
         ..Default::default()
     };
     guests.create_guest(create).await.expect("create");
-    let channel = Channel::from_shared(app.node_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut consoles = proto::node::v1::consoles_client::ConsolesClient::new(channel);
+    let mut consoles = app.consoles_client(Service::Server);
     let issue = |name: &str| pb::IssueConsoleTicketRequest {
         guest: Some(guest(node, name)),
         user_id: 7,

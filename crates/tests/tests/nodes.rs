@@ -4,14 +4,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use platform::auth::Service;
 use platform::grpc::Caller;
 use proto::node::v1 as pb;
 use proto::node::v1::nodes_client::NodesClient;
 use reqwest::StatusCode;
 use serde_json::json;
-use tests::{ADMIN_API_KEY, Backend, Cred, TestApp, on_every_backend};
+use tests::{ADMIN_API_KEY, Backend, Cred, Signed, TestApp, on_every_backend};
 use tonic::Code;
-use tonic::transport::Channel;
 
 on_every_backend!(
     skyport_nodes_are_created_listed_and_deleted,
@@ -20,20 +20,16 @@ on_every_backend!(
 );
 
 const KEY: Cred<'static> = Cred::ApiKey(ADMIN_API_KEY);
-const ADMIN: Caller = Caller {
-    user_id: 1,
-    admin: true,
-};
+const ADMIN: Caller = Caller::admin(tests::ADMIN_ID);
 const PVE_TOKEN: &str = "root@pam!ci=5b3c6a9e-very-secret-token";
 
-async fn nodes(app: &TestApp) -> NodesClient<Channel> {
-    NodesClient::connect(app.node_url.clone())
-        .await
-        .expect("connect node-svc")
+/// node-svc as the administrator (through the gateway's key) and as server-svc.
+async fn nodes(app: &TestApp) -> NodesClient<Signed> {
+    app.nodes_client(Service::Server)
 }
 
 async fn node(
-    client: &mut NodesClient<Channel>,
+    client: &mut NodesClient<Signed>,
     name: &str,
     location: &str,
     tags: &[&str],
@@ -146,7 +142,10 @@ async fn skyport_nodes_are_created_listed_and_deleted(backend: Backend) {
         node_id: lxc_node.id,
         ..Default::default()
     };
-    client.reserve(reserve).await.expect("reserve");
+    client
+        .reserve(Caller::SYSTEM.request(reserve))
+        .await
+        .expect("reserve");
     let refused = app
         .call(
             reqwest::Method::DELETE,
@@ -162,9 +161,9 @@ async fn skyport_nodes_are_created_listed_and_deleted(backend: Backend) {
             .is_some_and(|m| m.contains("server"))
     );
     client
-        .release(pb::ReleaseRequest {
+        .release(Caller::SYSTEM.request(pb::ReleaseRequest {
             reservation_id: "server-1".into(),
-        })
+        }))
         .await
         .expect("release");
     let deleted = app
@@ -238,12 +237,11 @@ async fn placement_never_oversubscribes(backend: Backend) {
     let client = Arc::new(tokio::sync::Mutex::new(client));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
-        let url = app.node_url.clone();
+        let mut client = app.nodes_client(Service::Server);
         set.spawn(async move {
-            let mut client = NodesClient::connect(url).await.expect("connect");
             let id = format!("server-{i}");
             client
-                .reserve(pb::ReserveRequest {
+                .reserve(Caller::SYSTEM.request(pb::ReserveRequest {
                     reservation_id: id.clone(),
                     size: Some(pb::Capacity {
                         cores: 1,
@@ -253,7 +251,7 @@ async fn placement_never_oversubscribes(backend: Backend) {
                     location: "fra".into(),
                     tags: vec!["ssd".into()],
                     node_id: 0,
-                })
+                }))
                 .await
                 .map(|reply| (id, reply.into_inner()))
         });
@@ -311,7 +309,7 @@ async fn placement_never_oversubscribes(backend: Backend) {
         ..Default::default()
     };
     let held = client
-        .reserve(repeat.clone())
+        .reserve(Caller::SYSTEM.request(repeat.clone()))
         .await
         .expect("a placed id reserves again")
         .into_inner();
@@ -321,15 +319,15 @@ async fn placement_never_oversubscribes(backend: Backend) {
     );
     for i in 0..20 {
         client
-            .release(pb::ReleaseRequest {
+            .release(Caller::SYSTEM.request(pb::ReleaseRequest {
                 reservation_id: format!("server-{i}"),
-            })
+            }))
             .await
             .expect("release");
         client
-            .release(pb::ReleaseRequest {
+            .release(Caller::SYSTEM.request(pb::ReleaseRequest {
                 reservation_id: format!("server-{i}"),
-            })
+            }))
             .await
             .expect("release twice");
     }
@@ -364,7 +362,7 @@ async fn placement_never_oversubscribes(backend: Backend) {
         "{after:?}"
     );
     let placed = client
-        .reserve(pb::ReserveRequest {
+        .reserve(Caller::SYSTEM.request(pb::ReserveRequest {
             reservation_id: "any".into(),
             size: Some(pb::Capacity {
                 cores: 1,
@@ -372,13 +370,13 @@ async fn placement_never_oversubscribes(backend: Backend) {
                 disk_gb: 10,
             }),
             ..Default::default()
-        })
+        }))
         .await
         .expect("placed")
         .into_inner();
     assert_eq!(placed.node_id, small.id);
     let too_big = client
-        .reserve(pb::ReserveRequest {
+        .reserve(Caller::SYSTEM.request(pb::ReserveRequest {
             reservation_id: "huge".into(),
             size: Some(pb::Capacity {
                 cores: 1,
@@ -386,15 +384,15 @@ async fn placement_never_oversubscribes(backend: Backend) {
                 disk_gb: 10,
             }),
             ..Default::default()
-        })
+        }))
         .await
         .expect_err("no capacity");
     assert_eq!(too_big.code(), Code::ResourceExhausted);
     let invalid = client
-        .reserve(pb::ReserveRequest {
+        .reserve(Caller::SYSTEM.request(pb::ReserveRequest {
             reservation_id: "x".into(),
             ..Default::default()
-        })
+        }))
         .await
         .expect_err("invalid");
     assert_eq!(invalid.code(), Code::InvalidArgument);
@@ -446,16 +444,15 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
 
     let mut set = tokio::task::JoinSet::new();
     for i in 0..15 {
-        let url = app.node_url.clone();
+        let mut client = app.nodes_client(Service::Server);
         let node_id = host.id;
         set.spawn(async move {
-            let mut client = NodesClient::connect(url).await.expect("connect");
             client
-                .allocate_address(pb::AllocateAddressRequest {
+                .allocate_address(Caller::SYSTEM.request(pb::AllocateAddressRequest {
                     owner: format!("server-{i}"),
                     family: 4,
                     node_id,
-                })
+                }))
                 .await
         });
     }
@@ -489,7 +486,9 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
         family: 4,
         node_id: host.id,
     };
-    let held = client.allocate_address(again("server-0")).await;
+    let held = client
+        .allocate_address(Caller::SYSTEM.request(again("server-0")))
+        .await;
     let released_address = match held {
         Ok(a) => {
             let a = a.into_inner();
@@ -516,14 +515,14 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
     );
     for i in 0..15 {
         client
-            .release_address(pb::ReleaseAddressRequest {
+            .release_address(Caller::SYSTEM.request(pb::ReleaseAddressRequest {
                 owner: format!("server-{i}"),
-            })
+            }))
             .await
             .expect("release");
     }
     let fresh = client
-        .allocate_address(again("newcomer"))
+        .allocate_address(Caller::SYSTEM.request(again("newcomer")))
         .await
         .expect("allocate")
         .into_inner();
@@ -531,11 +530,11 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
     assert!(addresses.contains(&released_address));
 
     let six = client
-        .allocate_address(pb::AllocateAddressRequest {
+        .allocate_address(Caller::SYSTEM.request(pb::AllocateAddressRequest {
             owner: "newcomer".into(),
             family: 6,
             node_id: host.id,
-        })
+        }))
         .await
         .expect("v6")
         .into_inner();
@@ -553,10 +552,7 @@ async fn addresses_are_never_handed_out_twice(backend: Backend) {
         .await
         .expect_err("invalid");
     assert_eq!(bad.code(), Code::InvalidArgument);
-    let user = Caller {
-        user_id: 2,
-        admin: false,
-    };
+    let user = Caller::user(2);
     let forbidden = client
         .create_pool(user.request(pb::CreatePoolRequest {
             name: "mine".into(),

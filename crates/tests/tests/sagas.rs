@@ -536,7 +536,7 @@ async fn server_events_reach_jetstream() {
     let nats = Nats::start().await;
     let options = Options {
         server: server_svc::Config {
-            nats_url: Some(nats.url.clone()),
+            nats_url: Some(nats.url.clone().into()),
             stop_grace_secs: 1,
             ..server_svc::Config::default()
         },
@@ -689,7 +689,7 @@ async fn servers_on_a_proxmox_node() {
     };
     tests::fleet::nodes_client(&app)
         .await
-        .create_node(platform::grpc::Caller::SYSTEM.request(request))
+        .create_node(platform::grpc::Caller::admin(tests::ADMIN_ID).request(request))
         .await
         .expect("the Proxmox node");
     let admin = app.admin_token().await;

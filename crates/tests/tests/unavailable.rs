@@ -31,8 +31,10 @@ async fn a_dead_identity_service_is_a_503_in_every_dialect() {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let keys = platform::auth::KeySet::generate().expect("keys");
     let state = AppState::new(gateway::Config {
         identity_url,
+        caller: keys.config_for(platform::auth::Service::Gateway),
         ..gateway::Config::default()
     })
     .expect("state");

@@ -4,12 +4,14 @@
 //! `servers`.
 
 mod servers;
+mod service_accounts;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::SecondsFormat;
+use platform::grpc::Caller;
 use proto::identity::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -59,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_credits))
         .routes(routes!(user_credits, adjust_credits))
         .merge(servers::routes())
+        .merge(service_accounts::routes())
 }
 
 pub fn timestamp(ms: i64) -> Option<String> {
@@ -142,7 +145,12 @@ async fn register(
         role: pb::Role::User.into(),
         skyport_id: None,
     };
-    let user = state.identity().create_user(request).await?.into_inner();
+    // Registration speaks as the gateway itself: the person has no account yet.
+    let user = state
+        .identity()
+        .create_user(Caller::SYSTEM.request(request))
+        .await?
+        .into_inner();
     Ok((StatusCode::CREATED, Json(Account::from(user))))
 }
 
@@ -205,10 +213,10 @@ async fn login(
         .ok_or_else(|| ApiError::invalid("login", "login (a username or email) is required"))?;
     let session = state
         .identity()
-        .login(pb::LoginRequest {
+        .login(Caller::SYSTEM.request(pb::LoginRequest {
             login,
             password: body.password,
-        })
+        }))
         .await
         .map_err(|status| match status.code() {
             tonic::Code::Unauthenticated => {
@@ -240,9 +248,9 @@ async fn refresh(
 ) -> Result<Json<SessionReply>> {
     let session = state
         .identity()
-        .refresh(pb::RefreshRequest {
+        .refresh(Caller::SYSTEM.request(pb::RefreshRequest {
             refresh_token: body.refresh_token,
-        })
+        }))
         .await
         .map_err(|status| match status.code() {
             tonic::Code::Unauthenticated => {
@@ -271,7 +279,7 @@ async fn logout(
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
     state
         .identity()
-        .logout(pb::LogoutRequest { access_token })
+        .logout(Caller::SYSTEM.request(pb::LogoutRequest { access_token }))
         .await?;
     state.auth.forget_all();
     Ok(Json(StatusReply { status: "success" }))

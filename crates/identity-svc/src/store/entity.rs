@@ -20,6 +20,10 @@ pub mod user {
         pub password_hash: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Wrong passwords since the last successful login.
+        pub failed_logins: i32,
+        /// No password is checked for this account before then.
+        pub login_blocked_until: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -134,6 +138,33 @@ pub mod ledger {
         pub reason: String,
         pub reference: Option<String>,
         pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_account {
+    use sea_orm::entity::prelude::*;
+
+    /// A credential for another team's service calling the gRPC API directly: acts for
+    /// `user_id` with `scopes` (space-separated names). The key is stored as a digest.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub user_id: i64,
+        pub name: String,
+        pub scopes: String,
+        #[sea_orm(unique)]
+        pub key_digest: String,
+        pub hint: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(ServiceAccountsAndLoginThrottle)]
     }
 }
 
@@ -232,6 +232,86 @@ impl MigrationTrait for Initial {
                     .col(LedgerEntries::Reference)
                     .unique()
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Service accounts, and the per-account login throttle.
+struct ServiceAccountsAndLoginThrottle;
+
+impl MigrationName for ServiceAccountsAndLoginThrottle {
+    fn name(&self) -> &str {
+        "m20261130_000001_service_accounts_and_login_throttle"
+    }
+}
+
+#[derive(DeriveIden)]
+enum UsersThrottle {
+    #[sea_orm(iden = "users")]
+    Table,
+    FailedLogins,
+    LoginBlockedUntil,
+}
+
+#[derive(DeriveIden)]
+enum ServiceAccounts {
+    Table,
+    Id,
+    UserId,
+    Name,
+    Scopes,
+    KeyDigest,
+    Hint,
+    CreatedAt,
+    LastUsedAt,
+    RevokedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ServiceAccountsAndLoginThrottle {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(UsersThrottle::Table)
+                    .add_column(integer(UsersThrottle::FailedLogins).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(UsersThrottle::Table)
+                    .add_column(timestamp_with_time_zone_null(
+                        UsersThrottle::LoginBlockedUntil,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ServiceAccounts::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(ServiceAccounts::Id))
+                    .col(big_integer(ServiceAccounts::UserId))
+                    .col(string(ServiceAccounts::Name))
+                    .col(string(ServiceAccounts::Scopes))
+                    .col(string_uniq(ServiceAccounts::KeyDigest))
+                    .col(string(ServiceAccounts::Hint))
+                    .col(timestamp_with_time_zone(ServiceAccounts::CreatedAt))
+                    .col(timestamp_with_time_zone_null(ServiceAccounts::LastUsedAt))
+                    .col(timestamp_with_time_zone_null(ServiceAccounts::RevokedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(ServiceAccounts::Table, ServiceAccounts::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -21,6 +21,40 @@ const TAG_FILE: &str = "vps-managed";
 /// Our snapshot names mapped to LXC's `snapN`.
 const SNAPSHOT_INDEX: &str = "vps-snapshots.json";
 const CPU_PERIOD_US: u64 = 100_000;
+/// The only environment the `lxc-*` tools and `script` get: nothing of the control plane's
+/// own environment (its secrets among it) may reach a tool, let alone a guest.
+const TOOL_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// What a process attached to a guest starts with, instead of the caller's environment.
+const GUEST_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const GUEST_TERM: &str = "TERM=xterm-256color";
+
+/// `lxc-attach` arguments for `name` that start the attached process with a cleared
+/// environment holding only PATH, TERM and HOME.
+fn attach_args(name: &str) -> [&str; 10] {
+    [
+        "-n",
+        name,
+        "--clear-env",
+        "--set-var",
+        GUEST_PATH,
+        "--set-var",
+        GUEST_TERM,
+        "--set-var",
+        "HOME=/root",
+        "--",
+    ]
+}
+
+/// A command for an `lxc-*` tool (or `script`) that inherits nothing of this process's
+/// environment.
+fn tool(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", TOOL_PATH)
+        .env("LC_ALL", "C");
+    command
+}
 
 pub struct LxcDriver {
     path: PathBuf,
@@ -103,8 +137,14 @@ impl LxcDriver {
         self.path.join(name)
     }
 
-    async fn run(&self, tool: &str, args: &[&str], stdin: Option<&[u8]>) -> DriverResult<Output> {
-        let mut command = Command::new(tool);
+    async fn run(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> DriverResult<Output> {
+        let tool_name = program;
+        let mut command = tool(program);
         command
             .arg("-P")
             .arg(&self.path)
@@ -118,18 +158,20 @@ impl LxcDriver {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| {
-            DriverError::Unreachable(anyhow::anyhow!("cannot run {tool}: {e}; is LXC installed?"))
+            DriverError::Unreachable(anyhow::anyhow!(
+                "cannot run {tool_name}: {e}; is LXC installed?"
+            ))
         })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input)
                 .await
-                .map_err(|e| DriverError::Failed(format!("{tool}: writing stdin: {e}")))?;
+                .map_err(|e| DriverError::Failed(format!("{tool_name}: writing stdin: {e}")))?;
             drop(pipe);
         }
         let out = child
             .wait_with_output()
             .await
-            .map_err(|e| DriverError::Failed(format!("{tool}: {e}")))?;
+            .map_err(|e| DriverError::Failed(format!("{tool_name}: {e}")))?;
         Ok(Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -684,12 +726,10 @@ impl Hypervisor for LxcDriver {
         let hash = sha_crypt::sha512_simple(password, &params)
             .map_err(|_| DriverError::Failed("hashing the password".into()))?;
         let input = format!("{user}\n{hash}\n");
+        let mut args = attach_args(name).to_vec();
+        args.extend(["/bin/sh", "-c", SET_PASSWORD_SCRIPT]);
         let out = self
-            .run(
-                "lxc-attach",
-                &["-n", name, "--", "/bin/sh", "-c", SET_PASSWORD_SCRIPT],
-                Some(input.as_bytes()),
-            )
+            .run("lxc-attach", &args, Some(input.as_bytes()))
             .await?;
         if out.code != 0 {
             return Err(failed("lxc-attach", &out));
@@ -820,8 +860,11 @@ impl Hypervisor for LxcDriver {
         // controlling terminal; util-linux `script` sets one up around it and relays it over
         // plain pipes. Names are validated and the path is quoted, so nothing is interpreted.
         let path = self.path.display().to_string().replace('\'', r"'\''");
-        let command = format!("exec lxc-attach -P '{path}' -n {name} -- /bin/sh -l");
-        let mut child = Command::new("script")
+        let command = format!(
+            "exec lxc-attach -P '{path}' {} /bin/sh -l",
+            attach_args(name).join(" ")
+        );
+        let mut child = tool("script")
             .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
             .env("TERM", "xterm-256color")
             .stdin(Stdio::piped())
@@ -953,7 +996,7 @@ impl LxcDriver {
 
     /// Runs a command inside a running container and returns its standard output.
     pub async fn attach_output(&self, name: &str, command: &[&str]) -> DriverResult<String> {
-        let mut args = vec!["-n", name, "--"];
+        let mut args = attach_args(name).to_vec();
         args.extend_from_slice(command);
         let out = self.run("lxc-attach", &args, None).await?;
         if out.code != 0 {

@@ -12,8 +12,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use platform::Shutdown;
+use platform::auth::{CallerAuth, Service, Sign};
 use platform::crypto::Sealer;
-use platform::grpc::{Caller, Propagate};
+use platform::grpc::Caller;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -27,13 +28,13 @@ pub use billing::BillingPass;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
 
 pub type IdentityClient =
-    proto::identity::v1::identity_client::IdentityClient<InterceptedService<Channel, Propagate>>;
+    proto::identity::v1::identity_client::IdentityClient<InterceptedService<Channel, Sign>>;
 pub type NodesClient =
-    proto::node::v1::nodes_client::NodesClient<InterceptedService<Channel, Propagate>>;
+    proto::node::v1::nodes_client::NodesClient<InterceptedService<Channel, Sign>>;
 pub type GuestsClient =
-    proto::node::v1::guests_client::GuestsClient<InterceptedService<Channel, Propagate>>;
+    proto::node::v1::guests_client::GuestsClient<InterceptedService<Channel, Sign>>;
 pub type ConsolesClient =
-    proto::node::v1::consoles_client::ConsolesClient<InterceptedService<Channel, Propagate>>;
+    proto::node::v1::consoles_client::ConsolesClient<InterceptedService<Channel, Sign>>;
 
 pub struct App {
     db: DatabaseConnection,
@@ -52,6 +53,7 @@ impl App {
     pub fn new(
         db: DatabaseConnection,
         sealer: Sealer,
+        auth: &CallerAuth,
         config: Arc<Config>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Self>> {
@@ -66,19 +68,19 @@ impl App {
             db,
             identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(
                 identity_channel,
-                Propagate,
+                auth.sign_for(Service::Identity),
             ),
             nodes: proto::node::v1::nodes_client::NodesClient::with_interceptor(
                 node_channel.clone(),
-                Propagate,
+                auth.sign_for(Service::Node),
             ),
             guests: proto::node::v1::guests_client::GuestsClient::with_interceptor(
                 node_channel.clone(),
-                Propagate,
+                auth.sign_for(Service::Node),
             ),
             consoles: proto::node::v1::consoles_client::ConsolesClient::with_interceptor(
                 node_channel,
-                Propagate,
+                auth.sign_for(Service::Node),
             ),
             sealer,
             config,
