@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole stack on its embedded defaults (Debian/Ubuntu, as root or with
-# sudo): installs nats-server, LXC, busybox and jq if missing, builds the launcher, and starts every service on
+# sudo): installs nats-server, LXC, a static busybox and jq if missing, builds the launcher, and starts every service on
 # loopback with SQLite files under ./data (override with VPS_DATA_DIR). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_packages=()
 command -v nats-server >/dev/null || need_packages+=(nats-server)
 command -v lxc-create >/dev/null || need_packages+=(lxc)
-command -v busybox >/dev/null || need_packages+=(busybox)
+# A static busybox: guests made from it need none of the host's libraries bound in.
+dpkg -s busybox-static >/dev/null 2>&1 || need_packages+=(busybox-static)
+command -v newuidmap >/dev/null || need_packages+=(uidmap)
 command -v jq >/dev/null || need_packages+=(jq)   # for the README's first requests
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
@@ -18,6 +20,14 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+# Guests are unprivileged: their ids map into a subordinate range root must own.
+for ids in /etc/subuid /etc/subgid; do
+  if ! grep -qE '^(root|0):1000000:65536$' "$ids" 2>/dev/null; then
+    echo "==> adding root:1000000:65536 to $ids"
+    echo "root:1000000:65536" | as_root tee -a "$ids" >/dev/null
+  fi
+done
 
 # LXC containers need the lxcbr0 bridge of lxc-net (started here too where systemd is absent).
 if ! ip link show lxcbr0 >/dev/null 2>&1; then

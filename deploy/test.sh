@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
-# installs what the tests need (nats-server, LXC and busybox, PostgreSQL from Debian; the
+# installs what the tests need (nats-server, LXC, a static busybox and uidmap, PostgreSQL from Debian; the
 # fakepve Proxmox VE test server from PyPI), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
@@ -11,7 +11,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need_packages=()
 command -v nats-server >/dev/null || need_packages+=(nats-server)
 command -v lxc-create >/dev/null || need_packages+=(lxc)
-command -v busybox >/dev/null || need_packages+=(busybox)
+# A static busybox: guests made from it need none of the host's libraries bound in.
+dpkg -s busybox-static >/dev/null 2>&1 || need_packages+=(busybox-static)
+command -v newuidmap >/dev/null || need_packages+=(uidmap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
@@ -25,6 +27,14 @@ if ! python3 -c 'import fakepve, cryptography' >/dev/null 2>&1; then
   echo "==> installing fakepve"
   python3 -m pip install --quiet --disable-pip-version-check 'fakepve[crypto]==0.5.0'
 fi
+
+# Guests are unprivileged: their ids map into a subordinate range root must own.
+for ids in /etc/subuid /etc/subgid; do
+  if ! grep -qE '^(root|0):1000000:65536$' "$ids" 2>/dev/null; then
+    echo "==> adding root:1000000:65536 to $ids"
+    echo "root:1000000:65536" | as_root tee -a "$ids" >/dev/null
+  fi
+done
 
 # LXC containers need the lxcbr0 bridge of lxc-net (started here too where systemd is absent).
 if ! ip link show lxcbr0 >/dev/null 2>&1; then

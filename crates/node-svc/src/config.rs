@@ -33,11 +33,22 @@ pub struct Config {
 pub struct LocalLxc {
     pub name: String,
     pub location: String,
-    /// The container path (`lxc-* -P`).
+    /// The container path (`lxc-* -P`). It may be on a filesystem apart from the control
+    /// plane's data; every directory above it must be open to traversal.
     pub path: PathBuf,
+    /// What the node declares; 0 (the default) takes this host's cores, its memory less
+    /// `reserve_memory_mb`, and the free disk of the container path less `reserve_disk_gb`.
     pub cores: u32,
     pub memory_mb: u64,
     pub disk_gb: u64,
+    /// Kept back for the control plane itself.
+    pub reserve_memory_mb: u64,
+    pub reserve_disk_gb: u64,
+    /// vCPUs sold per core (containers share cores well); 0 means the node default (4).
+    pub cpu_overcommit: f64,
+    /// The node's other settings (`backing`, `idmap`, `pids_max`, `unenforced_disk`; see
+    /// docs/nodes.md). The default backing is `loop`: disk sizes are enforced.
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -61,10 +72,14 @@ impl Default for LocalLxc {
         Self {
             name: "local".to_owned(),
             location: "local".to_owned(),
-            path: PathBuf::from("data/lxc"),
-            cores: 2,
-            memory_mb: 2048,
-            disk_gb: 20,
+            path: PathBuf::from("/var/lib/vps/lxc"),
+            cores: 0,
+            memory_mb: 0,
+            disk_gb: 0,
+            reserve_memory_mb: 1024,
+            reserve_disk_gb: 5,
+            cpu_overcommit: 0.0,
+            settings: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -42,7 +42,9 @@ fn driver_for(node: &node::Model, nodes: &Nodes) -> Result<Arc<dyn Hypervisor>> 
             let path = settings.get("path").ok_or_else(|| {
                 NodeError::Internal(anyhow::anyhow!("lxc node {} has no path", node.name))
             })?;
-            Ok(Arc::new(LxcDriver::new(path)))
+            let options = crate::driver::lxc::options_from(&settings)
+                .map_err(|e| NodeError::Internal(anyhow::anyhow!("lxc node {}: {e}", node.name)))?;
+            Ok(Arc::new(LxcDriver::with_options(path, options)))
         }
         "proxmox" => {
             let mut credentials = nodes.credentials(node)?;

@@ -40,6 +40,9 @@ struct StackConfig {
     admin_email: String,
     /// Optionally, a Skyport API key (32+ characters) for the first administrator.
     admin_api_key: Option<SecretString>,
+    /// Where the local LXC node keeps its containers: apart from the data directory, which
+    /// no guest should be anywhere near.
+    lxc_path: PathBuf,
 }
 
 impl Default for StackConfig {
@@ -60,6 +63,7 @@ impl Default for StackConfig {
             admin_username: "admin".to_owned(),
             admin_email: "admin@example.com".to_owned(),
             admin_api_key: None,
+            lxc_path: PathBuf::from("/var/lib/vps/lxc"),
         }
     }
 }
@@ -166,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     ));
     let local_lxc = lxc_available().then(|| node_svc::LocalLxc {
-        path: data_dir.join("lxc"),
+        path: config.lxc_path.clone(),
         ..node_svc::LocalLxc::default()
     });
     if local_lxc.is_none() {

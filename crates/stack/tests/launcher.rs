@@ -47,6 +47,7 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vps-stack"));
     command
         .env("VPS_DATA_DIR", data_dir)
+        .env("VPS_LXC_PATH", lxc_dir(data_dir))
         .env("VPS_GATEWAY_PORT", ports.gateway.to_string())
         .env("VPS_NATS_PORT", ports.nats.to_string())
         .env("VPS_ADMIN_API_KEY", ADMIN_API_KEY)
@@ -80,6 +81,11 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
 }
 
 /// The launcher's log (appended across launches), shown when an assertion fails.
+/// The local node's containers: beside the data directory, not inside it.
+fn lxc_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}-lxc", data_dir.display()))
+}
+
 fn log_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("launcher-test.log")
 }
@@ -253,7 +259,7 @@ fn order_a_server(port: u16, password: &str, data_dir: &std::path::Path) {
             .await
             .expect("delete");
         assert!(deleted.status().is_success());
-        let lxc = data_dir.join("lxc");
+        let lxc = lxc_dir(data_dir);
         for _ in 0..300 {
             let left = std::fs::read_dir(&lxc).map_or(0, |d| d.flatten().count());
             if left == 0 {
@@ -280,8 +286,9 @@ fn local_lxc() -> bool {
 
 #[test]
 fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
-    // Under /var/tmp: the local LXC node keeps its containers in the data directory.
+    // Under /var/tmp, where unprivileged guests can reach the container path beside it.
     let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
+    let _remove_lxc = RemoveOnDrop(lxc_dir(dir.path()));
     let ports = ports();
 
     let (mut child, banner) = launch(dir.path(), &ports);
@@ -362,4 +369,13 @@ fn the_stack_starts_prints_its_login_keeps_data_and_stops_cleanly() {
         reqwest::StatusCode::OK,
     );
     interrupt_and_wait(&mut child, dir.path());
+}
+
+/// Removes a directory when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -92,6 +92,13 @@ impl Nodes {
                         "an lxc node needs settings.path, an absolute container path",
                     ));
                 }
+                let settings: std::collections::HashMap<String, String> = new
+                    .settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                crate::driver::lxc::options_from(&settings)
+                    .map_err(|message| NodeError::invalid("settings", message))?;
                 let address = if new.address.trim().is_empty() {
                     "127.0.0.1".to_owned()
                 } else {
@@ -302,33 +309,108 @@ impl Nodes {
 }
 
 impl Nodes {
-    /// Registers the local LXC node of the embedded stack, once.
+    /// Registers the local LXC node of the embedded stack, or brings its declared size up to
+    /// date with the host on every start.
     pub async fn ensure_local_lxc(&self, local: &crate::config::LocalLxc) -> Result<()> {
-        let exists = node::Entity::find()
-            .filter(node::Column::Name.eq(local.name.as_str()))
-            .one(&self.db)
-            .await?;
-        if exists.is_some() {
-            return Ok(());
-        }
         std::fs::create_dir_all(&local.path).map_err(|e| NodeError::Internal(e.into()))?;
         let path = local
             .path
             .canonicalize()
             .map_err(|e| NodeError::Internal(e.into()))?;
+        let (cores, memory_mb, disk_gb) = local_capacity(local, &path);
+        let exists = node::Entity::find()
+            .filter(node::Column::Name.eq(local.name.as_str()))
+            .one(&self.db)
+            .await?;
+        if let Some(found) = exists {
+            let mut active: node::ActiveModel = found.into();
+            active.cores = Set(i64::from(cores));
+            active.memory_mb = Set(clamp(memory_mb));
+            active.disk_gb = Set(clamp(disk_gb));
+            active.update(&self.db).await?;
+            return Ok(());
+        }
+        let mut settings = local.settings.clone();
+        settings.insert("path".to_owned(), path.display().to_string());
         let new = NewNode {
             name: local.name.clone(),
             location: local.location.clone(),
             tags: vec!["local".to_owned()],
             driver: "lxc".to_owned(),
-            cores: local.cores,
-            memory_mb: local.memory_mb,
-            disk_gb: local.disk_gb,
-            settings: BTreeMap::from([("path".to_owned(), path.display().to_string())]),
+            cores,
+            memory_mb,
+            disk_gb,
+            cpu_overcommit: local.cpu_overcommit,
+            settings,
             ..NewNode::default()
         };
         let created = self.create_node(Caller::SYSTEM, new).await?;
-        tracing::info!(node = %created.name, path = %path.display(), "registered the local LXC node");
+        tracing::info!(node = %created.name, path = %path.display(), cores, memory_mb, disk_gb, "registered the local LXC node");
         Ok(())
     }
+}
+
+fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// What the local node declares: the configured size, or this host's cores, its memory and
+/// the free disk under `path`, each less what the control plane keeps for itself.
+fn local_capacity(local: &crate::config::LocalLxc, path: &std::path::Path) -> (u32, u64, u64) {
+    let cores = if local.cores > 0 {
+        local.cores
+    } else {
+        std::thread::available_parallelism()
+            .ok()
+            .and_then(|n| u32::try_from(n.get()).ok())
+            .unwrap_or(1)
+    };
+    let memory_mb = if local.memory_mb > 0 {
+        local.memory_mb
+    } else {
+        host_memory_mb()
+            .saturating_sub(local.reserve_memory_mb)
+            .max(256)
+    };
+    let disk_gb = if local.disk_gb > 0 {
+        local.disk_gb
+    } else {
+        free_disk_gb(path)
+            .saturating_sub(local.reserve_disk_gb)
+            .max(1)
+    };
+    (cores, memory_mb, disk_gb)
+}
+
+/// MemTotal from /proc/meminfo, in MB.
+fn host_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(1024, |kb| kb / 1024)
+}
+
+/// Free space of the filesystem holding `path`, in GB, from `df` (POSIX output).
+fn free_disk_gb(path: &std::path::Path) -> u64 {
+    std::process::Command::new("df")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("-Pk")
+        .arg(path)
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .nth(1)?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(10, |kb| kb / (1024 * 1024))
 }

@@ -56,8 +56,112 @@ fn tool(program: &str) -> Command {
     command
 }
 
+/// Where a node keeps its guests' root filesystems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// A directory per guest: cheap, but the disk size cannot be enforced.
+    Dir,
+    /// An ext4 image per guest, loop-mounted: the disk size is enforced.
+    Loop,
+}
+
+impl Backing {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "dir" => Some(Self::Dir),
+            "loop" => Some(Self::Loop),
+            _ => None,
+        }
+    }
+}
+
+/// The subordinate uid/gid range a node maps its guests' ids into: guest id 0 is host id
+/// `start`. root needs it in /etc/subuid and /etc/subgid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMap {
+    pub start: u32,
+    pub count: u32,
+}
+
+impl Default for IdMap {
+    fn default() -> Self {
+        Self {
+            start: 1_000_000,
+            count: 65_536,
+        }
+    }
+}
+
+impl IdMap {
+    /// Parses `START:COUNT`; the range must leave host ids below 65536 alone.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (start, count) = raw.split_once(':')?;
+        let map = Self {
+            start: start.trim().parse().ok()?,
+            count: count.trim().parse().ok()?,
+        };
+        (map.start >= 65_536 && map.count >= 65_536 && map.start.checked_add(map.count).is_some())
+            .then_some(map)
+    }
+}
+
+/// How a node's guests are made and limited.
+#[derive(Clone, Copy, Debug)]
+pub struct LxcOptions {
+    pub idmap: IdMap,
+    pub backing: Backing,
+    /// Processes (and threads) one guest may have.
+    pub pids_max: u32,
+}
+
+impl Default for LxcOptions {
+    fn default() -> Self {
+        Self {
+            idmap: IdMap::default(),
+            backing: Backing::Dir,
+            pids_max: 1024,
+        }
+    }
+}
+
+/// A node's options from its settings: `backing` (`loop`, the default, or `dir`, which
+/// needs `unenforced_disk = true`: the operator accepts that disk sizes are not enforced),
+/// `idmap` (`START:COUNT`, default `1000000:65536`) and `pids_max` (default 1024).
+pub fn options_from<S: std::hash::BuildHasher>(
+    settings: &std::collections::HashMap<String, String, S>,
+) -> Result<LxcOptions, String> {
+    let mut options = LxcOptions {
+        backing: Backing::Loop,
+        ..LxcOptions::default()
+    };
+    if let Some(raw) = settings.get("backing") {
+        options.backing = Backing::parse(raw).ok_or("settings.backing must be loop or dir")?;
+    }
+    if options.backing == Backing::Dir
+        && settings.get("unenforced_disk").map(String::as_str) != Some("true")
+    {
+        return Err(
+            "a dir backing store cannot enforce disk sizes: set settings.unenforced_disk to true to accept that, or use backing loop"
+                .to_owned(),
+        );
+    }
+    if let Some(raw) = settings.get("idmap") {
+        options.idmap = IdMap::parse(raw)
+            .ok_or("settings.idmap must be START:COUNT with START and COUNT at least 65536")?;
+    }
+    if let Some(raw) = settings.get("pids_max") {
+        options.pids_max = raw
+            .parse()
+            .ok()
+            .filter(|n| (16..=1_000_000).contains(n))
+            .ok_or("settings.pids_max must be a whole number from 16 to 1000000")?;
+    }
+    Ok(options)
+}
+
 pub struct LxcDriver {
     path: PathBuf,
+    options: LxcOptions,
     /// One lock per container for read-modify-write of its config and snapshot index.
     locks: tokio::sync::Mutex<
         std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
@@ -103,14 +207,101 @@ fn check_name(name: &str) -> DriverResult<()> {
     }
 }
 
+const USERNS_CONF: &str = "/usr/share/lxc/config/userns.conf";
+
+/// Whether a config line binds a host directory into the guest (the busybox template binds
+/// the host's library directories read-only).
+fn host_bind(line: &str) -> bool {
+    let Some((key, value)) = line.split_once('=') else {
+        return false;
+    };
+    key.trim() == "lxc.mount.entry" && value.trim_start().starts_with('/')
+}
+
+/// Whether root has the node's subordinate id range in /etc/subuid and /etc/subgid (LXC
+/// maps guest ids with it through newuidmap/newgidmap).
+fn check_subordinate_ids(idmap: IdMap) -> DriverResult<()> {
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let covered = text.lines().any(|line| {
+            let mut parts = line.trim().split(':');
+            let (Some(owner), Some(start), Some(count)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return false;
+            };
+            let (Ok(start), Ok(count)) = (start.parse::<u64>(), count.parse::<u64>()) else {
+                return false;
+            };
+            (owner == "root" || owner == "0")
+                && start <= u64::from(idmap.start)
+                && u64::from(idmap.start) + u64::from(idmap.count) <= start + count
+        });
+        if !covered {
+            return Err(DriverError::Failed(format!(
+                "root has no subordinate ids {start}-{end} in {file}; add the line root:{start}:{count}",
+                start = idmap.start,
+                end = u64::from(idmap.start) + u64::from(idmap.count) - 1,
+                count = idmap.count
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the host's busybox is statically linked (an ELF without an interpreter), so a
+/// guest made from it needs none of the host's libraries.
+fn static_busybox() -> bool {
+    TOOL_PATH
+        .split(':')
+        .map(|dir| Path::new(dir).join("busybox"))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::read(p).ok())
+        .is_some_and(|elf| elf_without_interpreter(&elf))
+}
+
+/// Reads an ELF64 little-endian program header table and looks for `PT_INTERP`.
+fn elf_without_interpreter(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + len)?;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        )
+    };
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) =
+        (field(0x20, 8), field(0x36, 2), field(0x38, 2))
+    else {
+        return false;
+    };
+    (0..phnum).all(|i| {
+        usize::try_from(phoff + i * phentsize)
+            .ok()
+            .and_then(|at| field(at, 4))
+            .is_some_and(|kind| kind != u64::from(PT_INTERP))
+    })
+}
+
 fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 impl LxcDriver {
+    /// A driver with the default options: unprivileged guests in directories.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_options(path, LxcOptions::default())
+    }
+
+    pub fn with_options(path: impl Into<PathBuf>, options: LxcOptions) -> Self {
         Self {
             path: path.into(),
+            options,
             locks: Default::default(),
             internal_grace: Duration::from_secs(30),
         }
@@ -135,6 +326,124 @@ impl LxcDriver {
 
     fn dir(&self, name: &str) -> PathBuf {
         self.path.join(name)
+    }
+
+    /// The guests' mapped root must be able to reach its root filesystem: the container
+    /// path is opened to traversal (not listing), and every directory above it must allow
+    /// traversal already.
+    fn open_path_to_guests(&self) -> DriverResult<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::create_dir_all(&self.path)
+            .map_err(|e| DriverError::Failed(format!("creating the container path: {e}")))?;
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|e| DriverError::Failed(format!("container path: {e}")))?;
+        if meta.permissions().mode() & 0o001 == 0 {
+            let mode = (meta.permissions().mode() & 0o7777) | 0o011;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| DriverError::Failed(format!("opening the container path: {e}")))?;
+        }
+        for ancestor in self.path.ancestors().skip(1) {
+            let Ok(meta) = std::fs::metadata(ancestor) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o001 == 0 {
+                return Err(DriverError::Failed(format!(
+                    "unprivileged guests cannot reach {}: {} is closed to other users (chmod o+x, or put the containers elsewhere)",
+                    self.path.display(),
+                    ancestor.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// After `lxc-create`: the tag, a root filesystem owned by the mapped root, nothing of
+    /// the host's filesystem bound in, the hostname and the limits.
+    async fn finish_create(&self, spec: &GuestSpec, idmap: IdMap) -> DriverResult<()> {
+        let dir = self.dir(&spec.name);
+        tokio::fs::write(dir.join(TAG_FILE), b"vps\n")
+            .await
+            .map_err(|e| DriverError::Failed(format!("tagging the container: {e}")))?;
+        if self.options.backing == Backing::Loop {
+            self.own_loop_root(&spec.name, idmap).await?;
+            // LXC mounts an image under its own library directory by default, which the
+            // template's read-only bind of the host's /usr/lib would cover: mount it beside
+            // the container instead.
+            let mount_point = dir.join("rootfs.mount");
+            tokio::fs::create_dir_all(&mount_point)
+                .await
+                .map_err(|e| DriverError::Failed(format!("rootfs mount point: {e}")))?;
+            self.config_set(
+                &spec.name,
+                "lxc.rootfs.mount",
+                &mount_point.display().to_string(),
+            )
+            .await?;
+        }
+        if spec.template == "busybox" && static_busybox() {
+            // A static busybox needs none of the host's libraries the template binds in.
+            self.drop_host_binds(&spec.name).await?;
+        }
+        if !spec.hostname.is_empty() {
+            self.config_set(&spec.name, "lxc.uts.name", &spec.hostname)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// mkfs leaves an image's root directory owned by host root, which the guest's root
+    /// (mapped) could not write to.
+    async fn own_loop_root(&self, name: &str, idmap: IdMap) -> DriverResult<()> {
+        let image = self.dir(name).join("rootdev");
+        let mount_point = self.dir(name).join(".own-root");
+        tokio::fs::create_dir_all(&mount_point)
+            .await
+            .map_err(|e| DriverError::Failed(format!("mount point: {e}")))?;
+        let image_arg = image.display().to_string();
+        let mount_arg = mount_point.display().to_string();
+        let mounted = tool("mount")
+            .args(["-o", "loop", &image_arg, &mount_arg])
+            .output()
+            .await
+            .map_err(|e| DriverError::Failed(format!("mount: {e}")))?;
+        if !mounted.status.success() {
+            let _ = tokio::fs::remove_dir(&mount_point).await;
+            return Err(DriverError::Failed(format!(
+                "mounting the disk image failed: {}",
+                String::from_utf8_lossy(&mounted.stderr).trim()
+            )));
+        }
+        let owned = ["", "lost+found"].iter().try_for_each(|sub| {
+            let path = mount_point.join(sub);
+            if path.exists() {
+                std::os::unix::fs::chown(&path, Some(idmap.start), Some(idmap.start))
+            } else {
+                Ok(())
+            }
+        });
+        let unmounted = tool("umount").arg(&mount_arg).output().await;
+        let _ = tokio::fs::remove_dir(&mount_point).await;
+        owned.map_err(|e| DriverError::Failed(format!("chown of the disk image's root: {e}")))?;
+        match unmounted {
+            Ok(out) if out.status.success() => Ok(()),
+            _ => Err(DriverError::Failed(
+                "unmounting the disk image failed".into(),
+            )),
+        }
+    }
+
+    /// Removes the template's read-only binds of the host's library directories.
+    async fn drop_host_binds(&self, name: &str) -> DriverResult<()> {
+        let lock = self.lock(name).await;
+        let _held = lock.lock().await;
+        let file = self.dir(name).join("config");
+        let text = tokio::fs::read_to_string(&file)
+            .await
+            .map_err(|e| DriverError::Failed(format!("reading config: {e}")))?;
+        let kept: Vec<&str> = text.lines().filter(|line| !host_bind(line)).collect();
+        tokio::fs::write(&file, kept.join("\n") + "\n")
+            .await
+            .map_err(|e| DriverError::Failed(format!("writing config: {e}")))
     }
 
     async fn run(
@@ -251,6 +560,9 @@ impl LxcDriver {
                 settings.push(("cpu.cfs_quota_us".to_owned(), quota.to_string()));
             }
         }
+        if resources.cores.is_some() || resources.memory_mb.is_some() {
+            settings.push(("pids.max".to_owned(), self.options.pids_max.to_string()));
+        }
         let prefix = if v2 { "lxc.cgroup2." } else { "lxc.cgroup." };
         for (key, value) in &settings {
             self.config_set(name, &format!("{prefix}{key}"), value)
@@ -265,10 +577,10 @@ impl LxcDriver {
             }
         }
         if resources.disk_gb.is_some() {
-            notes.push(
-                "disk size is recorded but not enforced: the directory backing store has no quota"
-                    .to_owned(),
-            );
+            notes.push(match self.options.backing {
+                Backing::Dir => "disk size is recorded but not enforced: the directory backing store has no quota".to_owned(),
+                Backing::Loop => "the disk image keeps the size it was created with".to_owned(),
+            });
         }
         Ok(notes)
     }
@@ -502,6 +814,15 @@ fn uptime_secs(pid: u32) -> u64 {
 /// up the scan; beyond it the figure is a lower bound.
 const DISK_SCAN_LIMIT: usize = 200_000;
 
+/// A guest's disk use: the blocks its image holds, or the files of its root directory.
+fn guest_disk_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    match std::fs::metadata(dir.join("rootdev")) {
+        Ok(image) => image.blocks() * 512,
+        Err(_) => disk_bytes(&dir.join("rootfs")),
+    }
+}
+
 fn disk_bytes(root: &Path) -> u64 {
     let mut total = 0;
     let mut seen = 0usize;
@@ -610,22 +931,44 @@ impl Hypervisor for LxcDriver {
             };
         }
         let template = template_args(&spec.template)?;
-        let mut args: Vec<&str> = vec!["-n", &spec.name];
+        let idmap = self.options.idmap;
+        check_subordinate_ids(idmap)?;
+        self.open_path_to_guests()?;
+        // The guest's config: the host's defaults (network), a user namespace mapping guest
+        // ids into the node's subordinate range, and the distribution's userns settings.
+        let mut config = std::fs::read_to_string("/etc/lxc/default.conf").unwrap_or_default();
+        if Path::new(USERNS_CONF).is_file() {
+            config.push_str(&format!("\nlxc.include = {USERNS_CONF}\n"));
+        }
+        config.push_str(&format!(
+            "lxc.idmap = u 0 {start} {count}\nlxc.idmap = g 0 {start} {count}\n",
+            start = idmap.start,
+            count = idmap.count
+        ));
+        let config_file = self.path.join(format!(".create-{}.conf", spec.name));
+        tokio::fs::write(&config_file, config)
+            .await
+            .map_err(|e| DriverError::Failed(format!("writing the guest config: {e}")))?;
+        let config_arg = config_file.display().to_string();
+        let fssize = format!("{}G", spec.resources.disk_gb.unwrap_or(10).max(1));
+        let mut args: Vec<&str> = vec!["-n", &spec.name, "-f", &config_arg];
+        if self.options.backing == Backing::Loop {
+            args.extend(["-B", "loop", "--fssize", &fssize]);
+        }
         args.extend(template.iter().map(String::as_str));
-        let out = self.run("lxc-create", &args, None).await?;
-        if out.code != 0 {
+        let out = self.run("lxc-create", &args, None).await;
+        let _ = tokio::fs::remove_file(&config_file).await;
+        let made = match out {
+            Ok(out) if out.code == 0 => self.finish_create(spec, idmap).await,
+            Ok(out) => Err(failed("lxc-create", &out)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
             // Leave nothing half-made behind.
             let _ = self
                 .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
                 .await;
-            return Err(failed("lxc-create", &out));
-        }
-        tokio::fs::write(self.dir(&spec.name).join(TAG_FILE), b"vps\n")
-            .await
-            .map_err(|e| DriverError::Failed(format!("tagging the container: {e}")))?;
-        if !spec.hostname.is_empty() {
-            self.config_set(&spec.name, "lxc.uts.name", &spec.hostname)
-                .await?;
+            return Err(e);
         }
         self.apply_limits(&spec.name, spec.resources, false).await
     }
@@ -948,7 +1291,7 @@ impl Hypervisor for LxcDriver {
                         cpu_fraction: None,
                         memory_bytes,
                         memory_limit_bytes,
-                        disk_bytes: disk_bytes(&path.join(&name).join("rootfs")),
+                        disk_bytes: guest_disk_bytes(&path.join(&name)),
                         net_rx_bytes,
                         net_tx_bytes,
                         uptime_secs: pid.map_or(0, uptime_secs),
