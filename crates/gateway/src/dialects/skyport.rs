@@ -220,8 +220,10 @@ pub struct SkyportNode {
     ram: String,
     /// Gigabytes.
     disk: String,
-    /// Cores.
+    /// The processor specification given at creation, else the number of cores.
     processor: String,
+    /// Cores.
+    cores: u32,
     address: String,
     port: String,
     location: String,
@@ -264,7 +266,12 @@ impl From<proto::node::v1::Node> for SkyportNode {
             tags: n.tags.join(","),
             ram: capacity.memory_mb.to_string(),
             disk: capacity.disk_gb.to_string(),
-            processor: capacity.cores.to_string(),
+            processor: n
+                .settings
+                .get("processor")
+                .cloned()
+                .unwrap_or_else(|| capacity.cores.to_string()),
+            cores: capacity.cores,
             address: n.address,
             port: n.port.to_string(),
             location: n.location,
@@ -328,9 +335,12 @@ pub struct CreateNodeBody {
     /// Gigabytes (number or string).
     #[schema(value_type = Option<String>)]
     disk: Option<serde_json::Value>,
-    /// Cores (number or string).
+    /// A processor specification (any text, e.g. `AMD EPYC 7543`), or the number of cores.
     #[schema(value_type = Option<String>)]
     processor: Option<serde_json::Value>,
+    /// Extension: the number of cores, when `processor` is a description.
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    cores: Option<serde_json::Value>,
     address: Option<String>,
     #[schema(value_type = Option<String>)]
     port: Option<serde_json::Value>,
@@ -369,12 +379,43 @@ async fn create_node(
         body.name,
         number("ram", body.ram.as_ref())?,
         number("disk", body.disk.as_ref())?,
-        number("processor", body.processor.as_ref())?,
+        body.processor.as_ref().filter(|p| !p.is_null()),
     ) else {
         return Err(ApiError::bad_request("name, ram, disk and processor are required").into());
     };
+    // The processor is a specification; the core count is a number given there, or the
+    // `cores` extension.
+    let (description, counted) = match processor {
+        serde_json::Value::String(text) => {
+            (text.trim().to_owned(), text.trim().parse::<u64>().ok())
+        }
+        other => (String::new(), number("processor", Some(other))?),
+    };
+    if description.chars().count() > 128 || description.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "processor",
+            "processor must be at most 128 printable characters",
+        )
+        .into());
+    }
+    let processor = match (number("cores", body.cores.as_ref())?, counted) {
+        (Some(cores), _) | (None, Some(cores)) => cores,
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "cores",
+                "give the number of cores: a number in processor, or cores",
+            )
+            .into());
+        }
+    };
+    if processor == 0 {
+        return Err(ApiError::invalid("cores", "a node needs at least one core").into());
+    }
     let driver = body.driver.unwrap_or_else(|| "proxmox".to_owned());
     let mut settings = std::collections::HashMap::new();
+    if !description.is_empty() && description.parse::<u64>().is_err() {
+        settings.insert("processor".to_owned(), description);
+    }
     let mut credentials = std::collections::HashMap::new();
     if let Some(path) = body.lxc_path {
         settings.insert("path".to_owned(), path);

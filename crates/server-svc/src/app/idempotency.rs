@@ -21,8 +21,25 @@ const WAIT: Duration = Duration::from_secs(20);
 const ABANDONED_MS: i64 = 10 * 60 * 1000;
 const POLL: Duration = Duration::from_millis(50);
 
+/// What of a reply may be shown again. A root password is shown once, in the reply that
+/// generated it: a replay answers without it.
+pub trait Replayable: prost::Message + Default {
+    #[must_use]
+    fn for_replay(&self) -> Self;
+}
+
+impl Replayable for proto::server::v1::ServerReply {
+    fn for_replay(&self) -> Self {
+        Self {
+            root_password: String::new(),
+            ..self.clone()
+        }
+    }
+}
+
 impl App {
-    /// Runs `run` once per (caller, key); `op` and `request` identify what was asked.
+    /// Runs `run` once per (caller, key); `op` and `request` identify what was asked. A
+    /// repeat gets the first reply as [`Replayable::for_replay`] shows it.
     pub async fn idempotent<R, F, Fut>(
         &self,
         caller: Caller,
@@ -32,7 +49,7 @@ impl App {
         run: F,
     ) -> Result<R>
     where
-        R: prost::Message + Default,
+        R: Replayable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R>>,
     {
@@ -82,7 +99,7 @@ impl App {
                 return Err(ServerError::IdempotencyMismatch);
             }
             if let Some(reply) = row.reply {
-                // Replies may hold a root password: they are stored sealed.
+                // Stored sealed all the same: a reply is the customer's business alone.
                 let bytes = self.sealer.open(&reply).map_err(ServerError::Internal)?;
                 return R::decode(bytes.as_slice()).map_err(|e| ServerError::Internal(e.into()));
             }
@@ -95,7 +112,7 @@ impl App {
 
     async fn run_claimed<R, F, Fut>(&self, scope: &str, run: F) -> Result<R>
     where
-        R: prost::Message + Default,
+        R: Replayable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R>>,
     {
@@ -103,7 +120,7 @@ impl App {
             Ok(reply) => {
                 let sealed = self
                     .sealer
-                    .seal(&reply.encode_to_vec())
+                    .seal(&reply.for_replay().encode_to_vec())
                     .map_err(ServerError::Internal)?;
                 idempotency::Entity::update_many()
                     .col_expr(

@@ -114,7 +114,12 @@ impl App {
             // dropped connection) is driven again after a pause.
             for attempt in 1..=5u32 {
                 match app.drive(&task_id).await {
-                    Ok(()) => return,
+                    Ok(Some(queued)) => {
+                        // A delete waited for this task: it runs now.
+                        app.spawn_drive(queued);
+                        return;
+                    }
+                    Ok(None) => return,
                     Err(error) if attempt < 5 && !app.shutdown.is_triggered() => {
                         tracing::warn!(task = %task_id, attempt, error = %platform::grpc::chain(&error), "saga interrupted; driving it again");
                         tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
@@ -141,19 +146,20 @@ impl App {
         Ok(open.len())
     }
 
-    async fn drive(&self, task_id: &str) -> Result<()> {
+    /// Drives a task to its end; the answer names a queued delete that starts next.
+    async fn drive(&self, task_id: &str) -> Result<Option<String>> {
         if !self.claim(task_id) {
-            return Ok(());
+            return Ok(None);
         }
         let _guard = ActiveGuard(self, task_id.to_owned());
         match self.advance(task_id, None).await? {
             Progress::Done => self.finish(task_id, None).await,
-            Progress::Paused | Progress::Halted => Ok(()),
+            Progress::Paused | Progress::Halted => Ok(None),
             Progress::Failed(error) => {
                 if self.unwind(task_id).await? {
                     self.finish(task_id, Some(error)).await
                 } else {
-                    Ok(())
+                    Ok(None)
                 }
             }
         }
@@ -198,7 +204,18 @@ impl App {
             self.set_task(task_id, |t| t.step = Set(next.to_owned()))
                 .await?;
             let fault = self.fault(&task.kind, next);
-            let outcome = if fault == Some(Fault::Fail) {
+            // The owner deleted a server still being built: build no further, unwind.
+            let cancelled = matches!(task.kind.as_str(), "create" | "reinstall")
+                && self
+                    .server_row(task.server_id)
+                    .await?
+                    .delete_task_id
+                    .is_some();
+            let outcome = if cancelled {
+                Err(ServerError::Conflict(
+                    "cancelled: the server was deleted while it was being built".to_owned(),
+                ))
+            } else if fault == Some(Fault::Fail) {
                 Err(ServerError::Conflict(format!(
                     "injected fault at {}:{next}",
                     task.kind
@@ -290,7 +307,13 @@ impl App {
     }
 
     /// Ends a task: the server's final state, the task's, and the event, in one transaction.
-    pub(super) async fn finish(&self, task_id: &str, failure: Option<ServerError>) -> Result<()> {
+    /// A delete queued behind the task begins in the same transaction; its id is returned,
+    /// for the caller to drive.
+    pub(super) async fn finish(
+        &self,
+        task_id: &str,
+        failure: Option<ServerError>,
+    ) -> Result<Option<String>> {
         let task = self.task_row(task_id).await?;
         let params = params_of(&task);
         let txn = platform::db::begin_write(&self.db).await?;
@@ -346,6 +369,28 @@ impl App {
                 _ => {}
             }
         }
+        let queued = row
+            .delete_task_id
+            .clone()
+            .filter(|queued| task.kind != "delete" && *queued != task.id);
+        if let Some(queued) = &queued {
+            am.status = Set(ServerState::Deleting.as_str().to_owned());
+            am.task_id = Set(Some(queued.clone()));
+            am.delete_task_id = Set(None);
+            let mut delete = task::Entity::find_by_id(queued.clone())
+                .one(&txn)
+                .await?
+                .ok_or(ServerError::NotFound("task"))?
+                .into_active_model();
+            delete.state = Set("running".to_owned());
+            delete.params = Set(serde_json::to_string(&Params {
+                prior_status: status.as_str().to_owned(),
+                ..Params::default()
+            })
+            .map_err(|e| ServerError::Internal(e.into()))?);
+            delete.updated_at = Set(at);
+            delete.update(&txn).await?;
+        }
         let updated = am.update(&txn).await?;
         let mut t = task.clone().into_active_model();
         t.state = Set(if failed { "failed" } else { "succeeded" }.to_owned());
@@ -365,7 +410,7 @@ impl App {
         .await?;
         txn.commit().await?;
         tracing::info!(task = %task.id, kind = %task.kind, server = updated.id, status = %updated.status, failed, "task finished");
-        Ok(())
+        Ok(queued)
     }
 
     pub(super) async fn task_row(&self, task_id: &str) -> Result<task::Model> {

@@ -474,8 +474,27 @@ impl App {
             require_admin(caller)?;
         }
         let server = self.visible_server(caller, id, uuid).await?;
+        if let Some(queued) = &server.delete_task_id {
+            // Already on its way out: a repeated delete gets the same task.
+            return if action == Action::Delete {
+                Ok(ActionReply {
+                    view: self.view(server.clone()).await?,
+                    task_id: queued.clone(),
+                    root_password: None,
+                })
+            } else {
+                Err(ServerError::WrongState(Refusal::DeletePending))
+            };
+        }
         let current = ServerState::parse(&server.status).unwrap_or(ServerState::Unknown);
-        let next = current.begin(action).map_err(ServerError::WrongState)?;
+        let next = match current.begin(action) {
+            Ok(next) => next,
+            // A delete never waits on the owner: it runs when the current task ends.
+            Err(Refusal::Busy(_)) if action == Action::Delete => {
+                return self.queue_delete(caller, server).await;
+            }
+            Err(refusal) => return Err(ServerError::WrongState(refusal)),
+        };
         // One task at a time per server, whatever the state says (a password change or a
         // resize keeps the state it began in).
         if let Some(previous) = &server.task_id
@@ -484,6 +503,9 @@ impl App {
                 .await?
             && matches!(running.state.as_str(), "running" | "unwinding")
         {
+            if action == Action::Delete {
+                return self.queue_delete(caller, server).await;
+            }
             return Err(ServerError::WrongState(Refusal::TaskUnderway));
         }
         let mut params = Params {
@@ -584,6 +606,10 @@ impl App {
         if !claimed {
             txn.rollback().await?;
             let now = self.visible_server(caller, server.id, "").await?;
+            if action == Action::Delete {
+                // A task began meanwhile: the delete waits for it.
+                return self.queue_delete(caller, now).await;
+            }
             let state = ServerState::parse(&now.status).unwrap_or(ServerState::Unknown);
             return Err(ServerError::WrongState(
                 state.begin(action).err().unwrap_or(Refusal::Busy(state)),
@@ -624,7 +650,9 @@ impl App {
         txn.commit().await?;
         let updated = if super::saga::steps(kind).is_empty() {
             // Nothing for a node to do (unsuspend): done before the reply.
-            self.finish(&task_id, None).await?;
+            if let Some(queued) = self.finish(&task_id, None).await? {
+                self.spawn_drive(queued);
+            }
             self.server_row(server.id).await?
         } else {
             self.spawn_drive(task_id.clone());
@@ -635,6 +663,117 @@ impl App {
             task_id,
             root_password: password,
         })
+    }
+
+    /// Accepts a delete while another task runs: the delete task waits on the server row
+    /// and starts when that task ends (a create or reinstall stops building and unwinds
+    /// first). The reply names the delete task.
+    async fn queue_delete(
+        self: &Arc<Self>,
+        caller: Caller,
+        server: server::Model,
+    ) -> Result<ActionReply> {
+        let task_id = new_task_id();
+        let txn = platform::db::begin_write(&self.db).await?;
+        let mut claim = server::Entity::update_many()
+            .col_expr(
+                server::Column::DeleteTaskId,
+                sea_orm::sea_query::Expr::value(task_id.clone()),
+            )
+            .filter(server::Column::Id.eq(server.id))
+            .filter(server::Column::DeleteTaskId.is_null())
+            .filter(server::Column::Status.eq(server.status.clone()));
+        claim = match &server.task_id {
+            Some(running) => claim.filter(server::Column::TaskId.eq(running.clone())),
+            None => claim.filter(server::Column::TaskId.is_null()),
+        };
+        if claim.exec(&txn).await?.rows_affected == 0 {
+            // The running task ended (or another delete came) meanwhile: decide again.
+            txn.rollback().await?;
+            return Box::pin(self.act(caller, server.id, "", Action::Delete, ActParams::default()))
+                .await;
+        }
+        insert_task(&txn, &task_id, &server, "delete", &Params::default()).await?;
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::State,
+                sea_orm::sea_query::Expr::value("queued"),
+            )
+            .filter(task::Column::Id.eq(task_id.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        // The task may have ended just before the claim; if it did, nothing will start the
+        // delete: look once more.
+        let now = self.server_row(server.id).await?;
+        let still_running = match &now.task_id {
+            Some(t) => task::Entity::find_by_id(t.clone())
+                .one(&self.db)
+                .await?
+                .is_some_and(|t| matches!(t.state.as_str(), "running" | "unwinding")),
+            None => false,
+        };
+        if !still_running && now.delete_task_id.as_deref() == Some(task_id.as_str()) {
+            self.start_queued_delete(&now).await?;
+        }
+        Ok(ActionReply {
+            view: self.view(now).await?,
+            task_id,
+            root_password: None,
+        })
+    }
+
+    /// Starts a queued delete on a server whose task has ended.
+    async fn start_queued_delete(self: &Arc<Self>, server: &server::Model) -> Result<()> {
+        let Some(queued) = server.delete_task_id.clone() else {
+            return Ok(());
+        };
+        let txn = platform::db::begin_write(&self.db).await?;
+        let mut claim = server::Entity::update_many()
+            .col_expr(
+                server::Column::Status,
+                sea_orm::sea_query::Expr::value(ServerState::Deleting.as_str()),
+            )
+            .col_expr(
+                server::Column::TaskId,
+                sea_orm::sea_query::Expr::value(queued.clone()),
+            )
+            .col_expr(
+                server::Column::DeleteTaskId,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
+            .filter(server::Column::Id.eq(server.id))
+            .filter(server::Column::DeleteTaskId.eq(queued.clone()));
+        claim = match &server.task_id {
+            Some(t) => claim.filter(server::Column::TaskId.eq(t.clone())),
+            None => claim.filter(server::Column::TaskId.is_null()),
+        };
+        if claim.exec(&txn).await?.rows_affected == 0 {
+            // finish() promoted it first.
+            txn.rollback().await?;
+            return Ok(());
+        }
+        let params = Params {
+            prior_status: server.status.clone(),
+            ..Params::default()
+        };
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::State,
+                sea_orm::sea_query::Expr::value("running"),
+            )
+            .col_expr(
+                task::Column::Params,
+                sea_orm::sea_query::Expr::value(
+                    serde_json::to_string(&params).map_err(|e| ServerError::Internal(e.into()))?,
+                ),
+            )
+            .filter(task::Column::Id.eq(queued.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        self.spawn_drive(queued);
+        Ok(())
     }
 
     pub async fn usage(&self, caller: Caller, id: i64, uuid: &str) -> Result<UsageView> {

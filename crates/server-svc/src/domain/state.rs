@@ -53,6 +53,8 @@ pub enum Refusal {
     Terminated,
     /// The node's answer is awaited; try again.
     Unknown,
+    /// The owner deleted the server; the delete runs when the current task ends.
+    DeletePending,
 }
 
 impl fmt::Display for Refusal {
@@ -67,6 +69,7 @@ impl fmt::Display for Refusal {
             Self::TaskUnderway => f.write_str("another task is under way on this server"),
             Self::Terminated => f.write_str("the server has been deleted"),
             Self::Unknown => f.write_str("the server's state is unknown; try again shortly"),
+            Self::DeletePending => f.write_str("the server is being deleted"),
         }
     }
 }

@@ -47,6 +47,9 @@ pub mod server {
         /// Since when the owner's balance has not covered this server's hour.
         pub overdue_since: Option<i64>,
         pub task_id: Option<String>,
+        /// A delete asked for while another task ran: it starts when that task ends (a
+        /// create is unwound first).
+        pub delete_task_id: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
         pub deleted_at: Option<i64>,

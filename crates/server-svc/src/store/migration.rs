@@ -8,7 +8,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(platform::outbox::CreateOutbox)]
+        vec![
+            Box::new(Initial),
+            Box::new(platform::outbox::CreateOutbox),
+            Box::new(QueuedDelete),
+        ]
     }
 }
 
@@ -247,6 +251,36 @@ impl MigrationTrait for Initial {
                     .col(string(IdempotencyKeys::RequestHash))
                     .col(text_null(IdempotencyKeys::Reply))
                     .col(big_integer(IdempotencyKeys::CreatedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// A delete asked for while another task runs waits on the server row.
+struct QueuedDelete;
+
+impl MigrationName for QueuedDelete {
+    fn name(&self) -> &str {
+        "m20261130_000001_queued_delete"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ServersQueue {
+    #[sea_orm(iden = "servers")]
+    Table,
+    DeleteTaskId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for QueuedDelete {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ServersQueue::Table)
+                    .add_column(string_null(ServersQueue::DeleteTaskId))
                     .to_owned(),
             )
             .await

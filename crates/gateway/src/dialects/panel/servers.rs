@@ -275,7 +275,7 @@ async fn create_server(
             "status": server.status,
             "proxmoxId": server.hypervisor_id,
             "ipAddress": non_empty(&server.ipv4),
-            "rootPassword": reply.root_password,
+            "rootPassword": non_empty(&reply.root_password),
             "taskId": reply.task_id,
         })),
     ))
@@ -413,7 +413,7 @@ async fn reset_password(
         .into_inner();
     Ok(Json(json!({
         "status": "success",
-        "password": reply.root_password,
+        "password": non_empty(&reply.root_password),
         "taskId": reply.task_id,
     })))
 }
@@ -456,7 +456,7 @@ async fn reinstall_server(
         .into_inner();
     Ok(Json(json!({
         "status": "success",
-        "password": reply.root_password,
+        "password": non_empty(&reply.root_password),
         "taskId": reply.task_id,
     })))
 }

@@ -2,6 +2,7 @@
 //! ids are accepted too); owners are shown by their Skyport user id and nodes by UUID.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -20,7 +21,7 @@ use utoipa_axum::routes;
 use super::{Result, Skyport, SkyportError, number};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body};
-use crate::servers::request;
+use crate::servers::{request, wait_task};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -516,8 +517,14 @@ async fn suspension(
         .act(request(caller, headers, message)?)
         .await?
         .into_inner();
-    let names = Names::load(state, caller).await;
-    Ok(Json(names.instance(reply.server.unwrap_or_default())))
+    // Answer once the suspension is in force (or lifted), so the client's next request
+    // never finds this one still running.
+    let limit = Duration::from_secs(state.config.request_timeout_secs.saturating_sub(2).max(1));
+    let task = wait_task(state, caller, &reply.task_id, limit).await?;
+    if task.state == "failed" {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, task.error).into());
+    }
+    Ok(Json(one(state, caller, instance_ref(id)?).await?))
 }
 
 /// Suspend an instance: it is stopped and refuses power actions until unsuspended.
