@@ -84,7 +84,12 @@ impl ApiError {
             {
                 StatusCode::INSUFFICIENT_STORAGE
             }
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::ResourceExhausted => {
+                let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, status.message());
+                error.retry_after_secs = platform::grpc::retry_after(status)
+                    .map(|after| (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1));
+                return error;
+            }
             Code::Unavailable
                 if reason.as_deref() == Some(platform::grpc::reason::NODE_UNREACHABLE) =>
             {

@@ -21,13 +21,32 @@ use crate::credential::{self as secret, CVM_PRIVATE_PREFIX, CVM_PUBLIC_PREFIX, R
 use crate::error::{IdentityError, Result};
 use crate::jwt::Signer;
 use crate::password;
-use crate::store::entity::{balance, credential, ledger, refresh_token, session, user};
+use crate::store::entity::{
+    balance, credential, ledger, login_throttle, refresh_token, session, user,
+};
 use crate::store::migration::Migrator;
 use crate::validate::{self, Email, Username};
 
 /// Roles as stored.
 pub const ROLE_ADMIN: &str = "admin";
 pub const ROLE_USER: &str = "user";
+
+/// Wrong passwords allowed before a login is blocked.
+pub const FREE_LOGIN_ATTEMPTS: i32 = 5;
+/// The longest a login is blocked.
+const MAX_LOGIN_BLOCK: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// How long a login is blocked after `failed` wrong passwords: none for the first few, then
+/// one second, doubling with each further one.
+fn login_block(failed: i32) -> Option<chrono::TimeDelta> {
+    let beyond = failed.checked_sub(FREE_LOGIN_ATTEMPTS)?;
+    let secs = 1i64
+        .checked_shl(u32::try_from(beyond).ok()?)
+        .unwrap_or(i64::MAX);
+    Some(chrono::TimeDelta::seconds(
+        secs.min(MAX_LOGIN_BLOCK.num_seconds()),
+    ))
+}
 
 /// Active long-lived credentials one user may hold.
 const MAX_CREDENTIALS_PER_USER: u64 = 100;
@@ -291,8 +310,6 @@ impl Identity {
             password_hash: Set(password_hash),
             created_at: Set(at),
             updated_at: Set(at),
-            failed_logins: Set(0),
-            login_blocked_until: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -356,13 +373,24 @@ impl Identity {
         } else {
             user::Entity::find().filter(filter).one(&self.db).await?
         };
+        // Wrong passwords are counted per account (per login name when there is no such
+        // account, so both behave alike); past a few, no password is checked for a while.
+        let throttle_key = match &found {
+            Some(user) => format!("user:{}", user.id),
+            None => format!("login:{}", login.to_ascii_lowercase()),
+        };
+        self.login_allowed(&throttle_key).await?;
         let phc = found.as_ref().map(|u| u.password_hash.clone());
         let password_ok =
             password.len() <= 1024 && password::verify(password.to_owned(), phc).await?;
         let user = match found {
             Some(user) if password_ok => user,
-            _ => return Err(IdentityError::Unauthenticated),
+            _ => {
+                self.login_failed(&throttle_key).await?;
+                return Err(IdentityError::Unauthenticated);
+            }
         };
+        self.login_succeeded(&throttle_key).await?;
         let at = now();
         let session_id = uuid::Uuid::now_v7().to_string();
         let refresh = secret::generate(REFRESH_PREFIX);
@@ -379,6 +407,65 @@ impl Identity {
         insert_refresh_token(&txn, &session_id, &refresh, at).await?;
         txn.commit().await?;
         self.issue(user, &session_id, refresh, at)
+    }
+
+    /// `TooManyAttempts` while a login is blocked after repeated wrong passwords.
+    async fn login_allowed(&self, key: &str) -> Result<()> {
+        let row = login_throttle::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await?;
+        let at = now();
+        match row.and_then(|r| r.blocked_until) {
+            Some(until) if until > at => Err(IdentityError::TooManyAttempts {
+                retry_after: (until - at).to_std().unwrap_or(Duration::from_secs(1)),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password; from the [`FREE_LOGIN_ATTEMPTS`]th on, the login is blocked
+    /// for a time that doubles with each further one, up to [`MAX_LOGIN_BLOCK`].
+    async fn login_failed(&self, key: &str) -> Result<()> {
+        let at = now();
+        let existing = login_throttle::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await?;
+        let failed = existing.as_ref().map_or(0, |r| r.failed).saturating_add(1);
+        let blocked_until = login_block(failed).map(|block| at + block);
+        let row = login_throttle::ActiveModel {
+            key: Set(key.to_owned()),
+            failed: Set(failed),
+            blocked_until: Set(blocked_until),
+            updated_at: Set(at),
+        };
+        login_throttle::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(login_throttle::Column::Key)
+                    .update_columns([
+                        login_throttle::Column::Failed,
+                        login_throttle::Column::BlockedUntil,
+                        login_throttle::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        // Counters nobody has touched for a day are forgotten.
+        login_throttle::Entity::delete_many()
+            .filter(login_throttle::Column::UpdatedAt.lt(at - chrono::TimeDelta::days(1)))
+            .exec(&self.db)
+            .await?;
+        if blocked_until.is_some() {
+            tracing::warn!(failed, "login blocked after repeated wrong passwords");
+        }
+        Ok(())
+    }
+
+    async fn login_succeeded(&self, key: &str) -> Result<()> {
+        login_throttle::Entity::delete_by_id(key.to_owned())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Rotates a refresh token. A token used twice means it leaked: its whole session is

@@ -21,6 +21,10 @@ pub enum IdentityError {
     Conflict(String),
     #[error("insufficient credits: the balance is {balance}, {needed} needed")]
     InsufficientCredits { balance: i64, needed: i64 },
+    #[error("too many wrong passwords; try again later")]
+    TooManyAttempts { retry_after: std::time::Duration },
+    #[error("too many logins at once; try again shortly")]
+    Busy,
     #[error("database error")]
     Database(#[source] sea_orm::DbErr),
     #[error("internal error")]
@@ -53,6 +57,8 @@ impl ServiceError for IdentityError {
             Self::NotFound(_) => Code::NotFound,
             Self::Conflict(_) => Code::AlreadyExists,
             Self::InsufficientCredits { .. } => Code::FailedPrecondition,
+            Self::TooManyAttempts { .. } => Code::ResourceExhausted,
+            Self::Busy => Code::Unavailable,
             Self::Database(error) => platform::db::status_code(error),
             Self::Internal(_) => Code::Internal,
         }
@@ -65,6 +71,13 @@ impl ServiceError for IdentityError {
     fn field(&self) -> Option<&str> {
         match self {
             Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::TooManyAttempts { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

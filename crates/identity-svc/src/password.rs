@@ -1,5 +1,6 @@
 //! Password hashing and verification with Argon2id (the crate's default parameters), run off
-//! the async executor.
+//! the async executor, at most one per core at a time: a flood of logins queues (and is
+//! turned away after a while) instead of exhausting CPU and memory.
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -7,9 +8,30 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 use crate::error::{IdentityError, Result};
 
+/// How long a hash waits for a free core before the call is turned away (503).
+const QUEUE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One permit per core: each Argon2 run holds 19 MiB and a core for tens of milliseconds.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+});
+
+/// Runs `work` on the blocking pool once a hashing permit is free.
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let _permit = tokio::time::timeout(QUEUE_LIMIT, HASHING.acquire())
+        .await
+        .map_err(|_| IdentityError::Busy)?
+        .map_err(|e| IdentityError::Internal(e.into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| IdentityError::Internal(e.into()))?
+}
+
 /// Hashes a password into a PHC string.
 pub async fn hash(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -17,13 +39,12 @@ pub async fn hash(password: String) -> Result<String> {
             .map_err(|e| IdentityError::Internal(anyhow::anyhow!("hashing a password: {e}")))
     })
     .await
-    .map_err(|e| IdentityError::Internal(e.into()))?
 }
 
 /// Checks a password against a PHC string. With `None` it verifies against a fixed dummy
 /// hash and returns false, so an unknown login costs as much time as a wrong password.
 pub async fn verify(password: String, phc: Option<String>) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let phc = phc.as_deref().unwrap_or(DUMMY_HASH);
         let parsed = PasswordHash::new(phc)
             .map_err(|e| IdentityError::Internal(anyhow::anyhow!("stored hash unreadable: {e}")))?;
@@ -33,7 +54,6 @@ pub async fn verify(password: String, phc: Option<String>) -> Result<bool> {
         Ok(ok && phc != DUMMY_HASH)
     })
     .await
-    .map_err(|e| IdentityError::Internal(e.into()))?
 }
 
 /// Argon2id hash of a random string nobody knows, with the default parameters.

@@ -104,6 +104,10 @@ pub trait ServiceError: std::error::Error {
     fn reason(&self) -> Option<&'static str> {
         None
     }
+    /// For refusals that pass with time (a throttled login): when to try again.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Machine-readable error reasons carried as `ErrorInfo` details.
@@ -125,7 +129,7 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
         tracing::error!(error = %chain(error), "request failed");
     }
     let message = error.client_message();
-    if error.field().is_none() && error.reason().is_none() {
+    if error.field().is_none() && error.reason().is_none() && error.retry_after().is_none() {
         return Status::new(code, message);
     }
     let mut details = ErrorDetails::new();
@@ -135,12 +139,22 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
     if let Some(reason) = error.reason() {
         details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
     }
+    if let Some(after) = error.retry_after() {
+        details.set_retry_info(Some(after));
+    }
     Status::with_error_details(code, message, details)
 }
 
 /// The machine-readable reason of a status, if the service gave one.
 pub fn error_reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
+}
+
+/// When a refused call may be tried again, if the service said.
+pub fn retry_after(status: &Status) -> Option<Duration> {
+    status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
 }
 
 /// The offending field of an `InvalidArgument` status, if the service named one.

@@ -16,6 +16,7 @@ on_every_backend!(
     refresh_rotates_and_reuse_revokes_the_session,
     logout_ends_the_session,
     first_admin_comes_from_configuration,
+    wrong_passwords_block_the_account_for_a_while,
 );
 
 async fn register_login_and_me(backend: Backend) {
@@ -551,4 +552,57 @@ async fn sessions_expire() {
         StatusCode::UNAUTHORIZED,
         "an expired access token is refused"
     );
+}
+
+/// Past five wrong passwords an account is blocked (429 with Retry-After) even for the right
+/// password, with no password checked; the block passes, and a login resets the count. An
+/// unknown login behaves alike, so the block tells nothing about who has an account.
+async fn wrong_passwords_block_the_account_for_a_while(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.user("tess").await;
+    let attempt = |login: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/auth/login",
+                Cred::None,
+                json!({"login": login, "password": password}),
+            )
+            .await
+        }
+    };
+    for login in ["tess", "nobody-here"] {
+        for _ in 0..5 {
+            let wrong = attempt(login, "wrong-password").await;
+            assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text);
+        }
+        let blocked = attempt(login, "wrong-password").await;
+        assert_eq!(
+            blocked.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            blocked.text
+        );
+        assert!(blocked.json["error"].is_string(), "{}", blocked.text);
+        let after: u64 = blocked
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds");
+        assert!((1..=900).contains(&after), "{after}");
+    }
+    let right_but_blocked = attempt("tess", USER_PASSWORD).await;
+    assert_eq!(right_but_blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another account is not affected.
+    app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let through = attempt("tess", USER_PASSWORD).await;
+    assert_eq!(through.status, StatusCode::OK, "{}", through.text);
+    // The count starts again.
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("tess", "wrong-password").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }

@@ -249,11 +249,12 @@ impl MigrationName for ServiceAccountsAndLoginThrottle {
 }
 
 #[derive(DeriveIden)]
-enum UsersThrottle {
-    #[sea_orm(iden = "users")]
+enum LoginThrottle {
     Table,
-    FailedLogins,
-    LoginBlockedUntil,
+    Key,
+    Failed,
+    BlockedUntil,
+    UpdatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -273,22 +274,15 @@ enum ServiceAccounts {
 #[async_trait::async_trait]
 impl MigrationTrait for ServiceAccountsAndLoginThrottle {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite adds one column per ALTER TABLE.
         manager
-            .alter_table(
-                Table::alter()
-                    .table(UsersThrottle::Table)
-                    .add_column(integer(UsersThrottle::FailedLogins).default(0))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(UsersThrottle::Table)
-                    .add_column(timestamp_with_time_zone_null(
-                        UsersThrottle::LoginBlockedUntil,
-                    ))
+            .create_table(
+                Table::create()
+                    .table(LoginThrottle::Table)
+                    .if_not_exists()
+                    .col(string(LoginThrottle::Key).primary_key())
+                    .col(integer(LoginThrottle::Failed))
+                    .col(timestamp_with_time_zone_null(LoginThrottle::BlockedUntil))
+                    .col(timestamp_with_time_zone(LoginThrottle::UpdatedAt))
                     .to_owned(),
             )
             .await?;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Writes .env next to docker-compose.yml with fresh random secrets, for
+#   bash deploy/compose-env.sh && docker compose up --build
+# It never overwrites an existing .env (that would lock the services out of the database, the
+# node credentials and the root passwords sealed with the old values). The file is 0600 and
+# git-ignored; keep it, or the secrets in it, as you would any password.
+# Needs openssl, or /dev/urandom with base64 and od.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+env_file=$root/.env
+
+if [ -e "$env_file" ]; then
+    echo "compose-env: $env_file exists; not overwriting it (move it away to make a new one)" >&2
+    exit 1
+fi
+
+# rand_base64 N / rand_hex N: N random bytes, base64 or hex, on one line.
+if command -v openssl >/dev/null 2>&1; then
+    rand_base64() { openssl rand -base64 "$1" | tr -d '\n'; }
+    rand_hex() { openssl rand -hex "$1" | tr -d '\n'; }
+else
+    rand_base64() { head -c "$1" /dev/urandom | base64 | tr -d '\n'; }
+    rand_hex() { head -c "$1" /dev/urandom | od -An -v -tx1 | tr -d ' \n'; }
+fi
+
+jwt_secret=$(rand_base64 48)
+credentials_key=$(rand_base64 32)
+server_secrets_key=$(rand_base64 32)
+nats_password=$(rand_hex 32)
+postgres_password=$(rand_hex 32)
+identity_db_password=$(rand_hex 32)
+server_db_password=$(rand_hex 32)
+node_db_password=$(rand_hex 32)
+# 24 characters, easy to paste: base64 with - and _ for + and /.
+admin_password=$(rand_base64 18 | tr '+/' '-_')
+
+# Sanity check, so a missing tool fails here rather than as a bad key at start-up.
+for value in "$jwt_secret" "$credentials_key" "$server_secrets_key" "$nats_password" \
+    "$postgres_password" "$identity_db_password" "$server_db_password" "$node_db_password" \
+    "$admin_password"; do
+    if [ "${#value}" -lt 24 ]; then
+        echo "compose-env: could not generate random values (need openssl, or base64 and od)" >&2
+        exit 1
+    fi
+done
+
+umask 077
+set -o noclobber  # refuse to overwrite a .env that appeared meanwhile
+cat >"$env_file" <<ENV
+# docker-compose.yml's secrets, made by deploy/compose-env.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ).
+# Changing one after the first start needs more than editing it here: the database role
+# passwords are set when PostgreSQL's volume is created, and data sealed with a key cannot be
+# read with another.
+
+# identity-svc: HMAC key for access tokens (48 random bytes, base64) and the first administrator.
+VPS_JWT_SECRET=$jwt_secret
+VPS_ADMIN_EMAIL=admin@example.com
+VPS_ADMIN_PASSWORD=$admin_password
+
+# node-svc: encrypts hypervisor credentials (32 random bytes, base64).
+VPS_CREDENTIALS_KEY=$credentials_key
+# server-svc: encrypts root passwords and stored replies; a key of its own (32 random bytes, base64).
+VPS_SERVER_SECRETS_KEY=$server_secrets_key
+
+# NATS: the password of the user vps (hex: it travels in server-svc's nats:// URL as is).
+VPS_NATS_PASSWORD=$nats_password
+
+# PostgreSQL: the superuser postgres, and one role per service owning its own database.
+VPS_POSTGRES_PASSWORD=$postgres_password
+VPS_IDENTITY_DB_PASSWORD=$identity_db_password
+VPS_SERVER_DB_PASSWORD=$server_db_password
+VPS_NODE_DB_PASSWORD=$node_db_password
+ENV
+
+echo "compose-env: wrote $env_file"
+echo "compose-env: log in as admin@example.com with VPS_ADMIN_PASSWORD from it"
