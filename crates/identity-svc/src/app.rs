@@ -803,8 +803,9 @@ impl Identity {
         Ok((owner, row.balance))
     }
 
-    /// Grants (positive) or charges (negative) credits, never below zero. With a reference the
-    /// call is idempotent: a repeat returns the first entry.
+    /// Grants (positive) or charges (negative) credits, never below zero unless `allow_debt`
+    /// (the control plane charging for what was already used). With a reference the call is
+    /// idempotent: a repeat returns the first entry.
     pub async fn adjust_credits(
         &self,
         caller: Caller,
@@ -812,8 +813,14 @@ impl Identity {
         amount: i64,
         reason: &str,
         reference: Option<&str>,
+        allow_debt: bool,
     ) -> Result<Adjustment> {
         require_admin(caller)?;
+        if allow_debt && !caller.is_system() {
+            return Err(IdentityError::Forbidden(
+                "only the control plane may charge into debt",
+            ));
+        }
         if amount == 0 || amount.unsigned_abs() > MAX_ADJUSTMENT.unsigned_abs() {
             return Err(IdentityError::invalid(
                 "amount",
@@ -840,7 +847,13 @@ impl Identity {
         }
         let at = now();
         let txn = self.db.begin().await?;
-        // One conditional update: concurrent charges can never take the balance below zero.
+        // One conditional update: concurrent charges can never take the balance below zero
+        // (nor further below it, for a debt).
+        let floor = if allow_debt || amount > 0 {
+            i64::MIN
+        } else {
+            -amount
+        };
         let updated = balance::Entity::update_many()
             .col_expr(
                 balance::Column::Balance,
@@ -848,7 +861,7 @@ impl Identity {
             )
             .col_expr(balance::Column::UpdatedAt, Expr::value(at))
             .filter(balance::Column::UserId.eq(user_id))
-            .filter(balance::Column::Balance.gte(-amount.min(0)))
+            .filter(balance::Column::Balance.gte(floor))
             .exec(&txn)
             .await?;
         if updated.rows_affected != 1 {

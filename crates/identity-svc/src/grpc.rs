@@ -312,6 +312,7 @@ impl IdentityRpc for IdentityService {
                 r.amount,
                 &r.reason,
                 r.reference.as_deref(),
+                r.allow_debt,
             )
             .await
             .map_err(status)?;

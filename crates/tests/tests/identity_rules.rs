@@ -125,6 +125,7 @@ async fn users_see_only_themselves(backend: Backend) {
         amount: 100,
         reason: "free".into(),
         reference: None,
+        allow_debt: false,
     };
     assert_eq!(
         identity

@@ -233,6 +233,7 @@ async fn power(
     responses(
         (status = 401, description = "No valid token pair", body = CvmErrors),
         (status = 200, description = "Started (empty response)"),
+        (status = 402, description = "The balance does not cover the next hour", body = CvmErrors),
         (status = 404, description = "No such VPS", body = CvmErrors),
         (status = 409, description = "Wrong state (already running, suspended ...)", body = CvmErrors),
         (status = 500, description = "The VPS failed to start", body = CvmErrors),

@@ -650,6 +650,7 @@ async fn adjust_credits(
         amount: body.amount,
         reason: body.reason,
         reference: header_text(&headers, "idempotency-key").map(str::to_owned),
+        allow_debt: false,
     };
     let reply = state
         .identity()

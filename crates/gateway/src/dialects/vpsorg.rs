@@ -475,6 +475,7 @@ async fn power(
         (status = 401, description = "Invalid or missing token", body = VpsOrgError),
         (status = 200, description = "Starting"),
         (status = 400, description = "Already running", body = VpsOrgError),
+        (status = 402, description = "The balance does not cover the next hour", body = VpsOrgError),
         (status = 404, description = "No such server", body = VpsOrgError),
     ))]
 async fn start_server(

@@ -162,6 +162,9 @@ pub fn options_from<S: std::hash::BuildHasher>(
 pub struct LxcDriver {
     path: PathBuf,
     options: LxcOptions,
+    /// Loop-backed guests start one at a time: concurrent starts can race for the same
+    /// free loop device.
+    starting: tokio::sync::Mutex<()>,
     /// One lock per container for read-modify-write of its config and snapshot index.
     locks: tokio::sync::Mutex<
         std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
@@ -302,6 +305,7 @@ impl LxcDriver {
         Self {
             path: path.into(),
             options,
+            starting: tokio::sync::Mutex::new(()),
             locks: Default::default(),
             internal_grace: Duration::from_secs(30),
         }
@@ -992,9 +996,23 @@ impl Hypervisor for LxcDriver {
         if self.state(name).await? == PowerState::Running {
             return Ok(());
         }
-        let out = self.run("lxc-start", &["-n", name], None).await?;
-        if out.code != 0 {
-            return Err(failed("lxc-start", &out));
+        let _one_at_a_time = if self.options.backing == Backing::Loop {
+            Some(self.starting.lock().await)
+        } else {
+            None
+        };
+        // A start can lose a race for a loop device with another process's: try again.
+        let mut attempt = 0;
+        loop {
+            let out = self.run("lxc-start", &["-n", name], None).await?;
+            if out.code == 0 {
+                break;
+            }
+            attempt += 1;
+            if attempt >= 3 || self.state(name).await? != PowerState::Stopped {
+                return Err(failed("lxc-start", &out));
+            }
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
         let out = self
             .run("lxc-wait", &["-n", name, "-s", "RUNNING", "-t", "30"], None)

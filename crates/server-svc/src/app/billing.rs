@@ -93,6 +93,7 @@ impl App {
                     amount: -s.hourly_price,
                     reason: format!("server {} ({}): usage", s.id, s.name),
                     reference: Some(format!("server:{}:period:{}", s.uuid, s.paid_until)),
+                    allow_debt: false,
                 }))
                 .await;
             match charged {
@@ -179,6 +180,70 @@ impl App {
     }
 
     /// A period with nothing to charge: the clock moves on, the debt (if any) stays.
+    /// Before a server is deleted: the periods it used and has not paid for are charged now,
+    /// taken into debt if the balance does not cover them (a debt blocks new orders), each
+    /// with the billing loop's own reference so nothing is charged twice; then its billing
+    /// clock stops.
+    pub(super) async fn settle(&self, s: &server::Model, prior: ServerState) -> Result<i64> {
+        let now = now_ms();
+        let period = self.billing_period_ms();
+        if s.paid_until == 0 || s.paid_until > now || s.hourly_price == 0 {
+            self.stop_clock(s).await?;
+            return Ok(0);
+        }
+        let running = matches!(
+            prior,
+            ServerState::Running
+                | ServerState::Starting
+                | ServerState::Stopping
+                | ServerState::Rebooting
+                | ServerState::Restoring
+        );
+        // The period due now was used if the server ran in it or runs; while running,
+        // every period up to now was.
+        let owed = if running {
+            ((now - s.paid_until) / period + 1).min(10_000)
+        } else if s.ran_in_period || s.overdue_since.is_some() {
+            1
+        } else {
+            0
+        };
+        let mut charged = 0;
+        for i in 0..owed {
+            let start = s.paid_until + i * period;
+            self.identity
+                .clone()
+                .adjust_credits(Caller::SYSTEM.request(idpb::AdjustCreditsRequest {
+                    user_id: s.owner_id,
+                    amount: -s.hourly_price,
+                    reason: format!("server {} ({}): usage", s.id, s.name),
+                    reference: Some(format!("server:{}:period:{start}", s.uuid)),
+                    allow_debt: true,
+                }))
+                .await?;
+            charged += s.hourly_price;
+        }
+        self.stop_clock(s).await?;
+        if charged > 0 {
+            tracing::info!(
+                server = s.id,
+                charged,
+                "settled the unpaid periods of a deleted server"
+            );
+        }
+        Ok(charged)
+    }
+
+    async fn stop_clock(&self, s: &server::Model) -> Result<()> {
+        server::Entity::update_many()
+            .col_expr(server::Column::PaidUntil, Expr::value(0))
+            .filter(server::Column::Id.eq(s.id))
+            .filter(server::Column::PaidUntil.eq(s.paid_until))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     async fn advance_clock(&self, id: i64, from: i64, to: i64, running: bool) -> Result<()> {
         server::Entity::update_many()
             .col_expr(server::Column::PaidUntil, Expr::value(to))

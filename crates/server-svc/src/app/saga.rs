@@ -482,6 +482,7 @@ impl App {
                             amount: -s.hourly_price,
                             reason: format!("server {} ({}): first hour", s.id, s.name),
                             reference: Some(format!("server:{}:first-hour", s.uuid)),
+                            allow_debt: false,
                         }))
                         .await;
                     match reply {
@@ -651,6 +652,11 @@ impl App {
                 Ok(())
             }
             "power_off" => {
+                if task.kind == "delete" {
+                    let prior =
+                        ServerState::parse(&params.prior_status).unwrap_or(ServerState::Stopped);
+                    self.settle(&s, prior).await?;
+                }
                 if s.node_id.is_none() {
                     return Ok(());
                 }
@@ -812,6 +818,7 @@ impl App {
                                 s.id, s.name
                             ),
                             reference: Some(format!("server:{}:first-hour-refund", s.uuid)),
+                            allow_debt: false,
                         }))
                         .await?;
                 }

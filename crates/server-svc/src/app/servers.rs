@@ -267,6 +267,15 @@ impl App {
         let uuid = uuid::Uuid::new_v4();
         let task_id = new_task_id();
         let at = now_ms();
+        // A debt (what deleted servers used and the balance did not cover) blocks new orders,
+        // priced or not.
+        let balance = self.balance_of(owner_id).await?;
+        if balance < 0 {
+            return Err(ServerError::InsufficientCredits {
+                needed: plan.as_ref().map_or(0, Plan::hourly_price),
+                balance,
+            });
+        }
         let txn = platform::db::begin_write(&self.db).await?;
         let row = server::ActiveModel {
             uuid: Set(uuid.to_string()),
@@ -589,6 +598,19 @@ impl App {
                 ));
             }
         };
+        // Starting or growing a server needs the next period covered at the price it will
+        // run at; a debt (a negative balance) covers nothing.
+        let next_price = match action {
+            Action::Start => Some(server.hourly_price),
+            Action::Resize => params.new_hourly_price,
+            _ => None,
+        };
+        if let Some(needed) = next_price.filter(|p| *p > 0) {
+            let balance = self.balance_of(server.owner_id).await?;
+            if balance < needed {
+                return Err(ServerError::InsufficientCredits { needed, balance });
+            }
+        }
         let task_id = new_task_id();
         if kind == "resize" {
             params.new_reservation = Some(format!("{}:{task_id}", server.uuid));

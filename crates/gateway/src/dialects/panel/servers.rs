@@ -306,6 +306,7 @@ async fn power(
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Starting; the task id follows it"),
+        (status = 402, description = "The balance does not cover the next hour", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Wrong state (already running, busy, suspended)", body = PanelError),
     ))]
@@ -480,6 +481,7 @@ pub struct ResizeBody {
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Resizing; `data` is the task id"),
         (status = 400, description = "Invalid size", body = PanelError),
+        (status = 402, description = "The balance does not cover the next hour at the new size's price", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Wrong state", body = PanelError),
     ))]

@@ -1,0 +1,116 @@
+//! Money a customer cannot dodge: starting or growing a server needs the next period
+//! covered at its price (402), a deleted server's unpaid periods are charged (into debt if
+//! need be), and a debt blocks new orders until it is paid. Needs root, LXC and `lxc-net`.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tests::fleet::{ContainerDir, balance, grant, lxc_node, wait_task};
+use tests::{Backend, Cred, Options, TestApp};
+
+const BUSYBOX: i64 = 1;
+/// 1 vCPU, 512 MB, 5 GB: 1 an hour.
+const SMALL: i64 = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_resize_need_the_next_period_and_deletes_settle_into_debt() {
+    let mut options = Options::default();
+    // Two-second periods, and a billing loop too slow to charge them itself.
+    options.server.billing_period_secs = 2;
+    options.server.billing_tick_secs = 3600;
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 8192).await;
+    let admin = app.admin_token().await;
+    let (mia, jwt) = app.user("mia").await;
+    grant(&app, &admin, mia, 1).await;
+    let me = Cred::Bearer(&jwt);
+
+    let created = app
+        .post(
+            "/api/server/create",
+            me,
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": "thin"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_i64().expect("id");
+    let task = wait_task(&app, &jwt, created.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(balance(&app, &jwt).await, 0, "the first hour took it all");
+
+    // Growing it would cost more than nothing.
+    let resize = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/server/{id}/resize"),
+            me,
+            Some(json!({"cores": 2})),
+        )
+        .await;
+    assert_eq!(
+        resize.status,
+        StatusCode::PAYMENT_REQUIRED,
+        "{}",
+        resize.text
+    );
+    // Stopped, it cannot be started again on an empty balance.
+    let stop = app
+        .post(&format!("/api/server/{id}/stop"), me, json!({}))
+        .await;
+    assert!(stop.status.is_success(), "{}", stop.text);
+    wait_task(&app, &jwt, stop.json["taskId"].as_str().expect("task")).await;
+    let start = app
+        .post(&format!("/api/server/{id}/start"), me, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::PAYMENT_REQUIRED, "{}", start.text);
+    assert!(start.json["error"].is_string());
+
+    // Its first period ran out unpaid (it ran in it); the delete charges it, into debt.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let deleted = app.delete(&format!("/api/server/{id}"), me).await;
+    assert!(deleted.status.is_success(), "{}", deleted.text);
+    for _ in 0..300 {
+        if dir.containers().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(dir.containers().is_empty());
+    let owed = balance(&app, &jwt).await;
+    assert_eq!(owed, -1, "the used period is owed");
+    let ledger = app.get("/api/credits", me).await;
+    assert!(
+        ledger.text.contains("usage"),
+        "the debt is in the ledger: {}",
+        ledger.text
+    );
+
+    // A debt blocks new orders until it is paid.
+    let refused = app
+        .post(
+            "/api/server/create",
+            me,
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": "again"}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYMENT_REQUIRED,
+        "{}",
+        refused.text
+    );
+    grant(&app, &admin, mia, 2).await;
+    let ordered = app
+        .post(
+            "/api/server/create",
+            me,
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": "again"}),
+        )
+        .await;
+    assert_eq!(ordered.status, StatusCode::CREATED, "{}", ordered.text);
+    assert_eq!(
+        balance(&app, &jwt).await,
+        0,
+        "debt paid, first hour charged"
+    );
+}
