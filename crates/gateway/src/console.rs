@@ -6,7 +6,7 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use platform::grpc::Caller;
 use proto::node::v1 as pb;
@@ -14,9 +14,13 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dialects::DialectKind;
+use crate::auth::Credential;
+use crate::dialects::{DialectKind, bearer};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The largest WebSocket message or frame a console accepts (node-svc has its own limit).
+const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(console))
@@ -35,12 +39,14 @@ pub struct ConsoleQuery {
     responses(
         (status = 101, description = "Switching to the WebSocket terminal"),
         (status = 400, description = "No ticket, or not a WebSocket request"),
-        (status = 401, description = "Invalid, used or expired ticket"),
+        (status = 401, description = "Invalid, used or expired ticket, or another user's"),
         (status = 409, description = "The server is not running"),
+        (status = 429, description = "Too many open consoles for this user or this server"),
         (status = 503, description = "The node is unreachable"),
     ))]
 async fn console(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<ConsoleQuery>, axum::extract::rejection::QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -53,12 +59,28 @@ async fn console(
         return fail(ApiError::invalid("ticket", "a console ticket is required"));
     };
     let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
+        // Keystrokes come in small frames; anything large is refused by the socket itself.
+        Ok(upgrade) => upgrade
+            .max_message_size(MAX_FRAME_BYTES)
+            .max_frame_size(MAX_FRAME_BYTES),
         Err(_) => return fail(ApiError::bad_request("this endpoint speaks WebSocket only")),
+    };
+    // A client that also sends its access token gets only its own tickets redeemed.
+    let user_id = match bearer(&headers) {
+        Some(token) => match state
+            .auth
+            .authenticate(Credential::AccessToken(token.to_owned()))
+            .await
+        {
+            Ok(principal) => principal.user_id,
+            Err(e) => return fail(e),
+        },
+        None => 0,
     };
     let (keys, typed) = tokio::sync::mpsc::channel::<pb::ConsoleInput>(64);
     let first = pb::ConsoleInput {
         input: Some(pb::console_input::Input::Ticket(ticket)),
+        user_id,
     };
     if keys.send(first).await.is_err() {
         return fail(ApiError::internal());
@@ -102,6 +124,7 @@ async fn bridge(
             };
             let input = pb::ConsoleInput {
                 input: Some(pb::console_input::Input::Data(data)),
+                user_id: 0,
             };
             if keys.send(input).await.is_err() {
                 break;

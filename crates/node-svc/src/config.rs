@@ -26,6 +26,8 @@ pub struct Config {
     pub local_lxc: Option<LocalLxc>,
     /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
     pub caller: platform::auth::KeyConfig,
+    /// Console session limits (`VPS_CONSOLE__*`).
+    pub console: crate::sessions::ConsoleLimits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +65,7 @@ impl Default for Config {
             probe_interval_secs: 15,
             local_lxc: None,
             caller: platform::auth::KeyConfig::default(),
+            console: crate::sessions::ConsoleLimits::default(),
         }
     }
 }

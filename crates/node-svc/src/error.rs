@@ -18,6 +18,8 @@ pub enum NodeError {
     Conflict(String),
     #[error("invalid, used or expired console ticket")]
     BadTicket,
+    #[error("{0}")]
+    TooManySessions(String),
     #[error("no node has capacity for this server")]
     NoCapacity,
     #[error("no free address in any pool for this node")]
@@ -59,6 +61,7 @@ impl ServiceError for NodeError {
             Self::Invalid { .. } => Code::InvalidArgument,
             Self::Forbidden(_) => Code::PermissionDenied,
             Self::BadTicket => Code::Unauthenticated,
+            Self::TooManySessions(_) => Code::ResourceExhausted,
             Self::NotFound(_) => Code::NotFound,
             Self::Conflict(_) => Code::FailedPrecondition,
             Self::NoCapacity | Self::NoAddress => Code::ResourceExhausted,

@@ -16,6 +16,7 @@ use crate::app::{NewNode, NewPool, NodeState, Nodes, PoolView, Size, netmask};
 use crate::driver::{GuestSpec, PowerState, ROOT_PASSWORD_SET, Resources, valid_name};
 use crate::error::NodeError;
 use crate::fleet::Fleet;
+use crate::sessions::Sessions;
 use crate::store::entity::node;
 
 /// Services that place servers: capacity, addresses, and the registry read for placement.
@@ -311,11 +312,12 @@ impl NodesRpc for NodeService {
 /// is theirs to check; node-svc checks names and nodes.
 pub struct GuestService {
     fleet: Arc<Fleet>,
+    sessions: Arc<Sessions>,
 }
 
 impl GuestService {
-    pub fn new(fleet: Arc<Fleet>) -> Self {
-        Self { fleet }
+    pub fn new(fleet: Arc<Fleet>, sessions: Arc<Sessions>) -> Self {
+        Self { fleet, sessions }
     }
 
     pub fn into_server(self) -> GuestsServer<Self> {
@@ -450,6 +452,7 @@ impl GuestsRpc for GuestService {
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let grace = grace(r.grace_secs);
+        self.sessions.close_guest(node, &name);
         self.fleet
             .call(node, |d| async move { d.stop(&name, grace).await })
             .await
@@ -462,6 +465,7 @@ impl GuestsRpc for GuestService {
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
         let grace = grace(r.grace_secs);
+        self.sessions.close_guest(node, &name);
         let done = self
             .fleet
             .call(node, |d| async move { d.reboot(&name, grace).await })
@@ -473,6 +477,7 @@ impl GuestsRpc for GuestService {
     async fn delete_guest(&self, request: Request<pb::GuestRef>) -> Reply<pb::GuestReply> {
         Caller::required(&request)?.require_service(DRIVING_GUESTS)?;
         let (node, name) = guest(Some(request.into_inner()))?;
+        self.sessions.close_guest(node, &name);
         self.fleet
             .call(node, |d| async move { d.delete(&name).await })
             .await
@@ -658,11 +663,16 @@ impl GuestsRpc for GuestService {
 pub struct ConsoleService {
     nodes: Arc<Nodes>,
     fleet: Arc<Fleet>,
+    sessions: Arc<Sessions>,
 }
 
 impl ConsoleService {
-    pub fn new(nodes: Arc<Nodes>, fleet: Arc<Fleet>) -> Self {
-        Self { nodes, fleet }
+    pub fn new(nodes: Arc<Nodes>, fleet: Arc<Fleet>, sessions: Arc<Sessions>) -> Self {
+        Self {
+            nodes,
+            fleet,
+            sessions,
+        }
     }
 
     pub fn into_server(self) -> ConsolesServer<Self> {
@@ -693,6 +703,17 @@ impl ConsolesRpc for ConsoleService {
         }))
     }
 
+    async fn close_user_consoles(
+        &self,
+        request: Request<pb::CloseUserConsolesRequest>,
+    ) -> Reply<pb::CloseUserConsolesReply> {
+        Caller::required(&request)?.require_service(&[Service::Gateway])?;
+        let closed = self.sessions.close_user(request.into_inner().user_id);
+        Ok(Response::new(pb::CloseUserConsolesReply {
+            closed: u32::try_from(closed).unwrap_or(u32::MAX),
+        }))
+    }
+
     type AttachStream = OutputStream;
 
     async fn attach(
@@ -702,14 +723,26 @@ impl ConsolesRpc for ConsoleService {
         use tokio_stream::StreamExt as _;
         Caller::required(&request)?.require_service(&[Service::Gateway])?;
         let mut inbound = request.into_inner();
-        let first = inbound.message().await?.and_then(|m| m.input);
-        let Some(pb::console_input::Input::Ticket(ticket)) = first else {
-            return Err(status(NodeError::BadTicket));
+        let first = inbound.message().await?;
+        let (ticket, authenticated) = match first {
+            Some(pb::ConsoleInput {
+                input: Some(pb::console_input::Input::Ticket(ticket)),
+                user_id,
+            }) => (ticket, user_id),
+            _ => return Err(status(NodeError::BadTicket)),
         };
         let grant = self
             .nodes
             .redeem_console_ticket(&ticket)
             .await
+            .map_err(status)?;
+        if authenticated != 0 && authenticated != grant.user_id {
+            // Another user's ticket: refused like any bad ticket (and now used up).
+            return Err(status(NodeError::BadTicket));
+        }
+        let mut session = self
+            .sessions
+            .open(grant.user_id, grant.node_id, &grant.guest)
             .map_err(status)?;
         let name = grant.guest.clone();
         let console = self
@@ -719,14 +752,35 @@ impl ConsolesRpc for ConsoleService {
             .map_err(status)?;
         tracing::info!(user = grant.user_id, node = grant.node_id, guest = %grant.guest, "console opened");
         let crate::driver::Console { input, output } = console;
+        let limits = self.sessions.limits();
         tokio::spawn(async move {
-            while let Ok(Some(message)) = inbound.message().await {
-                if let Some(pb::console_input::Input::Data(bytes)) = message.input
-                    && input.send(bytes).await.is_err()
-                {
-                    break;
+            let ends = tokio::time::Instant::now() + limits.lifetime();
+            let why = loop {
+                let message = tokio::select! {
+                    message = tokio::time::timeout(limits.idle(), inbound.message()) => message,
+                    () = tokio::time::sleep_until(ends) => break "its lifetime ended",
+                    () = session.closed() => break "its server stopped or its user logged out",
+                };
+                let bytes = match message {
+                    Err(_) => break "it was idle too long",
+                    Ok(Ok(Some(pb::ConsoleInput {
+                        input: Some(pb::console_input::Input::Data(bytes)),
+                        ..
+                    }))) => bytes,
+                    Ok(Ok(Some(_))) => continue,
+                    Ok(_) => break "the client left",
+                };
+                if bytes.len() > limits.max_frame_bytes {
+                    break "a frame was too large";
                 }
-            }
+                if input.send(bytes).await.is_err() {
+                    break "the terminal ended";
+                }
+            };
+            tracing::info!(user = grant.user_id, guest = %grant.guest, why, "console closed");
+            // Dropping the input ends the terminal, which ends the output stream.
+            drop(input);
+            drop(session);
         });
         let stream = tokio_stream::wrappers::ReceiverStream::new(output)
             .map(|data| Ok(pb::ConsoleOutput { data }));

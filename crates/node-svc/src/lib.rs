@@ -10,6 +10,7 @@ pub mod driver;
 mod error;
 mod fleet;
 mod grpc;
+mod sessions;
 mod store;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
 pub use config::{Config, LocalLxc};
+pub use sessions::ConsoleLimits;
 
 /// Starts node-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -63,6 +65,7 @@ pub async fn serve_on(
         Duration::from_secs(config.probe_interval_secs),
         shutdown.clone(),
     );
+    let sessions = Arc::new(sessions::Sessions::new(config.console));
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<proto::node::v1::nodes_server::NodesServer<grpc::NodeService>>()
@@ -78,11 +81,11 @@ pub async fn serve_on(
             verifier.clone(),
         ))
         .add_service(InterceptedService::new(
-            grpc::GuestService::new(fleet.clone()).into_server(),
+            grpc::GuestService::new(fleet.clone(), sessions.clone()).into_server(),
             verifier.clone(),
         ))
         .add_service(InterceptedService::new(
-            grpc::ConsoleService::new(app, fleet).into_server(),
+            grpc::ConsoleService::new(app, fleet, sessions).into_server(),
             verifier,
         ));
     tracing::info!(addr = %listener.local_addr()?, "node-svc listening");

@@ -382,6 +382,7 @@ async fn nothing_of_node_svc_s_environment_reaches_a_guest() {
     keys_tx
         .send(pb::ConsoleInput {
             input: Some(pb::console_input::Input::Ticket(ticket)),
+            user_id: 7,
         })
         .await
         .expect("send");
@@ -392,6 +393,7 @@ async fn nothing_of_node_svc_s_environment_reaches_a_guest() {
         .into_inner();
     let data = |bytes: &[u8]| pb::ConsoleInput {
         input: Some(pb::console_input::Input::Data(bytes.to_vec())),
+        user_id: 0,
     };
     let mut screen = String::new();
     let mut typed = false;

@@ -20,7 +20,8 @@ fn main() {
         .unwrap_or(20_000);
     let keys = KeySet::generate().expect("keys");
     let gateway = keys.minter(Service::Gateway).expect("minter");
-    let server = CallerAuth::load(Service::Server, &keys.config_for(Service::Server)).expect("auth");
+    let server =
+        CallerAuth::load(Service::Server, &keys.config_for(Service::Server)).expect("auth");
 
     // Distinct callers, so every token is new to the verifier.
     let started = Instant::now();
@@ -31,19 +32,28 @@ fn main() {
                 .expect("mint")
         })
         .collect();
-    println!("mint a token (Ed25519 sign):            {}", per_op(started, rounds));
+    println!(
+        "mint a token (Ed25519 sign):            {}",
+        per_op(started, rounds)
+    );
 
     let started = Instant::now();
     for token in &tokens {
         server.verifier.verify(token).expect("valid");
     }
-    println!("verify a new token (Ed25519 + claims):  {}", per_op(started, rounds));
+    println!(
+        "verify a new token (Ed25519 + claims):  {}",
+        per_op(started, rounds)
+    );
 
     let started = Instant::now();
     for token in &tokens {
         server.verifier.verify(token).expect("valid");
     }
-    println!("verify a token seen before (cache):     {}", per_op(started, rounds));
+    println!(
+        "verify a token seen before (cache):     {}",
+        per_op(started, rounds)
+    );
 
     let mut sign = Sign::new(gateway.clone(), Service::Server);
     let caller = Caller::admin(1);
@@ -53,7 +63,10 @@ fn main() {
         request = sign.call(request).expect("signed");
         std::hint::black_box(request);
     }
-    println!("client interceptor, token reused:       {}", per_op(started, rounds));
+    println!(
+        "client interceptor, token reused:       {}",
+        per_op(started, rounds)
+    );
 
     let token = tokens[0].clone();
     let mut verifier = server.verifier.clone();
@@ -68,5 +81,8 @@ fn main() {
             tonic::service::Interceptor::call(&mut verifier, request).expect("verified"),
         );
     }
-    println!("server interceptor, token seen before:  {}", per_op(started, rounds));
+    println!(
+        "server interceptor, token seen before:  {}",
+        per_op(started, rounds)
+    );
 }

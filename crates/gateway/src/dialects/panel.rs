@@ -273,7 +273,7 @@ async fn refresh(
     ))]
 async fn logout(
     State(state): State<AppState>,
-    _auth: Auth<Panel>,
+    auth: Auth<Panel>,
     headers: HeaderMap,
 ) -> Result<Json<StatusReply>> {
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
@@ -282,6 +282,19 @@ async fn logout(
         .logout(Caller::SYSTEM.request(pb::LogoutRequest { access_token }))
         .await?;
     state.auth.forget_all();
+    // The session is over: so are its user's open consoles.
+    let closed = state
+        .consoles
+        .clone()
+        .close_user_consoles(
+            Caller::SYSTEM.request(proto::node::v1::CloseUserConsolesRequest {
+                user_id: auth.principal.user_id,
+            }),
+        )
+        .await;
+    if let Err(status) = closed {
+        tracing::warn!(error = %status.message(), "closing the user's consoles failed");
+    }
     Ok(Json(StatusReply { status: "success" }))
 }
 
