@@ -39,6 +39,29 @@ pub struct Config {
     pub faults: Vec<String>,
     /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
     pub caller: platform::auth::KeyConfig,
+    /// What a user may hold at once, unless an administrator set their own limits.
+    pub quota: QuotaDefaults,
+}
+
+/// Default per-user quotas (`quota.*`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct QuotaDefaults {
+    pub servers: u32,
+    pub cores: u32,
+    pub memory_mb: u64,
+    pub addresses: u32,
+}
+
+impl Default for QuotaDefaults {
+    fn default() -> Self {
+        Self {
+            servers: 10,
+            cores: 16,
+            memory_mb: 32 * 1024,
+            addresses: 10,
+        }
+    }
 }
 
 impl Default for Config {
@@ -60,6 +83,7 @@ impl Default for Config {
             idempotency_ttl_secs: 24 * 3600,
             faults: Vec::new(),
             caller: platform::auth::KeyConfig::default(),
+            quota: QuotaDefaults::default(),
         }
     }
 }

@@ -30,10 +30,12 @@ pub enum ServerError {
     WrongState(Refusal),
     #[error("{0}")]
     Conflict(String),
-    #[error("the balance does not cover the first hour ({needed} needed, {balance} available)")]
+    #[error("the balance does not cover the next hour ({needed} needed, {balance} available)")]
     InsufficientCredits { needed: i64, balance: i64 },
     #[error("no node has capacity for this server")]
     NoCapacity,
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     #[error("this idempotency key was used with a different request")]
     IdempotencyMismatch,
     #[error("a request with this idempotency key is still running")]
@@ -89,6 +91,7 @@ impl ServiceError for ServerError {
                 Code::FailedPrecondition
             }
             Self::NoCapacity => Code::ResourceExhausted,
+            Self::QuotaExceeded(_) => Code::PermissionDenied,
             Self::IdempotencyInProgress => Code::Aborted,
             Self::Upstream(status) => match status.code() {
                 // Another service's fault is ours to report, not the client's.

@@ -412,4 +412,49 @@ impl ServersRpc for ServerService {
             expires_in_secs: ticket.expires_in_secs,
         }))
     }
+
+    async fn get_quota(&self, request: Request<pb::GetQuotaRequest>) -> Reply<pb::Quota> {
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
+        let view = self
+            .app
+            .quota(caller, request.into_inner().user_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(quota_pb(view)))
+    }
+
+    async fn set_quota(&self, request: Request<pb::SetQuotaRequest>) -> Reply<pb::Quota> {
+        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
+        let r = request.into_inner();
+        let limits = r.limits.map(|l| crate::config::QuotaDefaults {
+            servers: l.servers,
+            cores: l.cores,
+            memory_mb: l.memory_mb,
+            addresses: l.addresses,
+        });
+        let view = self
+            .app
+            .set_quota(caller, r.user_id, limits)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(quota_pb(view)))
+    }
+}
+
+fn limits_pb(l: crate::config::QuotaDefaults) -> pb::QuotaLimits {
+    pb::QuotaLimits {
+        servers: l.servers,
+        cores: l.cores,
+        memory_mb: l.memory_mb,
+        addresses: l.addresses,
+    }
+}
+
+fn quota_pb(view: crate::app::QuotaView) -> pb::Quota {
+    pb::Quota {
+        user_id: view.user_id,
+        limits: Some(limits_pb(view.limits)),
+        used: Some(limits_pb(view.used)),
+        custom: view.custom,
+    }
 }

@@ -18,7 +18,7 @@ use platform::Shutdown;
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-pub use config::Config;
+pub use config::{Config, QuotaDefaults};
 
 /// Starts server-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {

@@ -114,3 +114,105 @@ async fn start_and_resize_need_the_next_period_and_deletes_settle_into_debt() {
         "debt paid, first hour charged"
     );
 }
+
+tests::on_every_backend!(quotas_hold_under_concurrent_orders_and_administrators_set_them);
+
+async fn quotas_hold_under_concurrent_orders_and_administrators_set_them(backend: Backend) {
+    let mut options = Options::default();
+    options.server.quota = server_svc::QuotaDefaults {
+        servers: 2,
+        cores: 16,
+        memory_mb: 16 * 1024,
+        addresses: 10,
+    };
+    let app = TestApp::start_with(backend, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 16 * 1024).await;
+    let admin = app.admin_token().await;
+    let (quinn, jwt) = app.user("quinn").await;
+    grant(&app, &admin, quinn, 100).await;
+    let me = Cred::Bearer(&jwt);
+
+    let mine = app.get("/api/quota", me).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+    assert_eq!(mine.json["limits"]["servers"], 2);
+    assert_eq!(mine.json["used"]["servers"], 0);
+    assert_eq!(mine.json["custom"], false);
+
+    // Six orders at once: exactly the quota's two are taken.
+    let orders = futures_util::future::join_all((0..6).map(|i| {
+        app.post(
+            "/api/server/create",
+            me,
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": format!("q{i}")}),
+        )
+    }))
+    .await;
+    let created = orders
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = orders
+        .iter()
+        .filter(|r| r.status == StatusCode::FORBIDDEN)
+        .collect();
+    assert_eq!((created, refused.len()), (2, 4), "{orders:?}");
+    assert!(
+        refused[0].json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("at most 2 servers")),
+        "{}",
+        refused[0].text
+    );
+    let used = app.get("/api/quota", me).await;
+    assert_eq!(used.json["used"]["servers"], 2);
+    assert_eq!(used.json["used"]["cores"], 2);
+    assert_eq!(used.json["used"]["memory"], 1024);
+
+    // An administrator raises it; users cannot.
+    let own = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/users/{quinn}/quota"),
+            me,
+            Some(json!({"servers": 9, "cores": 9, "memory": 9999, "addresses": 9})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    let raised = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/users/{quinn}/quota"),
+            Cred::Bearer(&admin),
+            Some(json!({"servers": 3, "cores": 8, "memory": 4096, "addresses": 3})),
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::OK, "{}", raised.text);
+    assert_eq!(raised.json["custom"], true);
+    let bad = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/users/{quinn}/quota"),
+            Cred::Bearer(&admin),
+            Some(json!({"servers": -1, "cores": 8, "memory": 4096, "addresses": 3})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let third = app
+        .post(
+            "/api/server/create",
+            me,
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": "q-third"}),
+        )
+        .await;
+    assert_eq!(third.status, StatusCode::CREATED, "{}", third.text);
+    let reset = app
+        .delete(
+            &format!("/api/admin/users/{quinn}/quota"),
+            Cred::Bearer(&admin),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    assert_eq!(reset.json["limits"]["servers"], 2);
+    assert_eq!(reset.json["used"]["servers"], 3, "servers held stay");
+}

@@ -392,7 +392,15 @@ async fn settle_and_delete(app: &TestApp, jwt: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_creates_never_oversell() {
-    let app = TestApp::start(Backend::Sqlite).await;
+    // Quotas out of the way: this is about capacity and credits.
+    let mut options = Options::default();
+    options.server.quota = server_svc::QuotaDefaults {
+        servers: 100,
+        cores: 100,
+        memory_mb: 100 * 1024,
+        addresses: 100,
+    };
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
     let dir = ContainerDir::new();
     // Room for exactly four Small servers (512 MB each, no memory overcommit).
     let node = lxc_node(&app, &dir, 2048).await;

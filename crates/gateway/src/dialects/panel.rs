@@ -3,6 +3,7 @@
 //! the caller's profile, API tokens, and credits; the server, task and catalog routes are in
 //! `servers`.
 
+mod quotas;
 mod servers;
 mod service_accounts;
 
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(user_credits, adjust_credits))
         .merge(servers::routes())
         .merge(service_accounts::routes())
+        .merge(quotas::routes())
 }
 
 pub fn timestamp(ms: i64) -> Option<String> {

@@ -257,7 +257,8 @@ pub struct CreateBody {
         (status = 201, description = "Being provisioned", body = VpsOrgServer),
         (status = 400, description = "Invalid parameters", body = VpsOrgError),
         (status = 401, description = "Invalid or missing token", body = VpsOrgError),
-        (status = 402, description = "Insufficient credits", body = VpsOrgError),
+        (status = 402, description = "Insufficient credits, or a debt is unpaid", body = VpsOrgError),
+        (status = 403, description = "A quota would be exceeded", body = VpsOrgError),
     ))]
 async fn create_server(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@ mod billing;
 mod catalog;
 mod events;
 mod idempotency;
+mod quotas;
 mod saga;
 mod servers;
 
@@ -25,6 +26,7 @@ use crate::error::{Result, ServerError};
 use crate::store::entity::{image, plan, server};
 
 pub use billing::BillingPass;
+pub use quotas::QuotaView;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
 
 pub type IdentityClient =

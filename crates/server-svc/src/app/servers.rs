@@ -277,6 +277,8 @@ impl App {
             });
         }
         let txn = platform::db::begin_write(&self.db).await?;
+        self.check_quota(&txn, owner_id, super::quotas::Want { cores, memory_mb })
+            .await?;
         let row = server::ActiveModel {
             uuid: Set(uuid.to_string()),
             owner_id: Set(owner_id),

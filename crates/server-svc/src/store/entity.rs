@@ -172,3 +172,28 @@ pub mod idempotency {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod quota {
+    use sea_orm::entity::prelude::*;
+
+    /// A user's own limits, set by an administrator (the configured defaults otherwise).
+    /// Its row is also what concurrent creates of one user queue on.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "quotas")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: i64,
+        /// False: only the lock row; the defaults apply.
+        pub custom: bool,
+        pub servers: i64,
+        pub cores: i64,
+        pub memory_mb: i64,
+        pub addresses: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

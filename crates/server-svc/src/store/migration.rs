@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(platform::outbox::CreateOutbox),
             Box::new(QueuedDelete),
+            Box::new(Quotas),
         ]
     }
 }
@@ -281,6 +282,49 @@ impl MigrationTrait for QueuedDelete {
                 Table::alter()
                     .table(ServersQueue::Table)
                     .add_column(string_null(ServersQueue::DeleteTaskId))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Per-user quotas.
+struct Quotas;
+
+impl MigrationName for Quotas {
+    fn name(&self) -> &str {
+        "m20261130_000002_quotas"
+    }
+}
+
+#[derive(DeriveIden)]
+enum QuotaTable {
+    #[sea_orm(iden = "quotas")]
+    Table,
+    UserId,
+    Custom,
+    Servers,
+    Cores,
+    MemoryMb,
+    Addresses,
+    UpdatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Quotas {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(QuotaTable::Table)
+                    .if_not_exists()
+                    .col(big_integer(QuotaTable::UserId).primary_key())
+                    .col(boolean(QuotaTable::Custom))
+                    .col(big_integer(QuotaTable::Servers))
+                    .col(big_integer(QuotaTable::Cores))
+                    .col(big_integer(QuotaTable::MemoryMb))
+                    .col(big_integer(QuotaTable::Addresses))
+                    .col(big_integer(QuotaTable::UpdatedAt))
                     .to_owned(),
             )
             .await

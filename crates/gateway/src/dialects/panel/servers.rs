@@ -241,7 +241,8 @@ pub struct CreateBody {
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 201, description = "Being created"),
         (status = 400, description = "Invalid input", body = PanelError),
-        (status = 402, description = "The balance does not cover the first hour", body = PanelError),
+        (status = 402, description = "The balance does not cover the first hour, or a debt is unpaid", body = PanelError),
+        (status = 403, description = "A quota would be exceeded (servers, vCPUs, memory, addresses)", body = PanelError),
         (status = 507, description = "No node has room", body = PanelError),
     ))]
 async fn create_server(

@@ -265,6 +265,8 @@ pub struct DeployBody {
         (status = 201, description = "Instance created", body = Instance),
         (status = 400, description = "Missing or invalid parameters", body = SkyportError),
         (status = 401, description = "API key missing or invalid", body = SkyportError),
+        (status = 402, description = "The owner has an unpaid debt", body = SkyportError),
+        (status = 403, description = "The owner's quota would be exceeded", body = SkyportError),
         (status = 507, description = "The node has no room", body = SkyportError),
     ))]
 async fn deploy(

@@ -1,0 +1,200 @@
+//! Per-user quotas: how many servers, vCPUs, MB of memory and IPv4 addresses a user may
+//! hold at once. Defaults come from configuration; an administrator may give a user their
+//! own. A create checks them in its own transaction, queued behind the user's other creates.
+
+use platform::grpc::Caller;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+
+use super::{App, now_ms};
+use crate::config::QuotaDefaults;
+use crate::domain::state::ServerState;
+use crate::error::{Result, ServerError};
+use crate::store::entity::{quota, server};
+
+/// What a user may hold, and what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaView {
+    pub user_id: i64,
+    pub limits: QuotaDefaults,
+    pub used: QuotaDefaults,
+    pub custom: bool,
+}
+
+/// Sizes of one server, for the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Want {
+    pub cores: u32,
+    pub memory_mb: u64,
+}
+
+fn clamp_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+fn clamp_u64(v: i64) -> u64 {
+    u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+}
+
+impl App {
+    /// A user's quota and use: users their own, administrators anyone's.
+    pub async fn quota(&self, caller: Caller, user_id: i64) -> Result<QuotaView> {
+        let user_id = target(caller, user_id)?;
+        let limits = self.limits_of(&self.db, user_id).await?;
+        let used = used_by(&self.db, user_id).await?;
+        Ok(QuotaView {
+            user_id,
+            limits: limits.0,
+            used,
+            custom: limits.1,
+        })
+    }
+
+    /// Sets a user's own limits, or (with `None`) returns them to the defaults.
+    pub async fn set_quota(
+        &self,
+        caller: Caller,
+        user_id: i64,
+        limits: Option<QuotaDefaults>,
+    ) -> Result<QuotaView> {
+        if !caller.admin {
+            return Err(ServerError::Forbidden("administrators only"));
+        }
+        if user_id <= 0 {
+            return Err(ServerError::invalid("user_id", "name a user"));
+        }
+        let limits_row = limits.unwrap_or(self.config.quota);
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        quota::Entity::insert(quota::ActiveModel {
+            user_id: Set(user_id),
+            custom: Set(limits.is_some()),
+            servers: Set(i64::from(limits_row.servers)),
+            cores: Set(i64::from(limits_row.cores)),
+            memory_mb: Set(to_i64(limits_row.memory_mb)),
+            addresses: Set(i64::from(limits_row.addresses)),
+            updated_at: Set(now_ms()),
+        })
+        .on_conflict(
+            OnConflict::column(quota::Column::UserId)
+                .update_columns([
+                    quota::Column::Custom,
+                    quota::Column::Servers,
+                    quota::Column::Cores,
+                    quota::Column::MemoryMb,
+                    quota::Column::Addresses,
+                    quota::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        self.quota(caller, user_id).await
+    }
+
+    /// Within a create's transaction: waits for the user's other creates (a lock on their
+    /// quota row), then refuses if one more server of `want` would exceed any limit.
+    pub(super) async fn check_quota<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        user_id: i64,
+        want: Want,
+    ) -> Result<()> {
+        // The row exists (a lock row when the defaults apply) and is locked until commit on
+        // PostgreSQL; SQLite's write transaction already runs alone.
+        quota::Entity::insert(quota::ActiveModel {
+            user_id: Set(user_id),
+            custom: Set(false),
+            servers: Set(0),
+            cores: Set(0),
+            memory_mb: Set(0),
+            addresses: Set(0),
+            updated_at: Set(now_ms()),
+        })
+        .on_conflict(
+            OnConflict::column(quota::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        let mut lock = quota::Entity::find_by_id(user_id);
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            lock = lock.lock_exclusive();
+        }
+        lock.one(txn).await?;
+        let (limits, _) = self.limits_of(txn, user_id).await?;
+        let used = used_by(txn, user_id).await?;
+        let over = if used.servers.saturating_add(1) > limits.servers {
+            Some(format!("at most {} servers", limits.servers))
+        } else if used.cores.saturating_add(want.cores) > limits.cores {
+            Some(format!("at most {} vCPUs", limits.cores))
+        } else if used.memory_mb.saturating_add(want.memory_mb) > limits.memory_mb {
+            Some(format!("at most {} MB of memory", limits.memory_mb))
+        } else if used.addresses.saturating_add(1) > limits.addresses {
+            Some(format!("at most {} IPv4 addresses", limits.addresses))
+        } else {
+            None
+        };
+        match over {
+            Some(what) => Err(ServerError::QuotaExceeded(format!(
+                "{what} per user; delete a server or ask for a higher quota"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn limits_of<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user_id: i64,
+    ) -> Result<(QuotaDefaults, bool)> {
+        Ok(match quota::Entity::find_by_id(user_id).one(db).await? {
+            Some(row) if row.custom => (
+                QuotaDefaults {
+                    servers: clamp_u32(row.servers),
+                    cores: clamp_u32(row.cores),
+                    memory_mb: clamp_u64(row.memory_mb),
+                    addresses: clamp_u32(row.addresses),
+                },
+                true,
+            ),
+            _ => (self.config.quota, false),
+        })
+    }
+}
+
+/// The user themselves, or (administrators) anyone.
+fn target(caller: Caller, user_id: i64) -> Result<i64> {
+    match user_id {
+        0 => Ok(caller.user_id),
+        id if id == caller.user_id || caller.admin => Ok(id),
+        _ => Err(ServerError::NotFound("user")),
+    }
+}
+
+/// What a user's live servers hold: each counts one server and one IPv4 address. (A user
+/// holds few servers; they are summed here rather than in SQL, where PostgreSQL's SUM of a
+/// BIGINT is a NUMERIC.)
+async fn used_by<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<QuotaDefaults> {
+    let sizes: Vec<(i64, i64)> = server::Entity::find()
+        .select_only()
+        .column(server::Column::Cores)
+        .column(server::Column::MemoryMb)
+        .filter(server::Column::OwnerId.eq(user_id))
+        .filter(server::Column::DeletedAt.is_null())
+        .filter(server::Column::Status.ne(ServerState::Terminated.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let servers = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
+    Ok(QuotaDefaults {
+        servers,
+        cores: sizes
+            .iter()
+            .fold(0u32, |sum, (c, _)| sum.saturating_add(clamp_u32(*c))),
+        memory_mb: sizes
+            .iter()
+            .fold(0u64, |sum, (_, m)| sum.saturating_add(clamp_u64(*m))),
+        addresses: servers,
+    })
+}
