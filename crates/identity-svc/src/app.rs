@@ -492,7 +492,9 @@ impl Identity {
             txn.rollback().await?;
             tracing::warn!(session = %session.id, "refresh token reused; revoking its session");
             self.revoke_session(&session.id, at).await?;
-            return Err(IdentityError::Unauthenticated);
+            return Err(IdentityError::SessionRevoked {
+                user_id: session.user_id,
+            });
         }
         insert_refresh_token(&txn, &session.id, &replacement, at).await?;
         txn.commit().await?;

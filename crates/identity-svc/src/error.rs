@@ -13,6 +13,9 @@ pub enum IdentityError {
     },
     #[error("invalid or expired credentials")]
     Unauthenticated,
+    /// A refresh token was reused: its session is revoked.
+    #[error("invalid or expired credentials")]
+    SessionRevoked { user_id: i64 },
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -52,7 +55,7 @@ impl ServiceError for IdentityError {
     fn code(&self) -> Code {
         match self {
             Self::Invalid { .. } => Code::InvalidArgument,
-            Self::Unauthenticated => Code::Unauthenticated,
+            Self::Unauthenticated | Self::SessionRevoked { .. } => Code::Unauthenticated,
             Self::Forbidden(_) => Code::PermissionDenied,
             Self::NotFound(_) => Code::NotFound,
             Self::Conflict(_) => Code::AlreadyExists,
@@ -82,8 +85,16 @@ impl ServiceError for IdentityError {
         }
     }
 
+    fn facts(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::SessionRevoked { user_id } => vec![("user_id", user_id.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
     fn reason(&self) -> Option<&'static str> {
         match self {
+            Self::SessionRevoked { .. } => Some(platform::grpc::reason::SESSION_REVOKED),
             Self::InsufficientCredits { .. } => Some(platform::grpc::reason::INSUFFICIENT_CREDITS),
             _ => None,
         }

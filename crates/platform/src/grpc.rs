@@ -108,6 +108,11 @@ pub trait ServiceError: std::error::Error {
     fn retry_after(&self) -> Option<Duration> {
         None
     }
+    /// Facts for the calling service that go with the reason (never secrets): the
+    /// `ErrorInfo` metadata.
+    fn facts(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Machine-readable error reasons carried as `ErrorInfo` details.
@@ -118,6 +123,9 @@ pub mod reason {
     pub const NO_CAPACITY: &str = "NO_CAPACITY";
     /// The hypervisor node does not answer (HTTP 503).
     pub const NODE_UNREACHABLE: &str = "NODE_UNREACHABLE";
+    /// A refresh token was used twice and its whole session revoked (HTTP 401); the fact
+    /// `user_id` names whose, so the gateway can end what the session had open.
+    pub const SESSION_REVOKED: &str = "SESSION_REVOKED";
 }
 
 const ERROR_DOMAIN: &str = "vps";
@@ -137,7 +145,12 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
         details.add_bad_request_violation(field, message.clone());
     }
     if let Some(reason) = error.reason() {
-        details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+        let facts: std::collections::HashMap<String, String> = error
+            .facts()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        details.set_error_info(reason, ERROR_DOMAIN, facts);
     }
     if let Some(after) = error.retry_after() {
         details.set_retry_info(Some(after));
@@ -148,6 +161,13 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
 /// The machine-readable reason of a status, if the service gave one.
 pub fn error_reason(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
+}
+
+/// A fact the service gave with its error reason (see [`ServiceError::facts`]).
+pub fn error_fact(status: &Status, key: &str) -> Option<String> {
+    status
+        .get_details_error_info()
+        .and_then(|info| info.metadata.get(key).cloned())
 }
 
 /// When a refused call may be tried again, if the service said.

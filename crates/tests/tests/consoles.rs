@@ -143,6 +143,32 @@ async fn console_sessions_are_capped_timed_and_closed() {
     // Well within the idle time: it was the logout.
     assert!(closes_within(&mut third, Duration::from_secs(2)).await);
 
+    // A reused refresh token revokes its session: the session's consoles close too.
+    let session = app.login("ann", tests::USER_PASSWORD).await;
+    let refresh = session["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let mut fifth = connect(&app, &ticket().await, None).await.expect("open");
+    let rotate = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/auth/refresh",
+                tests::Cred::None,
+                serde_json::json!({ "refreshToken": token }),
+            )
+            .await
+        }
+    };
+    assert!(rotate(refresh.clone()).await.status.is_success());
+    assert_eq!(
+        rotate(refresh).await.status,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "reuse"
+    );
+    assert!(closes_within(&mut fifth, Duration::from_secs(2)).await);
+
     // Stopping the server closes its consoles.
     let mut fourth = connect(&app, &ticket().await, None).await.expect("open");
     fourth

@@ -80,6 +80,20 @@ pub struct PanelError {
     error: String,
 }
 
+/// Closes a user's open consoles (their session ended); a failure is logged, not fatal.
+async fn close_consoles(state: &AppState, user_id: i64) {
+    let closed = state
+        .consoles
+        .clone()
+        .close_user_consoles(
+            Caller::SYSTEM.request(proto::node::v1::CloseUserConsolesRequest { user_id }),
+        )
+        .await;
+    if let Err(status) = closed {
+        tracing::warn!(error = %status.message(), "closing the user's consoles failed");
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusReply {
     status: &'static str,
@@ -253,16 +267,29 @@ async fn refresh(
         .refresh(Caller::SYSTEM.request(pb::RefreshRequest {
             refresh_token: body.refresh_token,
         }))
-        .await
-        .map_err(|status| match status.code() {
-            tonic::Code::Unauthenticated => {
-                // A refused refresh may have revoked a whole session (token reuse): drop
-                // cached principals so its access tokens stop working here at once.
-                state.auth.forget_all();
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid or expired refresh token")
+        .await;
+    let session = match session {
+        Ok(session) => session,
+        Err(status) if status.code() == tonic::Code::Unauthenticated => {
+            // A refused refresh may have revoked a whole session (token reuse): drop cached
+            // principals so its access tokens stop working here at once, and close what
+            // the session's user had open.
+            state.auth.forget_all();
+            if platform::grpc::error_reason(&status).as_deref()
+                == Some(platform::grpc::reason::SESSION_REVOKED)
+                && let Some(user_id) = platform::grpc::error_fact(&status, "user_id")
+                    .and_then(|id| id.parse::<i64>().ok())
+            {
+                close_consoles(&state, user_id).await;
             }
-            _ => ApiError::from_status(&status),
-        })?;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid or expired refresh token",
+            )
+            .into());
+        }
+        Err(status) => return Err(ApiError::from_status(&status).into()),
+    };
     Ok(Json(SessionReply::from(session.into_inner())))
 }
 
