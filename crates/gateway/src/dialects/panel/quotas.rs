@@ -76,13 +76,18 @@ impl From<pb::Quota> for Quota {
         (status = 401, description = "Missing or invalid token", body = PanelError),
     ))]
 async fn my_quota(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Json<Quota>> {
+    fetch(&state, auth.principal.caller(), 0).await
+}
+
+/// A user's quota (0: the caller's), as `caller` may see it.
+async fn fetch(
+    state: &AppState,
+    caller: platform::grpc::Caller,
+    user_id: i64,
+) -> Result<Json<Quota>> {
     let reply = state
         .servers()
-        .get_quota(
-            auth.principal
-                .caller()
-                .request(pb::GetQuotaRequest { user_id: 0 }),
-        )
+        .get_quota(caller.request(pb::GetQuotaRequest { user_id }))
         .await?
         .into_inner();
     Ok(Json(Quota::from(reply)))
@@ -103,17 +108,7 @@ async fn user_quota(
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
 ) -> Result<Json<Quota>> {
-    let reply = state
-        .servers()
-        .get_quota(
-            admin
-                .principal
-                .caller()
-                .request(pb::GetQuotaRequest { user_id: id }),
-        )
-        .await?
-        .into_inner();
-    Ok(Json(Quota::from(reply)))
+    fetch(&state, admin.principal.caller(), id).await
 }
 
 /// Give a user their own limits (administrators). Servers they already hold stay.
@@ -133,21 +128,13 @@ async fn set_quota(
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, Limits>,
 ) -> Result<Json<Quota>> {
-    let request = pb::SetQuotaRequest {
-        user_id: id,
-        limits: Some(pb::QuotaLimits {
-            servers: body.servers,
-            cores: body.cores,
-            memory_mb: body.memory,
-            addresses: body.addresses,
-        }),
+    let limits = pb::QuotaLimits {
+        servers: body.servers,
+        cores: body.cores,
+        memory_mb: body.memory,
+        addresses: body.addresses,
     };
-    let reply = state
-        .servers()
-        .set_quota(admin.principal.caller().request(request))
-        .await?
-        .into_inner();
-    Ok(Json(Quota::from(reply)))
+    store(&state, &admin, id, Some(limits)).await
 }
 
 /// Return a user to the default limits (administrators).
@@ -165,10 +152,17 @@ async fn reset_quota(
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
 ) -> Result<Json<Quota>> {
-    let request = pb::SetQuotaRequest {
-        user_id: id,
-        limits: None,
-    };
+    store(&state, &admin, id, None).await
+}
+
+/// Sets a user's own limits, or (`None`) returns them to the defaults.
+async fn store(
+    state: &AppState,
+    admin: &Admin<Panel>,
+    user_id: i64,
+    limits: Option<pb::QuotaLimits>,
+) -> Result<Json<Quota>> {
+    let request = pb::SetQuotaRequest { user_id, limits };
     let reply = state
         .servers()
         .set_quota(admin.principal.caller().request(request))
