@@ -141,8 +141,21 @@ pub struct Adjustment {
 
 pub use service_accounts::NewServiceAccount;
 
+/// Frees an account's password-check slot when dropped.
+struct CheckingGuard<'a>(&'a Identity, String);
+
+impl Drop for CheckingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut checking) = self.0.checking.lock() {
+            checking.remove(&self.1);
+        }
+    }
+}
+
 pub struct Identity {
     db: DatabaseConnection,
+    /// Accounts with a password check running in this process.
+    checking: std::sync::Mutex<std::collections::HashSet<String>>,
     signer: Signer,
     refresh_ttl: Duration,
     /// Signs caller tokens for service accounts.
@@ -189,6 +202,7 @@ impl Identity {
             ),
             refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
             minter,
+            checking: std::sync::Mutex::new(std::collections::HashSet::new()),
         };
         identity.bootstrap_admin(&config.admin).await?;
         Ok(identity)
@@ -377,9 +391,12 @@ impl Identity {
         // account, so both behave alike); past a few, no password is checked for a while.
         let throttle_key = match &found {
             Some(user) => format!("user:{}", user.id),
-            None => format!("login:{}", login.to_ascii_lowercase()),
+            None => format!("login:{}", secret::digest(&login.to_ascii_lowercase())),
         };
         self.login_allowed(&throttle_key).await?;
+        // One password check at a time per account here, so a burst of guesses cannot all
+        // pass the check above before the first failures are counted.
+        let _checking = self.check_alone(&throttle_key)?;
         let phc = found.as_ref().map(|u| u.password_hash.clone());
         let password_ok =
             password.len() <= 1024 && password::verify(password.to_owned(), phc).await?;
@@ -409,6 +426,20 @@ impl Identity {
         self.issue(user, &session_id, refresh, at)
     }
 
+    /// Claims the one password check an account may have running here at a time.
+    fn check_alone(&self, key: &str) -> Result<CheckingGuard<'_>> {
+        let mut checking = self
+            .checking
+            .lock()
+            .map_err(|_| IdentityError::Internal(anyhow::anyhow!("login checks poisoned")))?;
+        if !checking.insert(key.to_owned()) {
+            return Err(IdentityError::TooManyAttempts {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        Ok(CheckingGuard(self, key.to_owned()))
+    }
+
     /// `TooManyAttempts` while a login is blocked after repeated wrong passwords.
     async fn login_allowed(&self, key: &str) -> Result<()> {
         let row = login_throttle::Entity::find_by_id(key.to_owned())
@@ -427,29 +458,42 @@ impl Identity {
     /// for a time that doubles with each further one, up to [`MAX_LOGIN_BLOCK`].
     async fn login_failed(&self, key: &str) -> Result<()> {
         let at = now();
-        let existing = login_throttle::Entity::find_by_id(key.to_owned())
-            .one(&self.db)
-            .await?;
-        let failed = existing.as_ref().map_or(0, |r| r.failed).saturating_add(1);
-        let blocked_until = login_block(failed).map(|block| at + block);
-        let row = login_throttle::ActiveModel {
+        // Counted in the database itself (`failed + 1`), so replicas never lose a count.
+        login_throttle::Entity::insert(login_throttle::ActiveModel {
             key: Set(key.to_owned()),
-            failed: Set(failed),
-            blocked_until: Set(blocked_until),
+            failed: Set(1),
+            blocked_until: Set(None),
             updated_at: Set(at),
-        };
-        login_throttle::Entity::insert(row)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(login_throttle::Column::Key)
-                    .update_columns([
-                        login_throttle::Column::Failed,
-                        login_throttle::Column::BlockedUntil,
-                        login_throttle::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(login_throttle::Column::Key)
+                .value(
+                    login_throttle::Column::Failed,
+                    sea_orm::sea_query::ExprTrait::add(
+                        Expr::col((login_throttle::Entity, login_throttle::Column::Failed)),
+                        1,
+                    ),
+                )
+                .value(login_throttle::Column::UpdatedAt, Expr::value(at))
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        let failed = login_throttle::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await?
+            .map_or(1, |r| r.failed);
+        let blocked_until = login_block(failed).map(|block| at + block);
+        if blocked_until.is_some() {
+            login_throttle::Entity::update_many()
+                .col_expr(
+                    login_throttle::Column::BlockedUntil,
+                    Expr::value(blocked_until),
+                )
+                .filter(login_throttle::Column::Key.eq(key))
+                .exec(&self.db)
+                .await?;
+        }
         // Counters nobody has touched for a day are forgotten.
         login_throttle::Entity::delete_many()
             .filter(login_throttle::Column::UpdatedAt.lt(at - chrono::TimeDelta::days(1)))

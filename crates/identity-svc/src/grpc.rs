@@ -137,7 +137,11 @@ impl IdentityRpc for IdentityService {
         let caller = if caller.is_service_in(&[Service::Gateway]) {
             None
         } else {
-            Some(caller.require_user(Scopes::ACCOUNT_WRITE)?)
+            // A new account with a password of its choosing is a new credential: no
+            // service account may make one (nor, through it, an administrator).
+            let user = caller.require_user(Scopes::ACCOUNT_WRITE)?;
+            user.require_person()?;
+            Some(user)
         };
         let r = request.into_inner();
         let new = NewUser {

@@ -20,13 +20,17 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
 async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let _permit = tokio::time::timeout(QUEUE_LIMIT, HASHING.acquire())
+    let permit = tokio::time::timeout(QUEUE_LIMIT, HASHING.acquire())
         .await
         .map_err(|_| IdentityError::Busy)?
         .map_err(|e| IdentityError::Internal(e.into()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| IdentityError::Internal(e.into()))?
+    // The permit goes with the job: a caller that gives up does not free the core early.
+    tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        work()
+    })
+    .await
+    .map_err(|e| IdentityError::Internal(e.into()))?
 }
 
 /// Hashes a password into a PHC string.

@@ -12,6 +12,8 @@ const VERSION: &str = "v1:";
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// A previous key, still able to open what it sealed (never used to seal).
+    previous: Option<XChaCha20Poly1305>,
 }
 
 impl Sealer {
@@ -26,7 +28,14 @@ impl Sealer {
         );
         Ok(Self {
             cipher: XChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            previous: None,
         })
+    }
+
+    /// Also opens values sealed under `key` (base64 of 32 bytes), as after a change of key.
+    pub fn with_previous(mut self, key: &str) -> anyhow::Result<Self> {
+        self.previous = Some(Self::from_base64(key)?.cipher);
+        Ok(self)
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
@@ -48,15 +57,42 @@ impl Sealer {
         let bytes = STANDARD.decode(body)?;
         anyhow::ensure!(bytes.len() > 24, "sealed value too short");
         let (nonce, ciphertext) = bytes.split_at(24);
+        let nonce = XNonce::from_slice(nonce);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow::anyhow!("cannot decrypt node credentials: wrong credentials_key?"))
+            .decrypt(nonce, ciphertext)
+            .or_else(|e| match &self.previous {
+                Some(previous) => previous.decrypt(nonce, ciphertext),
+                None => Err(e),
+            })
+            .map_err(|_| anyhow::anyhow!("cannot decrypt a sealed value: wrong key?"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_previous_key_still_opens_what_it_sealed() {
+        let old_key = "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleTE=";
+        let new_key = "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleTE=";
+        let sealed = Sealer::from_base64(old_key)
+            .expect("key")
+            .seal(b"kept")
+            .expect("seal");
+        let plain = Sealer::from_base64(new_key).expect("key");
+        assert!(plain.open(&sealed).is_err());
+        let both = plain.with_previous(old_key).expect("previous");
+        assert_eq!(both.open(&sealed).expect("open"), b"kept");
+        let fresh = both.seal(b"new").expect("seal");
+        assert!(
+            Sealer::from_base64(old_key)
+                .expect("key")
+                .open(&fresh)
+                .is_err(),
+            "sealed with the new key"
+        );
+    }
 
     fn key(byte: u8) -> String {
         STANDARD.encode([byte; 32])

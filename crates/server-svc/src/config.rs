@@ -41,6 +41,8 @@ pub struct Config {
     pub caller: platform::auth::KeyConfig,
     /// What a user may hold at once, unless an administrator set their own limits.
     pub quota: QuotaDefaults,
+    /// A previous `secrets_key`: what it sealed can still be opened; nothing new uses it.
+    pub secrets_key_previous: Option<SecretString>,
 }
 
 /// Default per-user quotas (`quota.*`).
@@ -84,6 +86,7 @@ impl Default for Config {
             faults: Vec::new(),
             caller: platform::auth::KeyConfig::default(),
             quota: QuotaDefaults::default(),
+            secrets_key_previous: None,
         }
     }
 }

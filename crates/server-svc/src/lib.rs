@@ -38,6 +38,12 @@ pub async fn serve_on(
         .context("server-svc needs secrets_key (32 bytes, base64) to encrypt root passwords")
         .and_then(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
         .context("secrets_key")?;
+    let sealer = match &config.secrets_key_previous {
+        Some(previous) => sealer
+            .with_previous(previous.expose_secret())
+            .context("secrets_key_previous")?,
+        None => sealer,
+    };
     let catalog = match &config.catalog_path {
         Some(path) => {
             let text = std::fs::read_to_string(path)

@@ -92,6 +92,19 @@ async fn main() -> anyhow::Result<()> {
     // node-svc's key for hypervisor credentials; server-svc has its own for root passwords
     // and stored replies, so server-svc cannot read hypervisor credentials.
     let credentials_key = kept_secret(&data_dir.join("secrets/credentials-key"))?;
+    // A data directory from before server-svc had its own key: what it sealed under the
+    // shared key (replies, passwords of unfinished tasks) stays readable, from a copy kept
+    // as server-svc's previous key.
+    let previous_path = data_dir.join("secrets/server-key-previous");
+    if data_dir.join("server.db").exists()
+        && !data_dir.join("secrets/server-key").exists()
+        && !previous_path.exists()
+    {
+        platform::config::write_private(&previous_path, &credentials_key)?;
+    }
+    let server_key_previous = std::fs::read_to_string(&previous_path)
+        .ok()
+        .map(|key| SecretString::from(key.trim().to_owned()));
     let server_key = kept_secret(&data_dir.join("secrets/server-key"))?;
     let (admin_password, fresh_password) = admin_password(&data_dir.join("admin-password"))?;
     // Each service signs its caller tokens with its own key and trusts the others' public keys.
@@ -153,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         ))),
         catalog_path: Some(catalog_path),
         secrets_key: Some(SecretString::from(server_key)),
+        secrets_key_previous: server_key_previous,
         caller: keys.config_for(Service::Server),
         ..server_svc::Config::default()
     };

@@ -605,4 +605,20 @@ async fn wrong_passwords_block_the_account_for_a_while(backend: Backend) {
             StatusCode::UNAUTHORIZED
         );
     }
+
+    // Twenty guesses at once check at most five passwords: one check per account runs at
+    // a time, and the block starts before the rest get theirs.
+    app.user("uma").await;
+    let burst =
+        futures_util::future::join_all((0..20).map(|_| attempt("uma", "wrong-password"))).await;
+    let checked = burst
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = burst
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(checked <= 5, "{checked} passwords checked in a burst");
+    assert_eq!(checked + refused, 20);
 }

@@ -206,6 +206,20 @@ async fn quotas_hold_under_concurrent_orders_and_administrators_set_them(backend
         )
         .await;
     assert_eq!(third.status, StatusCode::CREATED, "{}", third.text);
+    // Growing a server counts against the vCPU quota too: 3 held + 7 more > 8.
+    let task = wait_task(&app, &jwt, third.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let id = third.json["id"].as_i64().expect("id");
+    let grow = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/server/{id}/resize"),
+            me,
+            Some(json!({"cores": 8})),
+        )
+        .await;
+    assert_eq!(grow.status, StatusCode::FORBIDDEN, "{}", grow.text);
+    assert!(grow.text.contains("at most 8 vCPUs"), "{}", grow.text);
     let reset = app
         .delete(
             &format!("/api/admin/users/{quinn}/quota"),

@@ -160,6 +160,34 @@ async fn a_service_account_calls_the_api_within_its_scopes(backend: Backend) {
         .expect_err("an account mints no credentials");
     assert_eq!(mint.code(), Code::PermissionDenied);
 
+    // An administrator's account with account:write still makes no users (and so no
+    // administrator with a password of its choosing).
+    let broad = app
+        .post(
+            "/api/admin/service-accounts",
+            Cred::Bearer(&admin),
+            json!({"name": "ops", "scopes": ["account:write", "account:read"]}),
+        )
+        .await;
+    assert_eq!(broad.status, StatusCode::CREATED, "{}", broad.text);
+    let broad_token = issue(&app, broad.json["key"].as_str().expect("key"), "identity")
+        .await
+        .expect("a token");
+    let escalate = identity
+        .create_user(with_token(
+            &broad_token,
+            idpb::CreateUserRequest {
+                username: "mallory".into(),
+                email: "mallory@example.com".into(),
+                password: "a-long-password".into(),
+                role: idpb::Role::Admin.into(),
+                skyport_id: None,
+            },
+        ))
+        .await
+        .expect_err("no users from service accounts");
+    assert_eq!(escalate.code(), Code::PermissionDenied);
+
     // A token is for one service only.
     let wrong = identity
         .get_balance(with_token(

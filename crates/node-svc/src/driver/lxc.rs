@@ -996,23 +996,26 @@ impl Hypervisor for LxcDriver {
         if self.state(name).await? == PowerState::Running {
             return Ok(());
         }
-        let _one_at_a_time = if self.options.backing == Backing::Loop {
-            Some(self.starting.lock().await)
-        } else {
-            None
-        };
-        // A start can lose a race for a loop device with another process's: try again.
-        let mut attempt = 0;
-        loop {
-            let out = self.run("lxc-start", &["-n", name], None).await?;
-            if out.code == 0 {
-                break;
+        {
+            // Held while lxc-start sets up the loop device, not while the guest boots.
+            let _one_at_a_time = if self.options.backing == Backing::Loop {
+                Some(self.starting.lock().await)
+            } else {
+                None
+            };
+            // A start can lose a race for a loop device with another process's: try again.
+            let mut attempt = 0;
+            loop {
+                let out = self.run("lxc-start", &["-n", name], None).await?;
+                if out.code == 0 {
+                    break;
+                }
+                attempt += 1;
+                if attempt >= 3 || self.state(name).await? != PowerState::Stopped {
+                    return Err(failed("lxc-start", &out));
+                }
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            attempt += 1;
-            if attempt >= 3 || self.state(name).await? != PowerState::Stopped {
-                return Err(failed("lxc-start", &out));
-            }
-            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
         let out = self
             .run("lxc-wait", &["-n", name, "-s", "RUNNING", "-t", "30"], None)

@@ -21,9 +21,11 @@ pub struct QuotaView {
     pub custom: bool,
 }
 
-/// Sizes of one server, for the check.
+/// What an order or a resize adds to what the user holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Want {
+    /// 1 for a new server (and its address), 0 for a resize.
+    pub servers: u32,
     pub cores: u32,
     pub memory_mb: u64,
 }
@@ -91,8 +93,9 @@ impl App {
         self.quota(caller, user_id).await
     }
 
-    /// Within a create's transaction: waits for the user's other creates (a lock on their
-    /// quota row), then refuses if one more server of `want` would exceed any limit.
+    /// Within a create's (or a resize's) transaction: waits for the user's other creates
+    /// and resizes (a lock on their quota row), then refuses if `want` more would exceed
+    /// any limit.
     pub(super) async fn check_quota<C: ConnectionTrait>(
         &self,
         txn: &C,
@@ -124,13 +127,13 @@ impl App {
         lock.one(txn).await?;
         let (limits, _) = self.limits_of(txn, user_id).await?;
         let used = used_by(txn, user_id).await?;
-        let over = if used.servers.saturating_add(1) > limits.servers {
+        let over = if used.servers.saturating_add(want.servers) > limits.servers {
             Some(format!("at most {} servers", limits.servers))
         } else if used.cores.saturating_add(want.cores) > limits.cores {
             Some(format!("at most {} vCPUs", limits.cores))
         } else if used.memory_mb.saturating_add(want.memory_mb) > limits.memory_mb {
             Some(format!("at most {} MB of memory", limits.memory_mb))
-        } else if used.addresses.saturating_add(1) > limits.addresses {
+        } else if used.addresses.saturating_add(want.servers) > limits.addresses {
             Some(format!("at most {} IPv4 addresses", limits.addresses))
         } else {
             None

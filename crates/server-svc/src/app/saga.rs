@@ -11,7 +11,10 @@ use platform::grpc::{Caller, ServiceError as _, reason};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -317,7 +320,14 @@ impl App {
         let task = self.task_row(task_id).await?;
         let params = params_of(&task);
         let txn = platform::db::begin_write(&self.db).await?;
-        let Some(row) = server::Entity::find_by_id(task.server_id).one(&txn).await? else {
+        // Locked until commit on PostgreSQL, so a delete queued meanwhile is either seen
+        // here (and promoted) or waits and then finds the task ended (SQLite's write
+        // transactions run one at a time anyway).
+        let mut find = server::Entity::find_by_id(task.server_id);
+        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            find = find.lock_exclusive();
+        }
+        let Some(row) = find.one(&txn).await? else {
             return Err(ServerError::NotFound("server"));
         };
         let prior = ServerState::parse(&params.prior_status).unwrap_or(ServerState::Stopped);

@@ -277,8 +277,16 @@ impl App {
             });
         }
         let txn = platform::db::begin_write(&self.db).await?;
-        self.check_quota(&txn, owner_id, super::quotas::Want { cores, memory_mb })
-            .await?;
+        self.check_quota(
+            &txn,
+            owner_id,
+            super::quotas::Want {
+                servers: 1,
+                cores,
+                memory_mb,
+            },
+        )
+        .await?;
         let row = server::ActiveModel {
             uuid: Set(uuid.to_string()),
             owner_id: Set(owner_id),
@@ -328,6 +336,21 @@ impl App {
                 match self.unwind(&task_id).await {
                     Ok(true) => {
                         let txn = platform::db::begin_write(&self.db).await?;
+                        // A delete asked for meanwhile has nothing left to do: it is done.
+                        if let Some(queued) = server::Entity::find_by_id(row.id)
+                            .one(&txn)
+                            .await?
+                            .and_then(|s| s.delete_task_id)
+                        {
+                            task::Entity::update_many()
+                                .col_expr(
+                                    task::Column::State,
+                                    sea_orm::sea_query::Expr::value("succeeded"),
+                                )
+                                .filter(task::Column::Id.eq(queued))
+                                .exec(&txn)
+                                .await?;
+                        }
                         task::Entity::delete_by_id(task_id.clone())
                             .exec(&txn)
                             .await?;
@@ -618,6 +641,20 @@ impl App {
             params.new_reservation = Some(format!("{}:{task_id}", server.uuid));
         }
         let txn = platform::db::begin_write(&self.db).await?;
+        if let (Some(old), Some(new)) = (params.old_size, params.new_size) {
+            // Growing counts against the vCPU and memory quotas, like an order.
+            let grow = |from: i64, to: i64| (to - from).max(0);
+            self.check_quota(
+                &txn,
+                server.owner_id,
+                super::quotas::Want {
+                    servers: 0,
+                    cores: u32::try_from(grow(old.0, new.0)).unwrap_or(u32::MAX),
+                    memory_mb: u64::try_from(grow(old.1, new.1)).unwrap_or(u64::MAX),
+                },
+            )
+            .await?;
+        }
         let claimed = Self::swap_status(
             &txn,
             server.id,
