@@ -163,4 +163,53 @@ mod tests {
         assert!(skyport_id("has space").is_err());
         assert!(skyport_id("").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn usernames_of_the_allowed_shape_parse_as_they_are(
+                name in "[a-zA-Z0-9][a-zA-Z0-9_.-]{2,31}"
+            ) {
+                prop_assert_eq!(Username::parse(&name).expect("valid").as_str().to_owned(), name.as_str());
+            }
+
+            #[test]
+            fn any_accepted_username_keeps_the_rules(raw in "\\PC{0,40}") {
+                if let Ok(name) = Username::parse(&raw) {
+                    let name = name.as_str();
+                    prop_assert!((3..=32).contains(&name.chars().count()));
+                    prop_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                    prop_assert!(name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()));
+                }
+            }
+
+            #[test]
+            fn well_formed_emails_parse_lower_cased(
+                local in "[A-Za-z0-9._+-]{1,30}",
+                domain in "[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?",
+                tld in "[A-Za-z]{2,8}",
+            ) {
+                let raw = format!("{local}@{domain}.{tld}");
+                let email = Email::parse(&raw).expect("valid");
+                prop_assert_eq!(email.as_str(), raw.to_ascii_lowercase());
+            }
+
+            #[test]
+            fn any_accepted_email_is_one_address(raw in "\\PC{0,80}") {
+                if let Ok(email) = Email::parse(&raw) {
+                    let email = email.as_str();
+                    prop_assert_eq!(email.matches('@').count(), 1);
+                    prop_assert!(email.len() <= 254);
+                    prop_assert!(!email.chars().any(|c| c.is_whitespace() || c.is_control()));
+                    prop_assert_eq!(email, email.to_ascii_lowercase());
+                    // Parsing again changes nothing.
+                    prop_assert_eq!(Email::parse(email).expect("still valid").as_str().to_owned(), email);
+                }
+            }
+        }
+    }
 }

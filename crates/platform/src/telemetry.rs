@@ -18,13 +18,22 @@ const DEFAULT_FILTER: &str =
 /// Installs the process-wide subscriber. `RUST_LOG` filters; `VPS_LOG_FORMAT=json` switches
 /// to JSON lines. Safe to call more than once (the all-in-one launcher and tests do).
 pub fn init(service: &'static str) {
+    init_with(service, DEFAULT_FILTER);
+}
+
+/// [`init`] for test harnesses: errors only, unless `RUST_LOG` asks for more.
+pub fn init_quiet(service: &'static str) {
+    init_with(service, "error");
+}
+
+fn init_with(service: &'static str, default_filter: &str) {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = SdkTracerProvider::builder().build();
     let tracer = provider.tracer(service);
     opentelemetry::global::set_tracer_provider(provider);
 
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let json = std::env::var("VPS_LOG_FORMAT").is_ok_and(|f| f == "json");
     let registry = tracing_subscriber::registry().with(filter).with(otel);

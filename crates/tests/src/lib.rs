@@ -244,7 +244,7 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, options: Options) -> Self {
-        platform::telemetry::init("tests");
+        platform::telemetry::init_quiet("tests");
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = backend.database_url(dir.path(), "identity").await;
         let node_database_url = backend.database_url(dir.path(), "node").await;

@@ -127,3 +127,29 @@ pub fn valid_name(raw: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && raw.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::valid_name;
+
+    proptest! {
+        /// Guest and snapshot names reach `lxc-*` arguments, config files and paths.
+        #[test]
+        fn any_accepted_guest_or_snapshot_name_is_safe_in_a_path_and_a_command(
+            raw in "\\PC{0,80}"
+        ) {
+            if valid_name(&raw) {
+                prop_assert!((1..=63).contains(&raw.len()));
+                prop_assert!(raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+                prop_assert!(!raw.contains(['/', '.', ' ', '\'', '"', '\n', '=']));
+            }
+        }
+
+        #[test]
+        fn names_of_the_allowed_shape_are_accepted(name in "[a-zA-Z][a-zA-Z0-9_-]{0,62}") {
+            prop_assert!(valid_name(&name));
+        }
+    }
+}

@@ -100,4 +100,50 @@ mod tests {
             assert!(ServerName::parse(bad).is_err(), "{bad}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn well_formed_hostnames_parse_lower_cased(
+                labels in proptest::collection::vec("[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?", 1..4),
+                tld in "[A-Za-z]{2,10}",
+            ) {
+                let raw = format!("{}.{tld}", labels.join("."));
+                let host = Hostname::parse(&raw).expect("valid");
+                prop_assert_eq!(host.as_str(), raw.to_ascii_lowercase());
+            }
+
+            #[test]
+            fn any_accepted_hostname_keeps_the_rules(raw in "\\PC{0,80}") {
+                if let Ok(host) = Hostname::parse(&raw) {
+                    let host = host.as_str();
+                    prop_assert!(host.len() <= 253);
+                    prop_assert!(host.split('.').count() >= 2);
+                    prop_assert!(host.split('.').all(|l| !l.is_empty() && l.len() <= 63
+                        && !l.starts_with('-') && !l.ends_with('-')));
+                    prop_assert!(host.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'));
+                    prop_assert_eq!(Hostname::parse(host).expect("still valid").as_str().to_owned(), host);
+                }
+            }
+
+            #[test]
+            fn any_accepted_server_name_keeps_the_rules(raw in "\\PC{0,80}") {
+                if let Ok(name) = ServerName::parse(&raw) {
+                    let name = name.as_str();
+                    prop_assert!((1..=64).contains(&name.len()));
+                    prop_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                    prop_assert!(name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()));
+                }
+            }
+
+            #[test]
+            fn server_names_of_the_allowed_shape_parse(name in "[a-zA-Z][a-zA-Z0-9-]{0,63}") {
+                prop_assert_eq!(ServerName::parse(&name).expect("valid").as_str().to_owned(), name.as_str());
+            }
+        }
+    }
 }
