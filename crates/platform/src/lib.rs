@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod grpc;
+pub mod lease;
 pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;

@@ -27,29 +27,33 @@ pub struct BillingPass {
 }
 
 impl App {
-    /// Runs the billing pass every tick until shutdown.
+    /// Runs the billing pass every tick until shutdown, on one replica at a time (the
+    /// `server-svc:billing` lease); each period's charge is idempotent besides.
     pub fn spawn_billing(self: &Arc<Self>) {
         let app = self.clone();
         tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_secs(app.config.billing_tick_secs.max(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = app.shutdown.wait() => break,
-                }
-                if let Err(error) = app.reconcile_unknown().await {
-                    tracing::warn!(error = %platform::grpc::chain(&error), "reconciling unknown servers failed");
-                }
-                if let Err(error) = app.bill_once().await {
-                    tracing::warn!(error = %platform::grpc::chain(&error), "billing pass failed; retrying next tick");
-                }
-                if let Err(error) = app.expire_idempotency_keys().await {
-                    tracing::warn!(error = %platform::grpc::chain(&error), "expiring idempotency keys failed");
-                }
-            }
+            let every = Duration::from_secs(app.config.billing_tick_secs.max(1));
+            let leases = app.leases.clone();
+            let shutdown = app.shutdown.clone();
+            leases
+                .run_singleton("server-svc:billing", every, shutdown, || {
+                    let app = app.clone();
+                    async move { app.billing_tick().await }
+                })
+                .await;
         });
+    }
+
+    async fn billing_tick(self: &Arc<Self>) {
+        if let Err(error) = self.reconcile_unknown().await {
+            tracing::warn!(error = %platform::grpc::chain(&error), "reconciling unknown servers failed");
+        }
+        if let Err(error) = self.bill_once().await {
+            tracing::warn!(error = %platform::grpc::chain(&error), "billing pass failed; retrying next tick");
+        }
+        if let Err(error) = self.expire_idempotency_keys().await {
+            tracing::warn!(error = %platform::grpc::chain(&error), "expiring idempotency keys failed");
+        }
     }
 
     /// Charges every period that is due, once.

@@ -48,6 +48,8 @@ pub struct App {
     config: Arc<Config>,
     /// Tasks whose saga runs in this process, so none is driven twice.
     active: Mutex<HashSet<String>>,
+    /// This replica's leases on singleton work (billing).
+    leases: platform::lease::LeaseHolder,
     shutdown: Shutdown,
 }
 
@@ -66,7 +68,12 @@ impl App {
             &config.node_url,
             std::time::Duration::from_secs(180 + u64::from(config.stop_grace_secs)),
         )?;
+        let leases = platform::lease::LeaseHolder::new(
+            db.clone(),
+            std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),
+        );
         Ok(Arc::new(Self {
+            leases,
             db,
             identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(
                 identity_channel,

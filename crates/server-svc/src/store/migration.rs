@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::outbox::CreateOutbox),
             Box::new(QueuedDelete),
             Box::new(Quotas),
+            Box::new(platform::lease::CreateLeases),
         ]
     }
 }
