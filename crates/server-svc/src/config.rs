@@ -43,6 +43,11 @@ pub struct Config {
     pub quota: QuotaDefaults,
     /// A previous `secrets_key`: what it sealed can still be opened; nothing new uses it.
     pub secrets_key_previous: Option<SecretString>,
+    /// How long a replica's hold on a saga lasts without renewal: a replica that dies
+    /// leaves its sagas to the others after this long.
+    pub lease_ttl_secs: u64,
+    /// How often each replica looks for sagas nobody drives.
+    pub resume_interval_secs: u64,
 }
 
 /// Default per-user quotas (`quota.*`).
@@ -87,6 +92,8 @@ impl Default for Config {
             caller: platform::auth::KeyConfig::default(),
             quota: QuotaDefaults::default(),
             secrets_key_previous: None,
+            lease_ttl_secs: 60,
+            resume_interval_secs: 15,
         }
     }
 }

@@ -81,6 +81,7 @@ pub async fn serve_on(
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished tasks");
     }
+    app.spawn_resumer();
     app.spawn_billing();
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -90,9 +91,12 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            grpc::ServerService::new(app).into_server(),
+            grpc::ServerService::new(app.clone()).into_server(),
             auth.verifier,
         ));
     tracing::info!(addr = %listener.local_addr()?, "server-svc listening");
-    platform::grpc::serve(router, listener, shutdown).await
+    let served = platform::grpc::serve(router, listener, shutdown).await;
+    // Sagas stop at their next step boundary and release their leases: wait for them.
+    app.drain(std::time::Duration::from_secs(30)).await;
+    served
 }

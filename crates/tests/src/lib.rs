@@ -369,6 +369,27 @@ impl TestApp {
         self.wait_for_server_svc().await;
     }
 
+    /// Stops server-svc (its sagas stop at their next step boundary).
+    pub fn stop_server_svc(&self) {
+        self.server_shutdown.trigger();
+    }
+
+    /// Another server-svc replica on the same database, with `change` applied to its
+    /// configuration: its URL and its shutdown.
+    pub async fn another_server_svc(
+        &self,
+        change: impl FnOnce(&mut server_svc::Config),
+    ) -> (String, Shutdown) {
+        let listener = bind().await;
+        let mut config = self.server_config.clone();
+        config.listen = listener.local_addr().expect("addr");
+        change(&mut config);
+        let url = format!("http://{}", config.listen);
+        let shutdown = Shutdown::new();
+        spawn_server_svc(listener, config, shutdown.clone());
+        (url, shutdown)
+    }
+
     async fn wait_for_server_svc(&self) {
         let mut client = self.servers_client(Service::Gateway);
         for _ in 0..400 {

@@ -162,8 +162,8 @@ pub fn options_from<S: std::hash::BuildHasher>(
 pub struct LxcDriver {
     path: PathBuf,
     options: LxcOptions,
-    /// Loop-backed guests start one at a time: concurrent starts can race for the same
-    /// free loop device.
+    /// Loop-backed guests are made and started one at a time: concurrent `losetup`s can
+    /// race for the same free loop device.
     starting: tokio::sync::Mutex<()>,
     /// One lock per container for read-modify-write of its config and snapshot index.
     locks: tokio::sync::Mutex<
@@ -960,7 +960,27 @@ impl Hypervisor for LxcDriver {
             args.extend(["-B", "loop", "--fssize", &fssize]);
         }
         args.extend(template.iter().map(String::as_str));
-        let out = self.run("lxc-create", &args, None).await;
+        let out = if self.options.backing == Backing::Loop {
+            // Loop images are made one at a time here, and a lost race for a loop device
+            // with another process is tried again.
+            let _one_at_a_time = self.starting.lock().await;
+            let mut attempt = 0;
+            loop {
+                let out = self.run("lxc-create", &args, None).await;
+                attempt += 1;
+                match out {
+                    Ok(out) if out.code != 0 && attempt < 3 => {
+                        let _ = self
+                            .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
+                            .await;
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    }
+                    other => break other,
+                }
+            }
+        } else {
+            self.run("lxc-create", &args, None).await
+        };
         let _ = tokio::fs::remove_file(&config_file).await;
         let made = match out {
             Ok(out) if out.code == 0 => self.finish_create(spec, idmap).await,

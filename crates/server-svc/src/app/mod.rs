@@ -50,6 +50,11 @@ pub struct App {
     active: Mutex<HashSet<String>>,
     /// This replica's leases on singleton work (billing).
     leases: platform::lease::LeaseHolder,
+    /// This replica's leases on the sagas it drives (`task:<id>`).
+    task_leases: platform::lease::LeaseHolder,
+    /// Sagas whose lease this replica lost (it stalled past the lease): they stop at the
+    /// next step boundary.
+    lost: Arc<Mutex<HashSet<String>>>,
     shutdown: Shutdown,
 }
 
@@ -72,8 +77,14 @@ impl App {
             db.clone(),
             std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),
         );
+        let task_leases = platform::lease::LeaseHolder::new(
+            db.clone(),
+            std::time::Duration::from_secs(config.lease_ttl_secs.max(3)),
+        );
         Ok(Arc::new(Self {
             leases,
+            task_leases,
+            lost: Arc::new(Mutex::new(HashSet::new())),
             db,
             identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(
                 identity_channel,

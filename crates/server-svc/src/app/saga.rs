@@ -23,6 +23,11 @@ use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
 use crate::store::entity::{image, server, task};
 
+/// The lease a saga's driver holds.
+fn task_lease(task_id: &str) -> String {
+    format!("task:{task_id}")
+}
+
 /// The steps of each kind of task, in order.
 pub fn steps(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -136,36 +141,131 @@ impl App {
         });
     }
 
-    /// Resumes every task a previous process left running or unwinding.
+    /// Offers every unfinished task (running or unwinding) that this replica does not drive
+    /// to [`App::drive`], which takes it only if no other replica holds its lease. Run at
+    /// start and then every `resume_interval_secs`, so the sagas of a replica that died are
+    /// taken over once their leases expire.
     pub async fn resume_tasks(self: &Arc<Self>) -> Result<usize> {
         let open = task::Entity::find()
             .filter(task::Column::State.is_in(["running", "unwinding"]))
             .all(&self.db)
             .await?;
+        let mut offered = 0;
         for t in &open {
-            tracing::info!(task = %t.id, kind = %t.kind, step = %t.step, "resuming a task");
-            self.spawn_drive(t.id.clone());
+            let here = self
+                .active
+                .lock()
+                .map(|active| active.contains(&t.id))
+                .unwrap_or(true);
+            if !here {
+                self.spawn_drive(t.id.clone());
+                offered += 1;
+            }
         }
-        Ok(open.len())
+        Ok(offered)
     }
 
-    /// Drives a task to its end; the answer names a queued delete that starts next.
+    /// Looks for sagas nobody drives every `resume_interval_secs`, until shutdown.
+    pub fn spawn_resumer(self: &Arc<Self>) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(app.config.resume_interval_secs.max(1));
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = app.shutdown.wait() => break,
+                }
+                if let Err(error) = app.resume_tasks().await {
+                    tracing::warn!(error = %platform::grpc::chain(&error), "looking for unfinished sagas failed");
+                }
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) for the sagas this replica drives to stop, after shutdown.
+    pub async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let running = self.active.lock().map_or(0, |active| active.len());
+            if running == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    running,
+                    "stopping with sagas still running; they resume elsewhere"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Holds the lease of a task's saga: true when this replica may drive it.
+    pub(super) async fn hold_task(&self, task_id: &str) -> Result<bool> {
+        Ok(self.task_leases.acquire(&task_lease(task_id)).await?)
+    }
+
+    /// Drives a task to its end, if no other replica holds its lease; the answer names a
+    /// queued delete that starts next.
     async fn drive(&self, task_id: &str) -> Result<Option<String>> {
         if !self.claim(task_id) {
             return Ok(None);
         }
         let _guard = ActiveGuard(self, task_id.to_owned());
-        match self.advance(task_id, None).await? {
-            Progress::Done => self.finish(task_id, None).await,
-            Progress::Paused | Progress::Halted => Ok(None),
-            Progress::Failed(error) => {
-                if self.unwind(task_id).await? {
-                    self.finish(task_id, Some(error)).await
-                } else {
-                    Ok(None)
+        if !self.hold_task(task_id).await? {
+            return Ok(None);
+        }
+        tracing::debug!(task = %task_id, "driving a saga");
+        let renewing = self.keep_lease(task_id);
+        let outcome = match self.advance(task_id, None).await {
+            Ok(Progress::Done) => self.finish(task_id, None).await,
+            Ok(Progress::Paused | Progress::Halted) => Ok(None),
+            Ok(Progress::Failed(error)) => match self.unwind(task_id).await {
+                Ok(true) => self.finish(task_id, Some(error)).await,
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        renewing.abort();
+        if let Ok(mut lost) = self.lost.lock() {
+            lost.remove(task_id);
+        }
+        // Whatever happened, the saga is free for whoever drives it next (this replica's
+        // retry, or another after a shutdown).
+        if let Err(error) = self.task_leases.release(&task_lease(task_id)).await {
+            tracing::warn!(task = %task_id, error = %error, "releasing a saga's lease failed");
+        }
+        outcome
+    }
+
+    /// Renews a saga's lease in the background while it is driven; a lost lease marks the
+    /// saga to stop at its next step boundary.
+    fn keep_lease(&self, task_id: &str) -> tokio::task::JoinHandle<()> {
+        let leases = self.task_leases.clone();
+        let lost = self.lost.clone();
+        let id = task_id.to_owned();
+        let every = Duration::from_secs((self.config.lease_ttl_secs.max(3) / 3).max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if !leases.acquire(&task_lease(&id)).await.unwrap_or(true) {
+                    tracing::warn!(task = %id, "lost a saga's lease; stopping it at the next step");
+                    if let Ok(mut lost) = lost.lock() {
+                        lost.insert(id.clone());
+                    }
+                    return;
                 }
             }
-        }
+        })
+    }
+
+    fn lease_lost(&self, task_id: &str) -> bool {
+        self.lost
+            .lock()
+            .map(|lost| lost.contains(task_id))
+            .unwrap_or(false)
     }
 
     /// Marks a task as driven by this process; false when it already is.
@@ -201,7 +301,7 @@ impl App {
             if stop_before == Some(next) {
                 return Ok(Progress::Paused);
             }
-            if self.shutdown.is_triggered() {
+            if self.shutdown.is_triggered() || self.lease_lost(task_id) {
                 return Ok(Progress::Halted);
             }
             self.set_task(task_id, |t| t.step = Set(next.to_owned()))

@@ -331,6 +331,8 @@ impl App {
 
         // Credits and placement run before the reply, so a short balance is a 402 and a
         // full fleet a 507 at once; the rest of the saga runs in the background.
+        // Driven here until the reply, then in the background: no other replica takes it.
+        self.hold_task(&task_id).await?;
         match self.advance(&task_id, Some("address")).await? {
             Progress::Failed(error) => {
                 match self.unwind(&task_id).await {

@@ -1,0 +1,97 @@
+//! Two server-svc replicas on one database (PostgreSQL when the tests have it): sagas
+//! started through both, one replica's sagas stopped mid-way as if it died, and the
+//! replica itself stopped. Every saga ends exactly once, by whichever replica holds its
+//! lease; nothing is charged twice.
+
+use platform::auth::Service;
+use platform::grpc::Caller;
+use proto::server::v1 as pb;
+use tests::fleet::{ContainerDir, balance, grant, lxc_node};
+use tests::{Backend, Options, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_survive_a_replica_and_run_once() {
+    let backend = Backend::postgres().unwrap_or(Backend::Sqlite);
+    let mut options = Options::default();
+    options.server.lease_ttl_secs = 3;
+    options.server.resume_interval_secs = 1;
+    // Replica A stops every create after its start step, as if it died there.
+    options.server.faults = vec!["create:start:halt".to_owned()];
+    let app = TestApp::start_with(backend, options).await;
+    let (b_url, b_shutdown) = app.another_server_svc(|config| config.faults.clear()).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 8192).await;
+    let admin = app.admin_token().await;
+    let (rae, _) = app.user("rae").await;
+    grant(&app, &admin, rae, 10).await;
+    let rae_caller = Caller::user(rae);
+
+    let mut a = app.servers_client(Service::Gateway);
+    let mut b = pb::servers_client::ServersClient::new(app.signed(
+        &b_url,
+        Service::Gateway,
+        Service::Server,
+    ));
+    let order = |name: &str| pb::CreateServerRequest {
+        name: name.to_owned(),
+        plan_id: 1,
+        image_id: 1,
+        ..Default::default()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let reply = a
+            .create_server(rae_caller.request(order(&format!("on-a-{i}"))))
+            .await
+            .expect("ordered through A")
+            .into_inner();
+        tasks.push(reply.task_id);
+    }
+    for i in 0..2 {
+        let reply = b
+            .create_server(rae_caller.request(order(&format!("on-b-{i}"))))
+            .await
+            .expect("ordered through B")
+            .into_inner();
+        tasks.push(reply.task_id);
+    }
+    // A goes away; B finishes what A left.
+    app.stop_server_svc();
+
+    for task_id in &tasks {
+        let mut state = String::new();
+        for _ in 0..600 {
+            let task = b
+                .get_task(rae_caller.request(pb::GetTaskRequest {
+                    id: task_id.clone(),
+                }))
+                .await
+                .expect("task")
+                .into_inner();
+            state = task.state.clone();
+            if state == "succeeded" || state == "failed" {
+                assert_eq!(
+                    task.steps_done,
+                    ["credits", "place", "address", "guest", "start", "password"],
+                    "every step once, in order"
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, "succeeded", "task {task_id}");
+    }
+    let servers = b
+        .list_servers(rae_caller.request(pb::ListServersRequest::default()))
+        .await
+        .expect("servers")
+        .into_inner()
+        .servers;
+    assert_eq!(servers.len(), 5);
+    assert!(servers.iter().all(|s| s.status == "running"), "{servers:?}");
+    assert_eq!(dir.containers().len(), 5, "one guest per server");
+    // Five first hours, each charged once (Small costs 1 an hour).
+    let jwt = tests::token_of(&app.login("rae", tests::USER_PASSWORD).await);
+    assert_eq!(balance(&app, &jwt).await, 5);
+    b_shutdown.trigger();
+}
