@@ -295,15 +295,6 @@ impl Caller {
             )),
         }
     }
-
-    /// `PERMISSION_DENIED` unless the caller is an administrator (a user).
-    pub fn require_admin(&self) -> Result<(), Status> {
-        if self.admin {
-            Ok(())
-        } else {
-            Err(Status::permission_denied("administrators only"))
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -382,10 +373,6 @@ impl Minter {
                 .time_to_live(REUSE)
                 .build(),
         })
-    }
-
-    pub fn issuer(&self) -> Service {
-        self.issuer
     }
 
     /// A fresh token for `caller` to call `audience`, valid for `ttl` (at most [`TOKEN_TTL`]).
@@ -557,10 +544,6 @@ impl Verifier {
                     .build(),
             }),
         })
-    }
-
-    pub fn audience(&self) -> Service {
-        self.inner.audience
     }
 
     /// The caller a token speaks for.

@@ -67,10 +67,6 @@ impl LeaseHolder {
         }
     }
 
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::TimeDelta::from_std(self.ttl).unwrap_or(chrono::TimeDelta::seconds(30))
     }
