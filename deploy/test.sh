@@ -36,11 +36,9 @@ for ids in /etc/subuid /etc/subgid; do
   fi
 done
 
-# LXC containers need the lxcbr0 bridge of lxc-net (started here too where systemd is absent).
-if ! ip link show lxcbr0 >/dev/null 2>&1; then
-  echo "==> starting lxc-net"
-  as_root /usr/libexec/lxc/lxc-net start >/dev/null 2>&1 || as_root systemctl start lxc-net || true
-fi
+# LXC containers need the lxcbr0 bridge and its dnsmasq (lxc-net), started here where
+# systemd is absent and restarted where its dnsmasq has died.
+as_root bash deploy/lxc-net.sh
 
 # A private PostgreSQL cluster for this run, removed on exit.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

@@ -48,7 +48,7 @@ pub struct LocalLxc {
     pub reserve_disk_gb: u64,
     /// vCPUs sold per core (containers share cores well); 0 means the node default (4).
     pub cpu_overcommit: f64,
-    /// The node's other settings (`backing`, `idmap`, `pids_max`, `unenforced_disk`; see
+    /// The node's other settings (`backing`, `idmap`, `pids_max`, `stop_grace_secs`, `unenforced_disk`; see
     /// docs/nodes.md). The default backing is `loop`: disk sizes are enforced.
     pub settings: std::collections::BTreeMap<String, String>,
 }

@@ -31,6 +31,7 @@ impl Guests {
             idmap: IdMap::default(),
             backing,
             pids_max: PIDS_MAX,
+            ..LxcOptions::default()
         };
         Self {
             driver: LxcDriver::with_options(dir.path(), options),

@@ -67,7 +67,13 @@ async fn lxc_node(nodes: &mut NodesClient<Signed>, name: &str, path: &str) -> i6
             memory_mb: 2048,
             disk_gb: 20,
         }),
-        settings: [("path".to_owned(), path.to_owned())].into(),
+        // A guest whose boot waits on DHCP ignores the halt signal until it has an address:
+        // the snapshot's stop then takes this long, not the default 30 s.
+        settings: [
+            ("path".to_owned(), path.to_owned()),
+            ("stop_grace_secs".to_owned(), "5".to_owned()),
+        ]
+        .into(),
         ..Default::default()
     };
     nodes

@@ -29,6 +29,8 @@ const TAG_FILE: &str = "vps-managed";
 /// Our snapshot names mapped to LXC's `snapN`.
 const SNAPSHOT_INDEX: &str = "vps-snapshots.json";
 const CPU_PERIOD_US: u64 = 100_000;
+/// How long one clean-stop request waits before it is asked again.
+const STOP_ROUND: Duration = Duration::from_secs(3);
 /// The only environment the `lxc-*` tools and `script` get: nothing of the control plane's
 /// own environment (its secrets among it) may reach a tool, let alone a guest.
 const TOOL_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -74,9 +76,6 @@ pub struct LxcDriver {
     locks: tokio::sync::Mutex<
         std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
     >,
-    /// How long a container gets to halt when the driver itself needs it stopped
-    /// (snapshots, rollbacks).
-    internal_grace: Duration,
 }
 
 #[derive(Debug)]
@@ -131,7 +130,6 @@ impl LxcDriver {
             options,
             starting: tokio::sync::Mutex::new(()),
             locks: Default::default(),
-            internal_grace: Duration::from_secs(30),
         }
     }
 
@@ -139,7 +137,7 @@ impl LxcDriver {
     /// stops it for a snapshot or a rollback.
     #[must_use]
     pub fn with_internal_grace(mut self, grace: Duration) -> Self {
-        self.internal_grace = grace;
+        self.options.stop_grace = grace;
         self
     }
 
@@ -163,6 +161,7 @@ impl LxcDriver {
         stdin: Option<&[u8]>,
     ) -> DriverResult<Output> {
         let tool_name = program;
+        let started = std::time::Instant::now();
         let mut command = tool(program);
         command
             .arg("-P")
@@ -191,6 +190,13 @@ impl LxcDriver {
             .wait_with_output()
             .await
             .map_err(|e| DriverError::Failed(format!("{tool_name}: {e}")))?;
+        tracing::debug!(
+            tool = tool_name,
+            ?args,
+            code = out.status.code(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "ran an LXC tool"
+        );
         Ok(Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -346,7 +352,7 @@ impl LxcDriver {
         let mut notes = Notes::new();
         let was_running = self.state(name).await? == PowerState::Running;
         if was_running {
-            self.stop(name, self.internal_grace).await?;
+            self.stop(name, self.options.stop_grace).await?;
             notes.push("stopped the container, as LXC requires for this".to_owned());
         }
         let result = work().await;
@@ -565,16 +571,26 @@ impl Hypervisor for LxcDriver {
         if self.state(name).await? == PowerState::Stopped {
             return Ok(());
         }
-        let secs = grace.as_secs().max(1).to_string();
-        // lxc-stop asks the init to halt and kills the container when the time is up.
-        let out = self
-            .run("lxc-stop", &["-n", name, "-t", &secs], None)
-            .await?;
-        if out.code != 0 && self.state(name).await? != PowerState::Stopped {
-            let out = self.run("lxc-stop", &["-n", name, "-k"], None).await?;
-            if out.code != 0 {
-                return Err(failed("lxc-stop", &out));
+        // The halt signal is asked for again every few seconds: an init that has not yet
+        // installed its handlers (a container started a moment ago) never sees the first
+        // one, as a namespace's init ignores signals it does not handle.
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
             }
+            let round = left.min(STOP_ROUND).as_secs().max(1).to_string();
+            let out = self
+                .run("lxc-stop", &["-n", name, "--nokill", "-t", &round], None)
+                .await?;
+            if out.code == 0 || self.state(name).await? == PowerState::Stopped {
+                return Ok(());
+            }
+        }
+        let out = self.run("lxc-stop", &["-n", name, "-k"], None).await?;
+        if out.code != 0 && self.state(name).await? != PowerState::Stopped {
+            return Err(failed("lxc-stop", &out));
         }
         Ok(())
     }

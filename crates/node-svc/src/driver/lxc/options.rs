@@ -57,6 +57,9 @@ pub struct LxcOptions {
     pub backing: Backing,
     /// Processes (and threads) one guest may have.
     pub pids_max: u32,
+    /// How long a guest gets to halt when the driver itself needs it stopped (snapshots,
+    /// rollbacks) before it is killed.
+    pub stop_grace: std::time::Duration,
 }
 
 impl Default for LxcOptions {
@@ -65,13 +68,15 @@ impl Default for LxcOptions {
             idmap: IdMap::default(),
             backing: Backing::Dir,
             pids_max: 1024,
+            stop_grace: std::time::Duration::from_secs(30),
         }
     }
 }
 
 /// A node's options from its settings: `backing` (`loop`, the default, or `dir`, which
 /// needs `unenforced_disk = true`: the operator accepts that disk sizes are not enforced),
-/// `idmap` (`START:COUNT`, default `1000000:65536`) and `pids_max` (default 1024).
+/// `idmap` (`START:COUNT`, default `1000000:65536`), `pids_max` (default 1024) and
+/// `stop_grace_secs` (default 30).
 pub fn options_from<S: std::hash::BuildHasher>(
     settings: &std::collections::HashMap<String, String, S>,
 ) -> Result<LxcOptions, String> {
@@ -100,6 +105,14 @@ pub fn options_from<S: std::hash::BuildHasher>(
             .ok()
             .filter(|n| (16..=1_000_000).contains(n))
             .ok_or("settings.pids_max must be a whole number from 16 to 1000000")?;
+    }
+    if let Some(raw) = settings.get("stop_grace_secs") {
+        let secs: u64 = raw
+            .parse()
+            .ok()
+            .filter(|n| (1..=600).contains(n))
+            .ok_or("settings.stop_grace_secs must be a whole number from 1 to 600")?;
+        options.stop_grace = std::time::Duration::from_secs(secs);
     }
     Ok(options)
 }
