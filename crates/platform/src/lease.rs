@@ -71,6 +71,11 @@ impl LeaseHolder {
         now + chrono::TimeDelta::from_std(self.ttl).unwrap_or(chrono::TimeDelta::seconds(30))
     }
 
+    /// How long a lease lasts unless renewed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Takes the lease `name` if nobody holds it, it has expired, or this holder has it
     /// already (which renews it). True when this holder has it afterwards.
     pub async fn acquire(&self, name: &str) -> Result<bool, DbErr> {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod grpc;
 pub mod lease;
 pub mod outbox;
+pub mod saga;
 pub mod shutdown;
 pub mod telemetry;
 

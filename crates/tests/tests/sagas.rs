@@ -11,6 +11,7 @@ use futures_util::StreamExt as _;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
+use server_svc::domain::task::TaskKind;
 use tests::fleet::{
     ContainerDir, Nats, balance, grant, held, lxc_node, pool, wait_server, wait_task,
 };
@@ -21,6 +22,48 @@ const SMALL: i64 = 1;
 
 fn create_body(name: &str) -> Value {
     json!({"osId": BUSYBOX, "tariffId": SMALL, "name": name})
+}
+
+/// Waits until a task's saga has stopped half-way through its unwind (a halt fault): the
+/// task is still unwinding and nobody holds its lease.
+async fn halted(app: &TestApp, task_id: &str) {
+    let db = sea_orm::Database::connect(app.server_config.database_url.as_str())
+        .await
+        .expect("server-svc's database");
+    let backend = db.get_database_backend();
+    for _ in 0..300 {
+        let unwinding = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                if backend == sea_orm::DatabaseBackend::Postgres {
+                    "SELECT id FROM tasks WHERE id = $1 AND state = 'unwinding'"
+                } else {
+                    "SELECT id FROM tasks WHERE id = ? AND state = 'unwinding'"
+                },
+                [task_id.into()],
+            ))
+            .await
+            .expect("tasks")
+            .is_some();
+        let leased = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                if backend == sea_orm::DatabaseBackend::Postgres {
+                    "SELECT name FROM leases WHERE name = $1"
+                } else {
+                    "SELECT name FROM leases WHERE name = ?"
+                },
+                [format!("task:{task_id}").into()],
+            ))
+            .await
+            .expect("leases")
+            .is_some();
+        if unwinding && !leased {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {task_id} never stopped half-way through its unwind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,14 +77,22 @@ async fn a_failure_at_any_create_step_unwinds_and_leaves_nothing() {
     grant(&app, &admin, user, 20).await;
     let me = Cred::Bearer(&jwt);
 
-    for step in ["credits", "place", "address", "guest", "start", "password"] {
-        app.restart_server_svc(|c| c.faults = vec![format!("create:{step}")])
-            .await;
+    let steps = server_svc::app::steps(TaskKind::Create);
+    for (at, step) in steps.iter().copied().enumerate() {
+        // The step fails, and so does the first try of every undo. Once the reply has gone
+        // out, the unwind is also interrupted (as if the process died) after the undo of the
+        // step before, and repeated after a restart.
+        let replied = at >= 2;
+        let mut faults = vec![format!("create:{step}")];
+        faults.extend(steps.iter().map(|s| format!("create:{s}:undo-fail")));
+        let repeat = at.checked_sub(1).filter(|_| replied).map(|i| steps[i]);
+        faults.extend(repeat.map(|s| format!("create:{s}:undo-halt")));
+        app.restart_server_svc(|c| c.faults = faults).await;
         let before = balance(&app, &jwt).await;
         let created = app
             .post("/api/server/create", me, create_body(&format!("f-{step}")))
             .await;
-        if matches!(step, "credits" | "place") {
+        if !replied {
             // These run before the reply: the request fails and no server exists.
             assert!(created.status.is_client_error(), "{step}: {}", created.text);
             assert!(
@@ -58,7 +109,12 @@ async fn a_failure_at_any_create_step_unwinds_and_leaves_nothing() {
                 created.text
             );
             let id = created.json["id"].as_i64().expect("id");
-            let task = wait_task(&app, &jwt, created.json["taskId"].as_str().expect("task")).await;
+            let task_id = created.json["taskId"].as_str().expect("task");
+            if repeat.is_some() {
+                halted(&app, task_id).await;
+                app.restart_server_svc(|c| c.faults.clear()).await;
+            }
+            let task = wait_task(&app, &jwt, task_id).await;
             assert_eq!(task["state"], "failed", "{step}: {task}");
             assert_eq!(task["stepsDone"], json!([]), "{step}: every step undone");
             assert!(
@@ -198,8 +254,14 @@ async fn a_create_interrupted_mid_saga_resumes_on_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let task = app.get(&format!("/api/tasks/{task_id}"), me).await.json;
     assert_eq!(task["state"], "running", "{task}");
+    // Halted at the guest step: the steps before it are done, in the saga's order.
+    let steps = server_svc::app::steps(TaskKind::Create);
+    let guest = steps
+        .iter()
+        .position(|s| *s == "guest")
+        .expect("a guest step");
     assert_eq!(task["step"], "guest");
-    assert_eq!(task["stepsDone"], json!(["credits", "place", "address"]));
+    assert_eq!(task["stepsDone"], json!(steps[..guest]));
     assert_eq!(dir.containers().len(), 1);
 
     app.restart_server_svc(|c| c.faults.clear()).await;

@@ -9,8 +9,7 @@ mod quotas;
 mod saga;
 mod servers;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use platform::Shutdown;
 use platform::auth::{CallerAuth, Service, Sign};
@@ -27,6 +26,7 @@ use crate::store::entity::{image, plan, server};
 
 pub use billing::BillingPass;
 pub use quotas::QuotaView;
+pub use saga::steps;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
 
 pub type IdentityClient =
@@ -46,15 +46,10 @@ pub struct App {
     consoles: ConsolesClient,
     sealer: Sealer,
     config: Arc<Config>,
-    /// Tasks whose saga runs in this process, so none is driven twice.
-    active: Mutex<HashSet<String>>,
+    /// The sagas that carry out tasks.
+    sagas: platform::saga::Engine<App>,
     /// This replica's leases on singleton work (billing).
     leases: platform::lease::LeaseHolder,
-    /// This replica's leases on the sagas it drives (`task:<id>`).
-    task_leases: platform::lease::LeaseHolder,
-    /// Sagas whose lease this replica lost (it stalled past the lease): they stop at the
-    /// next step boundary.
-    lost: Arc<Mutex<HashSet<String>>>,
     shutdown: Shutdown,
 }
 
@@ -77,14 +72,10 @@ impl App {
             db.clone(),
             std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),
         );
-        let task_leases = platform::lease::LeaseHolder::new(
-            db.clone(),
-            std::time::Duration::from_secs(config.lease_ttl_secs.max(3)),
-        );
+        let sagas = saga::engine(&db, &config, shutdown.clone())?;
         Ok(Arc::new(Self {
             leases,
-            task_leases,
-            lost: Arc::new(Mutex::new(HashSet::new())),
+            sagas,
             db,
             identity: proto::identity::v1::identity_client::IdentityClient::with_interceptor(
                 identity_channel,
@@ -104,7 +95,6 @@ impl App {
             ),
             sealer,
             config,
-            active: Mutex::new(HashSet::new()),
             shutdown,
         }))
     }
@@ -154,28 +144,6 @@ impl App {
             .await?;
         Ok((plan, image))
     }
-
-    fn fault(&self, kind: &str, step: &str) -> Option<Fault> {
-        let name = format!("{kind}:{step}");
-        self.config.faults.iter().find_map(|f| {
-            if *f == name {
-                Some(Fault::Fail)
-            } else if f.strip_suffix(":halt") == Some(name.as_str()) {
-                Some(Fault::Halt)
-            } else {
-                None
-            }
-        })
-    }
-}
-
-/// A configured fault at a saga step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    /// The step fails.
-    Fail,
-    /// The step runs, then the saga stops before recording it, as if the process died.
-    Halt,
 }
 
 pub fn now_ms() -> i64 {

@@ -15,13 +15,17 @@ use sea_orm::{
 use serde_json::json;
 
 use super::catalog::{image_of, plan_of, require_admin};
-use super::saga::{Params, Progress};
+use super::saga::{
+    CreateParams, DeleteParams, PasswordParams, PowerParams, ReinstallParams, ResizeParams, to_json,
+};
 use super::{App, events, now_ms};
 use crate::domain::catalog::{Image, Plan};
 use crate::domain::state::{Action, Refusal, ServerState};
+use crate::domain::task::{TaskKind, TaskState};
 use crate::domain::validate::{Hostname, ServerName};
 use crate::error::{Result, ServerError};
 use crate::store::entity::{image, location, plan, server, task};
+use platform::saga::{Engine, Progress};
 
 const MAX_CORES: u32 = 256;
 const MIN_MEMORY_MB: u64 = 64;
@@ -326,16 +330,29 @@ impl App {
         }
         .insert(&txn)
         .await?;
-        insert_task(&txn, &task_id, &row, "create", &Params::default()).await?;
+        insert_task(
+            &txn,
+            &task_id,
+            &row,
+            TaskKind::Create,
+            to_json(&CreateParams::default())?,
+        )
+        .await?;
         txn.commit().await?;
 
         // Credits and placement run before the reply, so a short balance is a 402 and a
         // full fleet a 507 at once; the rest of the saga runs in the background.
         // Driven here until the reply, then in the background: no other replica takes it.
-        self.hold_task(&task_id).await?;
-        match self.advance(&task_id, Some("address")).await? {
+        self.sagas.hold(&task_id).await?;
+        match Engine::advance(
+            self.as_ref(),
+            &task_id,
+            Some(super::saga::create_reply_before()),
+        )
+        .await?
+        {
             Progress::Failed(error) => {
-                match self.unwind(&task_id).await {
+                match Engine::unwind(self.as_ref(), &task_id).await {
                     Ok(true) => {
                         let txn = platform::db::begin_write(&self.db).await?;
                         // A delete asked for meanwhile has nothing left to do: it is done.
@@ -347,7 +364,7 @@ impl App {
                             task::Entity::update_many()
                                 .col_expr(
                                     task::Column::State,
-                                    sea_orm::sea_query::Expr::value("succeeded"),
+                                    sea_orm::sea_query::Expr::value(TaskState::Succeeded.as_str()),
                                 )
                                 .filter(task::Column::Id.eq(queued))
                                 .exec(&txn)
@@ -365,7 +382,7 @@ impl App {
                 }
                 return Err(error);
             }
-            Progress::Done | Progress::Paused | Progress::Halted => {}
+            Progress::Done | Progress::Paused | Progress::Halted | Progress::Unwinding => {}
         }
         let row = self.server_row(row.id).await?;
         events::server_event(&self.db, events::CREATED, &row, json!({"taskId": task_id})).await?;
@@ -537,30 +554,47 @@ impl App {
             && let Some(running) = task::Entity::find_by_id(previous.clone())
                 .one(&self.db)
                 .await?
-            && matches!(running.state.as_str(), "running" | "unwinding")
+            && TaskState::parse(&running.state).is_some_and(TaskState::is_open)
         {
             if action == Action::Delete {
                 return self.queue_delete(caller, server).await;
             }
             return Err(ServerError::WrongState(Refusal::TaskUnderway));
         }
-        let mut params = Params {
-            prior_status: current.as_str().to_owned(),
-            ..Params::default()
+        let prior_status = current.as_str().to_owned();
+        let power = || PowerParams {
+            prior_status: prior_status.clone(),
         };
+        let task_id = new_task_id();
         let mut password = None;
-        let kind = match action {
-            Action::Start => "start",
-            Action::Stop => "stop",
-            Action::Reboot => "reboot",
-            Action::Delete => "delete",
-            Action::Suspend => "suspend",
-            Action::Unsuspend => "unsuspend",
+        let mut growth = None;
+        let mut next_price = None;
+        let (kind, params) = match action {
+            Action::Start => {
+                // Starting needs the next period covered at the server's price.
+                next_price = Some(server.hourly_price);
+                (TaskKind::Start, to_json(&power())?)
+            }
+            Action::Stop => (TaskKind::Stop, to_json(&power())?),
+            Action::Reboot => (TaskKind::Reboot, to_json(&power())?),
+            Action::Delete => (
+                TaskKind::Delete,
+                to_json(&DeleteParams {
+                    prior_status: prior_status.clone(),
+                })?,
+            ),
+            Action::Suspend => (TaskKind::Suspend, to_json(&power())?),
+            Action::Unsuspend => (TaskKind::Unsuspend, to_json(&power())?),
             Action::SetPassword => {
                 let (plain, sealed) = self.fresh_password()?;
-                params.password = Some(sealed);
                 password = Some(plain);
-                "password"
+                (
+                    TaskKind::Password,
+                    to_json(&PasswordParams {
+                        prior_status: prior_status.clone(),
+                        password: sealed,
+                    })?,
+                )
             }
             Action::Reinstall => {
                 let image_id = if p.image_id > 0 {
@@ -575,11 +609,17 @@ impl App {
                 {
                     return Err(ServerError::invalid("image_id", "no such image"));
                 }
-                params.image_id = Some(image_id);
                 let (plain, sealed) = self.fresh_password()?;
-                params.password = Some(sealed);
                 password = Some(plain);
-                "reinstall"
+                (
+                    TaskKind::Reinstall,
+                    to_json(&ReinstallParams {
+                        prior_status: prior_status.clone(),
+                        image_id,
+                        password: sealed,
+                        password_set: false,
+                    })?,
+                )
             }
             Action::Resize => {
                 if p.cores.is_none() && p.memory_mb.is_none() && p.disk_gb.is_none() {
@@ -612,11 +652,21 @@ impl App {
                 if new == old {
                     return Err(ServerError::invalid("cores", "that is the current size"));
                 }
-                params.old_size = Some(old);
-                params.new_size = Some(new);
-                params.old_reservation = server.reservation_id.clone();
-                params.new_hourly_price = Some(self.price_of_size(&server, new).await?);
-                "resize"
+                let price = self.price_of_size(&server, new).await?;
+                // Growing needs the next period covered at the price it will run at.
+                next_price = Some(price);
+                growth = Some((old, new));
+                (
+                    TaskKind::Resize,
+                    to_json(&ResizeParams {
+                        prior_status: prior_status.clone(),
+                        old_size: old,
+                        new_size: new,
+                        new_reservation: format!("{}:{task_id}", server.uuid),
+                        old_reservation: server.reservation_id.clone(),
+                        new_hourly_price: price,
+                    })?,
+                )
             }
             Action::Snapshot | Action::Restore => {
                 return Err(ServerError::invalid(
@@ -625,25 +675,15 @@ impl App {
                 ));
             }
         };
-        // Starting or growing a server needs the next period covered at the price it will
-        // run at; a debt (a negative balance) covers nothing.
-        let next_price = match action {
-            Action::Start => Some(server.hourly_price),
-            Action::Resize => params.new_hourly_price,
-            _ => None,
-        };
+        // A debt (a negative balance) covers nothing.
         if let Some(needed) = next_price.filter(|p| *p > 0) {
             let balance = self.balance_of(server.owner_id).await?;
             if balance < needed {
                 return Err(ServerError::InsufficientCredits { needed, balance });
             }
         }
-        let task_id = new_task_id();
-        if kind == "resize" {
-            params.new_reservation = Some(format!("{}:{task_id}", server.uuid));
-        }
         let txn = platform::db::begin_write(&self.db).await?;
-        if let (Some(old), Some(new)) = (params.old_size, params.new_size) {
+        if let Some((old, new)) = growth {
             // Growing counts against the vCPU and memory quotas, like an order.
             let grow = |from: i64, to: i64| (to - from).max(0);
             self.check_quota(
@@ -693,7 +733,7 @@ impl App {
                 .exec(&txn)
                 .await?;
         }
-        insert_task(&txn, &task_id, &server, kind, &params).await?;
+        insert_task(&txn, &task_id, &server, kind, params).await?;
         let updated = server::Entity::find_by_id(server.id)
             .one(&txn)
             .await?
@@ -707,13 +747,13 @@ impl App {
             &txn,
             subject,
             &updated,
-            json!({"taskId": task_id, "task": kind}),
+            json!({"taskId": task_id, "task": kind.as_str()}),
         )
         .await?;
         txn.commit().await?;
         let updated = if super::saga::steps(kind).is_empty() {
             // Nothing for a node to do (unsuspend): done before the reply.
-            if let Some(queued) = self.finish(&task_id, None).await? {
+            if let Some(queued) = self.end_task(&task_id, false).await? {
                 self.spawn_drive(queued);
             }
             self.server_row(server.id).await?
@@ -756,11 +796,18 @@ impl App {
             return Box::pin(self.act(caller, server.id, "", Action::Delete, ActParams::default()))
                 .await;
         }
-        insert_task(&txn, &task_id, &server, "delete", &Params::default()).await?;
+        insert_task(
+            &txn,
+            &task_id,
+            &server,
+            TaskKind::Delete,
+            to_json(&DeleteParams::default())?,
+        )
+        .await?;
         task::Entity::update_many()
             .col_expr(
                 task::Column::State,
-                sea_orm::sea_query::Expr::value("queued"),
+                sea_orm::sea_query::Expr::value(TaskState::Queued.as_str()),
             )
             .filter(task::Column::Id.eq(task_id.clone()))
             .exec(&txn)
@@ -773,7 +820,7 @@ impl App {
             Some(t) => task::Entity::find_by_id(t.clone())
                 .one(&self.db)
                 .await?
-                .is_some_and(|t| matches!(t.state.as_str(), "running" | "unwinding")),
+                .is_some_and(|t| TaskState::parse(&t.state).is_some_and(TaskState::is_open)),
             None => false,
         };
         if !still_running && now.delete_task_id.as_deref() == Some(task_id.as_str()) {
@@ -816,20 +863,17 @@ impl App {
             txn.rollback().await?;
             return Ok(());
         }
-        let params = Params {
+        let params = DeleteParams {
             prior_status: server.status.clone(),
-            ..Params::default()
         };
         task::Entity::update_many()
             .col_expr(
                 task::Column::State,
-                sea_orm::sea_query::Expr::value("running"),
+                sea_orm::sea_query::Expr::value(TaskState::Running.as_str()),
             )
             .col_expr(
                 task::Column::Params,
-                sea_orm::sea_query::Expr::value(
-                    serde_json::to_string(&params).map_err(|e| ServerError::Internal(e.into()))?,
-                ),
+                sea_orm::sea_query::Expr::value(to_json(&params)?),
             )
             .filter(task::Column::Id.eq(queued.clone()))
             .exec(&txn)
@@ -931,21 +975,21 @@ async fn insert_task<C: sea_orm::ConnectionTrait>(
     db: &C,
     task_id: &str,
     server: &server::Model,
-    kind: &str,
-    params: &Params,
+    kind: TaskKind,
+    params: String,
 ) -> Result<()> {
     let at = now_ms();
     task::ActiveModel {
         id: Set(task_id.to_owned()),
         server_id: Set(server.id),
         owner_id: Set(server.owner_id),
-        kind: Set(kind.to_owned()),
-        state: Set("running".to_owned()),
+        kind: Set(kind.as_str().to_owned()),
+        state: Set(TaskState::Running.as_str().to_owned()),
         step: Set(String::new()),
         steps_done: Set(String::new()),
         error: Set(String::new()),
         error_reason: Set(String::new()),
-        params: Set(serde_json::to_string(params).map_err(|e| ServerError::Internal(e.into()))?),
+        params: Set(params),
         created_at: Set(at),
         updated_at: Set(at),
     }

@@ -3,4 +3,5 @@
 
 pub mod catalog;
 pub mod state;
+pub mod task;
 pub mod validate;
