@@ -204,6 +204,8 @@ pub enum Progress<E> {
     Failed(E),
     /// The saga was found unwinding (a step failed before a restart).
     Unwinding,
+    /// The saga is not running (it ended, here or on another replica, or waits to start).
+    Idle,
 }
 
 /// A saga kind with its types erased, so one engine drives every kind a service has.
@@ -494,7 +496,7 @@ impl<H: Host> Engine<H> {
         let renewing = engine.keep_lease(id);
         let outcome = match Self::advance(host, id, None).await {
             Ok(Progress::Done) => host.finish(id, false).await,
-            Ok(Progress::Paused | Progress::Halted) => Ok(None),
+            Ok(Progress::Paused | Progress::Halted | Progress::Idle) => Ok(None),
             Ok(Progress::Failed(_) | Progress::Unwinding) => match Self::unwind(host, id).await {
                 Ok(true) => host.finish(id, true).await,
                 Ok(false) => Ok(None),
@@ -547,7 +549,7 @@ impl<H: Host> Engine<H> {
             let saga = engine.saga(&record.kind)?;
             match record.phase {
                 Phase::Unwinding => return Ok(Progress::Unwinding),
-                Phase::Idle => return Ok(Progress::Done),
+                Phase::Idle => return Ok(Progress::Idle),
                 Phase::Running => {}
             }
             let Some(next) = saga

@@ -382,7 +382,11 @@ impl App {
                 }
                 return Err(error);
             }
-            Progress::Done | Progress::Paused | Progress::Halted | Progress::Unwinding => {}
+            Progress::Done
+            | Progress::Paused
+            | Progress::Halted
+            | Progress::Unwinding
+            | Progress::Idle => {}
         }
         let row = self.server_row(row.id).await?;
         events::server_event(&self.db, events::CREATED, &row, json!({"taskId": task_id})).await?;
