@@ -2,6 +2,8 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
+        "vps/common/v1/common.proto",
+        "vps/events/v1/events.proto",
         "vps/identity/v1/identity.proto",
         "vps/node/v1/node.proto",
         "vps/server/v1/server.proto",
@@ -17,6 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .btree_map(".vps.server")
+        // Events travel as JSON (consumers include customers' webhooks), in camelCase.
+        .type_attribute(
+            ".vps.events",
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = \"camelCase\", default)]",
+        )
         .compile_fds(fds)?;
     println!("cargo:rerun-if-changed=protos");
     Ok(())

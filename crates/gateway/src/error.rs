@@ -11,10 +11,7 @@ use tonic::Code;
 
 use crate::dialects::{Dialect, DialectKind};
 
-/// server-svc's reason for an action that is wrong for the server's state.
-pub const WRONG_STATE: &str = "WRONG_STATE";
-/// server-svc's reason for an idempotency key reused with a different request.
-pub const IDEMPOTENCY_MISMATCH: &str = "IDEMPOTENCY_MISMATCH";
+use platform::grpc::Reason;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -23,7 +20,7 @@ pub struct ApiError {
     pub field: Option<String>,
     pub retry_after_secs: Option<u64>,
     /// The service's machine-readable reason, for dialects that render some differently.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 impl ApiError {
@@ -70,18 +67,14 @@ impl ApiError {
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-            Code::FailedPrecondition
-                if reason.as_deref() == Some(platform::grpc::reason::INSUFFICIENT_CREDITS) =>
-            {
+            Code::FailedPrecondition if reason == Some(Reason::InsufficientCredits) => {
                 StatusCode::PAYMENT_REQUIRED
             }
-            Code::FailedPrecondition if reason.as_deref() == Some(IDEMPOTENCY_MISMATCH) => {
+            Code::FailedPrecondition if reason == Some(Reason::IdempotencyMismatch) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Code::FailedPrecondition => StatusCode::CONFLICT,
-            Code::ResourceExhausted
-                if reason.as_deref() == Some(platform::grpc::reason::NO_CAPACITY) =>
-            {
+            Code::ResourceExhausted if reason == Some(Reason::NoCapacity) => {
                 StatusCode::INSUFFICIENT_STORAGE
             }
             Code::ResourceExhausted => {
@@ -90,9 +83,7 @@ impl ApiError {
                     .map(|after| (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1));
                 return error;
             }
-            Code::Unavailable
-                if reason.as_deref() == Some(platform::grpc::reason::NODE_UNREACHABLE) =>
-            {
+            Code::Unavailable if reason == Some(Reason::NodeUnreachable) => {
                 return Self {
                     reason,
                     ..Self::new(
@@ -124,7 +115,7 @@ impl ApiError {
 
     /// Whether the service refused because the action is wrong for the server's state.
     pub fn is_wrong_state(&self) -> bool {
-        self.reason.as_deref() == Some(WRONG_STATE)
+        self.reason == Some(Reason::WrongState)
     }
 
     /// The body and status in a given dialect's shape.

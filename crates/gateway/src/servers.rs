@@ -36,6 +36,59 @@ pub fn request<T>(caller: Caller, headers: &HeaderMap, message: T) -> Result<Req
     Ok(request)
 }
 
+/// A server's status in our own words (the panel and Skyport show these as they are).
+pub fn status_name(status: pb::ServerStatus) -> &'static str {
+    match status {
+        pb::ServerStatus::Creating => "creating",
+        pb::ServerStatus::Running => "running",
+        pb::ServerStatus::Stopped => "stopped",
+        pb::ServerStatus::Starting => "starting",
+        pb::ServerStatus::Stopping => "stopping",
+        pb::ServerStatus::Rebooting => "rebooting",
+        pb::ServerStatus::Restoring => "restoring",
+        pb::ServerStatus::Deleting => "deleting",
+        pb::ServerStatus::Suspended => "suspended",
+        pb::ServerStatus::Terminated => "terminated",
+        pb::ServerStatus::Error => "error",
+        pb::ServerStatus::Unknown | pb::ServerStatus::Unspecified => "unknown",
+    }
+}
+
+/// A task's kind in our own words.
+pub fn task_kind_name(kind: pb::TaskKind) -> &'static str {
+    match kind {
+        pb::TaskKind::Create => "create",
+        pb::TaskKind::Delete => "delete",
+        pb::TaskKind::Resize => "resize",
+        pb::TaskKind::Reinstall => "reinstall",
+        pb::TaskKind::Start => "start",
+        pb::TaskKind::Stop => "stop",
+        pb::TaskKind::Reboot => "reboot",
+        pb::TaskKind::Password => "password",
+        pb::TaskKind::Suspend => "suspend",
+        pb::TaskKind::Unsuspend => "unsuspend",
+        pb::TaskKind::Unspecified => "unknown",
+    }
+}
+
+/// A task's state in our own words.
+pub fn task_state_name(state: pb::TaskState) -> &'static str {
+    match state {
+        pb::TaskState::Queued => "queued",
+        pb::TaskState::Running | pb::TaskState::Unspecified => "running",
+        pb::TaskState::Succeeded => "succeeded",
+        pb::TaskState::Failed => "failed",
+    }
+}
+
+/// Whether a task has ended, either way.
+pub fn task_ended(task: &pb::Task) -> bool {
+    match task.state() {
+        pb::TaskState::Succeeded | pb::TaskState::Failed => true,
+        pb::TaskState::Queued | pb::TaskState::Running | pb::TaskState::Unspecified => false,
+    }
+}
+
 /// An action on a server by id.
 pub fn action(id: i64, action: pb::Action) -> pb::ActRequest {
     pb::ActRequest {
@@ -72,7 +125,7 @@ pub async fn wait_task(
             }))
             .await?
             .into_inner();
-        if task.state == "succeeded" || task.state == "failed" {
+        if task_ended(&task) {
             return Ok(task);
         }
         if tokio::time::Instant::now() + pause >= deadline {

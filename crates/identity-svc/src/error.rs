@@ -92,10 +92,11 @@ impl ServiceError for IdentityError {
         }
     }
 
-    fn reason(&self) -> Option<&'static str> {
+    fn reason(&self) -> Option<platform::grpc::Reason> {
+        use platform::grpc::Reason;
         match self {
-            Self::SessionRevoked { .. } => Some(platform::grpc::reason::SESSION_REVOKED),
-            Self::InsufficientCredits { .. } => Some(platform::grpc::reason::INSUFFICIENT_CREDITS),
+            Self::SessionRevoked { .. } => Some(Reason::SessionRevoked),
+            Self::InsufficientCredits { .. } => Some(Reason::InsufficientCredits),
             _ => None,
         }
     }

@@ -83,10 +83,11 @@ impl ServiceError for NodeError {
         }
     }
 
-    fn reason(&self) -> Option<&'static str> {
+    fn reason(&self) -> Option<platform::grpc::Reason> {
+        use platform::grpc::Reason;
         match self {
-            Self::NoCapacity | Self::NoAddress => Some(platform::grpc::reason::NO_CAPACITY),
-            Self::Unreachable { .. } => Some(platform::grpc::reason::NODE_UNREACHABLE),
+            Self::NoCapacity | Self::NoAddress => Some(Reason::NoCapacity),
+            Self::Unreachable { .. } => Some(Reason::NodeUnreachable),
             _ => None,
         }
     }

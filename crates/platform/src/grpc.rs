@@ -100,8 +100,8 @@ pub trait ServiceError: std::error::Error {
     fn field(&self) -> Option<&str> {
         None
     }
-    /// A machine-readable reason the gateway maps to a specific status (see [`reason`]).
-    fn reason(&self) -> Option<&'static str> {
+    /// A machine-readable reason the gateway maps to a specific status.
+    fn reason(&self) -> Option<Reason> {
         None
     }
     /// For refusals that pass with time (a throttled login): when to try again.
@@ -115,18 +115,9 @@ pub trait ServiceError: std::error::Error {
     }
 }
 
-/// Machine-readable error reasons carried as `ErrorInfo` details.
-pub mod reason {
-    /// The user's credit balance does not cover the operation (HTTP 402).
-    pub const INSUFFICIENT_CREDITS: &str = "INSUFFICIENT_CREDITS";
-    /// No node (or no address pool) can take the request (HTTP 507).
-    pub const NO_CAPACITY: &str = "NO_CAPACITY";
-    /// The hypervisor node does not answer (HTTP 503).
-    pub const NODE_UNREACHABLE: &str = "NODE_UNREACHABLE";
-    /// A refresh token was used twice and its whole session revoked (HTTP 401); the fact
-    /// `user_id` names whose, so the gateway can end what the session had open.
-    pub const SESSION_REVOKED: &str = "SESSION_REVOKED";
-}
+/// Machine-readable error reasons, carried by name as `ErrorInfo` details (the contract
+/// defines them once, in `vps.common.v1`).
+pub use proto::common::v1::Reason;
 
 const ERROR_DOMAIN: &str = "vps";
 
@@ -150,7 +141,7 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        details.set_error_info(reason, ERROR_DOMAIN, facts);
+        details.set_error_info(reason.as_str_name(), ERROR_DOMAIN, facts);
     }
     if let Some(after) = error.retry_after() {
         details.set_retry_info(Some(after));
@@ -158,9 +149,12 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
     Status::with_error_details(code, message, details)
 }
 
-/// The machine-readable reason of a status, if the service gave one.
-pub fn error_reason(status: &Status) -> Option<String> {
-    status.get_details_error_info().map(|info| info.reason)
+/// The machine-readable reason of a status, if the service gave one this build knows.
+pub fn error_reason(status: &Status) -> Option<Reason> {
+    status
+        .get_details_error_info()
+        .and_then(|info| Reason::from_str_name(&info.reason))
+        .filter(|r| *r != Reason::Unspecified)
 }
 
 /// A fact the service gave with its error reason (see [`ServiceError::facts`]).

@@ -72,14 +72,16 @@ impl MigrationTrait for CreateOutbox {
     }
 }
 
-/// Adds an event to the outbox inside the caller's transaction. `event_id` is what
-/// consumers deduplicate by.
-pub async fn enqueue<C: ConnectionTrait>(
+/// Adds an event (published as its JSON) to the outbox inside the caller's transaction.
+/// `event_id` is what consumers deduplicate by.
+pub async fn enqueue<C: ConnectionTrait, E: serde::Serialize>(
     db: &C,
     subject: &str,
     event_id: uuid::Uuid,
-    payload: &serde_json::Value,
+    payload: &E,
 ) -> Result<(), DbErr> {
+    let payload = serde_json::to_string(payload)
+        .map_err(|e| DbErr::Custom(format!("encoding the event for {subject}: {e}")))?;
     let insert = Query::insert()
         .into_table(Outbox::Table)
         .columns([
@@ -91,7 +93,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         .values_panic([
             event_id.to_string().into(),
             subject.into(),
-            payload.to_string().into(),
+            payload.into(),
             Utc::now().into(),
         ])
         .to_owned();

@@ -2,6 +2,30 @@
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("vps.common.v1");
+    }
+}
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("vps.events.v1");
+
+        /// The JetStream subjects events are published on (stream `VPS_EVENTS`).
+        pub mod subject {
+            pub const SERVER_CREATED: &str = "vps.events.server.created";
+            pub const SERVER_STATE: &str = "vps.events.server.state";
+            pub const SERVER_DELETED: &str = "vps.events.server.deleted";
+            pub const SERVER_SUSPENDED: &str = "vps.events.server.suspended";
+            pub const PAYMENT_REMINDER: &str = "vps.events.billing.payment_reminder";
+        }
+
+        /// The schema version every event of this package carries.
+        pub const VERSION: u32 = 1;
+    }
+}
+
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("vps.identity.v1");

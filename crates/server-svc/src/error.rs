@@ -1,19 +1,9 @@
 //! server-svc's error, mapped to a gRPC status only at the transport edge.
 
-use platform::grpc::ServiceError;
+use platform::grpc::{Reason, ServiceError};
 use tonic::Code;
 
 use crate::domain::state::Refusal;
-
-/// Reasons server-svc adds to the platform's.
-pub mod reason {
-    /// The action is wrong for the server's state (VPS.org renders it as 400).
-    pub const WRONG_STATE: &str = "WRONG_STATE";
-    /// An idempotency key was reused with a different request.
-    pub const IDEMPOTENCY_MISMATCH: &str = "IDEMPOTENCY_MISMATCH";
-    /// The first request with this idempotency key is still running.
-    pub const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -60,7 +50,7 @@ impl ServerError {
     }
 
     /// The machine-readable reason of an upstream status, if any.
-    pub fn upstream_reason(&self) -> Option<String> {
+    pub fn upstream_reason(&self) -> Option<Reason> {
         match self {
             Self::Upstream(status) => platform::grpc::error_reason(status),
             _ => None,
@@ -117,20 +107,20 @@ impl ServiceError for ServerError {
         }
     }
 
-    fn reason(&self) -> Option<&'static str> {
-        use platform::grpc::reason as r;
+    fn reason(&self) -> Option<Reason> {
         match self {
-            Self::WrongState(_) => Some(reason::WRONG_STATE),
-            Self::InsufficientCredits { .. } => Some(r::INSUFFICIENT_CREDITS),
-            Self::NoCapacity => Some(r::NO_CAPACITY),
-            Self::IdempotencyMismatch => Some(reason::IDEMPOTENCY_MISMATCH),
-            Self::IdempotencyInProgress => Some(reason::IDEMPOTENCY_IN_PROGRESS),
-            Self::Upstream(status) => match platform::grpc::error_reason(status).as_deref() {
-                Some(r::NODE_UNREACHABLE) => Some(r::NODE_UNREACHABLE),
-                Some(r::INSUFFICIENT_CREDITS) => Some(r::INSUFFICIENT_CREDITS),
-                Some(r::NO_CAPACITY) => Some(r::NO_CAPACITY),
-                _ => None,
-            },
+            Self::WrongState(_) => Some(Reason::WrongState),
+            Self::InsufficientCredits { .. } => Some(Reason::InsufficientCredits),
+            Self::NoCapacity => Some(Reason::NoCapacity),
+            Self::IdempotencyMismatch => Some(Reason::IdempotencyMismatch),
+            Self::IdempotencyInProgress => Some(Reason::IdempotencyInProgress),
+            // Passed on: the ones a client of ours acts on.
+            Self::Upstream(status) => platform::grpc::error_reason(status).filter(|r| {
+                matches!(
+                    r,
+                    Reason::NodeUnreachable | Reason::InsufficientCredits | Reason::NoCapacity
+                )
+            }),
             _ => None,
         }
     }

@@ -11,7 +11,8 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{ActParams, ActionReply, App, NewServer, ServerView, Update, UsageView};
 use crate::domain::catalog::{Image, Location, Plan};
-use crate::domain::state::Action;
+use crate::domain::state::{Action, ServerState};
+use crate::domain::task::{TaskKind, TaskState};
 use crate::error::ServerError;
 use crate::store::entity::task;
 
@@ -87,7 +88,7 @@ pub fn server_pb(v: ServerView) -> pb::Server {
         hypervisor_id: s.id,
         ipv4: s.ipv4.unwrap_or_default(),
         ipv6: s.ipv6.unwrap_or_default(),
-        status: s.status,
+        status: status_pb(&s.status).into(),
         status_reason: s.status_reason,
         cores: u32::try_from(s.cores).unwrap_or(0),
         memory_mb: u(s.memory_mb),
@@ -106,6 +107,61 @@ pub fn server_pb(v: ServerView) -> pb::Server {
     }
 }
 
+/// A stored status as the contract names it.
+fn status_pb(raw: &str) -> pb::ServerStatus {
+    ServerState::parse(raw).map_or(pb::ServerStatus::Unspecified, state_pb)
+}
+
+fn state_pb(state: ServerState) -> pb::ServerStatus {
+    match state {
+        ServerState::Creating => pb::ServerStatus::Creating,
+        ServerState::Running => pb::ServerStatus::Running,
+        ServerState::Stopped => pb::ServerStatus::Stopped,
+        ServerState::Starting => pb::ServerStatus::Starting,
+        ServerState::Stopping => pb::ServerStatus::Stopping,
+        ServerState::Rebooting => pb::ServerStatus::Rebooting,
+        ServerState::Restoring => pb::ServerStatus::Restoring,
+        ServerState::Deleting => pb::ServerStatus::Deleting,
+        ServerState::Suspended => pb::ServerStatus::Suspended,
+        ServerState::Terminated => pb::ServerStatus::Terminated,
+        ServerState::Error => pb::ServerStatus::Error,
+        ServerState::Unknown => pb::ServerStatus::Unknown,
+    }
+}
+
+/// A status from the contract (not `Unspecified`) as ours.
+fn state_of(status: pb::ServerStatus) -> ServerState {
+    ServerState::ALL
+        .into_iter()
+        .find(|s| state_pb(*s) == status)
+        .unwrap_or(ServerState::Unknown)
+}
+
+fn kind_pb(kind: TaskKind) -> pb::TaskKind {
+    match kind {
+        TaskKind::Create => pb::TaskKind::Create,
+        TaskKind::Delete => pb::TaskKind::Delete,
+        TaskKind::Resize => pb::TaskKind::Resize,
+        TaskKind::Reinstall => pb::TaskKind::Reinstall,
+        TaskKind::Start => pb::TaskKind::Start,
+        TaskKind::Stop => pb::TaskKind::Stop,
+        TaskKind::Reboot => pb::TaskKind::Reboot,
+        TaskKind::Password => pb::TaskKind::Password,
+        TaskKind::Suspend => pb::TaskKind::Suspend,
+        TaskKind::Unsuspend => pb::TaskKind::Unsuspend,
+    }
+}
+
+fn task_state_pb(state: TaskState) -> pb::TaskState {
+    match state {
+        TaskState::Queued => pb::TaskState::Queued,
+        // Unwinding is still running, as far as a client can tell.
+        TaskState::Running | TaskState::Unwinding => pb::TaskState::Running,
+        TaskState::Succeeded => pb::TaskState::Succeeded,
+        TaskState::Failed => pb::TaskState::Failed,
+    }
+}
+
 fn reply_pb(r: ActionReply) -> pb::ServerReply {
     pb::ServerReply {
         server: Some(server_pb(r.view)),
@@ -118,12 +174,12 @@ fn task_pb(t: task::Model) -> pb::Task {
     pb::Task {
         id: t.id,
         server_id: t.server_id,
-        kind: t.kind,
-        state: match t.state.as_str() {
-            // Unwinding is still running, as far as a client can tell.
-            "unwinding" => "running".to_owned(),
-            other => other.to_owned(),
-        },
+        kind: TaskKind::parse(&t.kind)
+            .map_or(pb::TaskKind::Unspecified, kind_pb)
+            .into(),
+        state: TaskState::parse(&t.state)
+            .map_or(pb::TaskState::Unspecified, task_state_pb)
+            .into(),
         step: t.step,
         steps_done: t
             .steps_done
@@ -132,7 +188,9 @@ fn task_pb(t: task::Model) -> pb::Task {
             .map(str::to_owned)
             .collect(),
         error: t.error,
-        error_reason: t.error_reason,
+        error_reason: platform::grpc::Reason::from_str_name(&t.error_reason)
+            .unwrap_or(platform::grpc::Reason::Unspecified)
+            .into(),
         created_at_ms: t.created_at,
         updated_at_ms: t.updated_at,
     }
@@ -141,7 +199,7 @@ fn task_pb(t: task::Model) -> pb::Task {
 fn usage_pb(u: UsageView) -> pb::Usage {
     let Some(g) = u.guest else {
         return pb::Usage {
-            status: u.status,
+            status: status_pb(&u.status).into(),
             cpu_percent: -1.0,
             memory_max_bytes: self::u(u.memory_mb) * 1024 * 1024,
             disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
@@ -159,7 +217,7 @@ fn usage_pb(u: UsageView) -> pb::Usage {
         0.0
     };
     pb::Usage {
-        status: u.status,
+        status: status_pb(&u.status).into(),
         uptime_secs: g.uptime_secs,
         cpu_percent: (cpu_percent * 100.0).round() / 100.0,
         memory_used_bytes: g.memory_bytes,
@@ -300,9 +358,21 @@ impl ServersRpc for ServerService {
     ) -> Reply<pb::ListServersResponse> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
+        let wanted = match pb::ServerStatus::try_from(r.status) {
+            Ok(pb::ServerStatus::Unspecified) => None,
+            Ok(wanted) => Some(state_of(wanted)),
+            Err(_) => {
+                return Err(status(ServerError::invalid("status", "no such status")));
+            }
+        };
         let servers = self
             .app
-            .list_servers(caller, r.owner_id, &r.status, &r.location)
+            .list_servers(
+                caller,
+                r.owner_id,
+                wanted.map_or("", ServerState::as_str),
+                &r.location,
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListServersResponse {

@@ -298,7 +298,7 @@ async fn a_dead_node_fails_fast_and_hurts_only_itself() {
         .expect_err("dead");
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(
-        platform::grpc::error_reason(&status).as_deref(),
+        platform::grpc::error_reason(&status).map(|r| r.as_str_name()),
         Some("NODE_UNREACHABLE")
     );
     assert!(status.message().contains("dead"), "{}", status.message());

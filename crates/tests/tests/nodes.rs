@@ -268,7 +268,7 @@ async fn placement_never_oversubscribes(backend: Backend) {
             Err(status) => {
                 assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
                 assert_eq!(
-                    platform::grpc::error_reason(&status).as_deref(),
+                    platform::grpc::error_reason(&status).map(|r| r.as_str_name()),
                     Some("NO_CAPACITY")
                 );
                 refused += 1;

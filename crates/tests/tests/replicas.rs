@@ -59,7 +59,7 @@ async fn sagas_survive_a_replica_and_run_once() {
     app.stop_server_svc();
 
     for task_id in &tasks {
-        let mut state = String::new();
+        let mut state = pb::TaskState::Unspecified;
         for _ in 0..600 {
             let task = b
                 .get_task(rae_caller.request(pb::GetTaskRequest {
@@ -68,18 +68,18 @@ async fn sagas_survive_a_replica_and_run_once() {
                 .await
                 .expect("task")
                 .into_inner();
-            state = task.state.clone();
-            if state == "succeeded" || state == "failed" {
+            state = task.state();
+            if matches!(state, pb::TaskState::Succeeded | pb::TaskState::Failed) {
                 assert_eq!(
                     task.steps_done,
-                    ["credits", "place", "address", "guest", "start", "password"],
+                    server_svc::app::steps(server_svc::domain::task::TaskKind::Create),
                     "every step once, in order"
                 );
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        assert_eq!(state, "succeeded", "task {task_id}");
+        assert_eq!(state, pb::TaskState::Succeeded, "task {task_id}");
     }
     let servers = b
         .list_servers(rae_caller.request(pb::ListServersRequest::default()))
@@ -88,7 +88,12 @@ async fn sagas_survive_a_replica_and_run_once() {
         .into_inner()
         .servers;
     assert_eq!(servers.len(), 5);
-    assert!(servers.iter().all(|s| s.status == "running"), "{servers:?}");
+    assert!(
+        servers
+            .iter()
+            .all(|s| s.status() == pb::ServerStatus::Running),
+        "{servers:?}"
+    );
     assert_eq!(dir.containers().len(), 5, "one guest per server");
     // Five first hours, each charged once (Small costs 1 an hour).
     let jwt = tests::token_of(&app.login("rae", tests::USER_PASSWORD).await);

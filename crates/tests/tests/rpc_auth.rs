@@ -43,6 +43,10 @@ fn rpcs() -> Vec<Rpc> {
         .expect("the descriptors decode");
     let mut out = Vec::new();
     for file in set.file {
+        if file.service.is_empty() {
+            // Shared types and event schemas: nothing to call.
+            continue;
+        }
         let package = file.package().to_owned();
         let audience = match package.as_str() {
             "vps.identity.v1" => Service::Identity,

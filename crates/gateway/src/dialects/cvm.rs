@@ -80,13 +80,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Our status in CVM's five words.
-fn status_name(status: &str) -> &'static str {
+fn status_name(status: pb::ServerStatus) -> &'static str {
+    use pb::ServerStatus as S;
     match status {
-        "running" | "stopping" | "rebooting" => "running",
-        "stopped" | "starting" | "creating" | "restoring" | "error" => "stopped",
-        "suspended" => "suspended",
-        "terminated" | "deleting" => "terminated",
-        _ => "unknown",
+        S::Running | S::Stopping | S::Rebooting => "running",
+        S::Stopped | S::Starting | S::Creating | S::Restoring | S::Error => "stopped",
+        S::Suspended => "suspended",
+        S::Terminated | S::Deleting => "terminated",
+        S::Unknown | S::Unspecified => "unknown",
     }
 }
 
@@ -194,7 +195,7 @@ async fn vps_status(
     );
     v.insert(
         "status".into(),
-        Value::String(status_name(&usage.status).to_owned()),
+        Value::String(status_name(usage.status()).to_owned()),
     );
     Ok(response(Value::Object(v)))
 }
@@ -216,13 +217,18 @@ async fn power(
         .into_inner();
     let limit = Duration::from_secs(state.config.request_timeout_secs.saturating_sub(2).max(1));
     let task = wait_task(state, caller, &reply.task_id, limit).await?;
-    match task.state.as_str() {
-        "succeeded" => Ok(Json(json!({})).into_response()),
-        "failed" if task.error_reason == platform::grpc::reason::NODE_UNREACHABLE => {
+    match task.state() {
+        pb::TaskState::Succeeded => Ok(Json(json!({})).into_response()),
+        pb::TaskState::Failed if task.error_reason() == platform::grpc::Reason::NodeUnreachable => {
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, task.error).into())
         }
-        "failed" => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, task.error).into()),
-        _ => Ok(response(json!({ "task_id": task.id, "state": task.state })).into_response()),
+        pb::TaskState::Failed => {
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, task.error).into())
+        }
+        pb::TaskState::Queued | pb::TaskState::Running | pb::TaskState::Unspecified => {
+            let state = crate::servers::task_state_name(task.state());
+            Ok(response(json!({ "task_id": task.id, "state": state })).into_response())
+        }
     }
 }
 

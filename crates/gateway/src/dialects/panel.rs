@@ -275,8 +275,7 @@ async fn refresh(
             // principals so its access tokens stop working here at once, and close what
             // the session's user had open.
             state.auth.forget_all();
-            if platform::grpc::error_reason(&status).as_deref()
-                == Some(platform::grpc::reason::SESSION_REVOKED)
+            if platform::grpc::error_reason(&status) == Some(platform::grpc::Reason::SessionRevoked)
                 && let Some(user_id) = platform::grpc::error_fact(&status, "user_id")
                     .and_then(|id| id.parse::<i64>().ok())
             {

@@ -64,25 +64,36 @@ fn failure(status: tonic::Status) -> Failure<VpsOrg> {
 }
 
 /// Our status as VPS.org names it.
-fn status_name(status: &str) -> &str {
+fn status_name(status: pb::ServerStatus) -> &'static str {
+    use pb::ServerStatus as S;
     match status {
-        "running" => "active",
-        "creating" => "provisioning",
-        other => other,
+        S::Running => "active",
+        S::Creating => "provisioning",
+        S::Stopped => "stopped",
+        S::Starting => "starting",
+        S::Stopping => "stopping",
+        S::Rebooting => "rebooting",
+        S::Restoring => "restoring",
+        S::Deleting => "deleting",
+        S::Suspended => "suspended",
+        S::Terminated => "terminated",
+        S::Error => "error",
+        S::Unknown | S::Unspecified => "unknown",
     }
 }
 
 /// A `status` filter value (English or the document's Romanian) as our status.
-fn status_filter(raw: &str) -> std::result::Result<&'static str, ApiError> {
+fn status_filter(raw: &str) -> std::result::Result<pb::ServerStatus, ApiError> {
+    use pb::ServerStatus as S;
     Ok(match raw.trim().to_ascii_lowercase().as_str() {
-        "active" | "activ" | "running" => "running",
-        "stopped" | "oprit" => "stopped",
-        "suspended" | "suspendat" => "suspended",
-        "provisioning" | "creating" => "creating",
-        "error" => "error",
-        "starting" => "starting",
-        "stopping" => "stopping",
-        "rebooting" => "rebooting",
+        "active" | "activ" | "running" => S::Running,
+        "stopped" | "oprit" => S::Stopped,
+        "suspended" | "suspendat" => S::Suspended,
+        "provisioning" | "creating" => S::Creating,
+        "error" => S::Error,
+        "starting" => S::Starting,
+        "stopping" => S::Stopping,
+        "rebooting" => S::Rebooting,
         _ => {
             return Err(ApiError::invalid(
                 "status",
@@ -157,7 +168,7 @@ impl From<pb::Server> for VpsOrgServer {
         let size = (s.cores, s.memory_mb, s.disk_gb);
         Self {
             id: s.id,
-            status: status_name(&s.status).to_owned(),
+            status: status_name(s.status()).to_owned(),
             ip_address: (!s.ipv4.is_empty()).then_some(s.ipv4),
             ipv6_address: (!s.ipv6.is_empty()).then_some(s.ipv6),
             location: s.location,
@@ -214,7 +225,7 @@ async fn list_servers(
 ) -> Result<Json<ServerList>> {
     let Query(query) = query.map_err(|_| ApiError::bad_request("invalid query parameters"))?;
     let status = match query.status.as_deref().map(str::trim) {
-        None | Some("") => "",
+        None | Some("") => pb::ServerStatus::Unspecified,
         Some(raw) => status_filter(raw)?,
     };
     let caller = auth.principal.caller();
@@ -222,7 +233,7 @@ async fn list_servers(
         .servers()
         .list_servers(caller.request(pb::ListServersRequest {
             owner_id: caller.user_id,
-            status: status.to_owned(),
+            status: status.into(),
             location: query.location.unwrap_or_default(),
         }))
         .await
@@ -332,7 +343,7 @@ async fn get_server(
         .map_err(failure)?
         .into_inner();
     let mut view = VpsOrgServer::from(server);
-    view.status = status_name(&usage.status).to_owned();
+    view.status = status_name(usage.status()).to_owned();
     view.resource_usage = Some(ResourceUsage {
         cpu_percent: usage.cpu_percent.max(0.0),
         memory_used: usage.memory_used_bytes / (1024 * 1024),
@@ -463,7 +474,7 @@ async fn power(
     Ok(Json(serde_json::json!({
         "status": "success",
         "message": message,
-        "server": {"id": server.id, "name": server.name, "status": status_name(&server.status)},
+        "server": {"id": server.id, "name": server.name, "status": status_name(server.status())},
         "task_id": reply.task_id,
     })))
 }

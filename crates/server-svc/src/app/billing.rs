@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::grpc::{Caller, reason};
+use platform::grpc::{Caller, Reason};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
 use sea_orm::sea_query::Expr;
@@ -107,8 +107,8 @@ impl App {
                     pass.charged += 1;
                 }
                 Err(status)
-                    if platform::grpc::error_reason(&status).as_deref()
-                        == Some(reason::INSUFFICIENT_CREDITS) =>
+                    if platform::grpc::error_reason(&status)
+                        == Some(Reason::InsufficientCredits) =>
                 {
                     let since = match s.overdue_since {
                         Some(since) => since,
@@ -284,27 +284,24 @@ impl App {
                 Ok(nodepb::PowerState::Stopped) => ServerState::Stopped,
                 _ => continue,
             };
+            // The new state and its event commit together.
+            let txn = platform::db::begin_write(&self.db).await?;
             let done = server::Entity::update_many()
                 .col_expr(server::Column::Status, Expr::value(state.as_str()))
                 .col_expr(server::Column::StatusReason, Expr::value(""))
                 .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
                 .filter(server::Column::Id.eq(s.id))
                 .filter(server::Column::Status.eq(ServerState::Unknown.as_str()))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
-            if done.rows_affected == 1 {
-                let updated = server::Entity::find_by_id(s.id).one(&self.db).await?;
-                if let Some(updated) = updated {
-                    events::server_event(
-                        &self.db,
-                        events::STATE,
-                        &updated,
-                        serde_json::json!({"task": "reconcile"}),
-                    )
+            if done.rows_affected == 1
+                && let Some(updated) = server::Entity::find_by_id(s.id).one(&txn).await?
+            {
+                events::server_event(&txn, events::STATE, &updated, events::TaskFacts::default())
                     .await?;
-                }
                 settled += 1;
             }
+            txn.commit().await?;
         }
         Ok(settled)
     }

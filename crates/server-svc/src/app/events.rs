@@ -1,41 +1,52 @@
-//! The business events server-svc emits, written to the outbox in the transaction that
-//! makes the change. Each carries an `id` consumers drop duplicates by.
+//! The business events server-svc emits (their schemas are the contract's, `vps.events.v1`),
+//! written to the outbox in the transaction that makes the change. Each carries an `id`
+//! consumers drop duplicates by.
 
+use proto::events::v1::{self as ev, subject};
 use sea_orm::{ConnectionTrait, DbErr};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::task::TaskKind;
 use crate::store::entity::server;
 
-pub const CREATED: &str = "vps.events.server.created";
-pub const STATE: &str = "vps.events.server.state";
-pub const DELETED: &str = "vps.events.server.deleted";
-pub const SUSPENDED: &str = "vps.events.server.suspended";
-pub const PAYMENT_REMINDER: &str = "vps.events.billing.payment_reminder";
+pub use subject::{
+    SERVER_CREATED as CREATED, SERVER_DELETED as DELETED, SERVER_STATE as STATE,
+    SERVER_SUSPENDED as SUSPENDED,
+};
 
-/// Enqueues `subject` about `server`, with a fresh event id.
+/// The task behind a server event, and how it ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFacts<'a> {
+    pub id: &'a str,
+    pub kind: Option<TaskKind>,
+    pub failed: bool,
+}
+
+/// Enqueues `subject` about `server` as it is now, with a fresh event id.
 pub async fn server_event<C: ConnectionTrait>(
     db: &C,
     subject: &str,
     server: &server::Model,
-    extra: serde_json::Value,
+    task: TaskFacts<'_>,
 ) -> Result<(), DbErr> {
     let id = uuid::Uuid::now_v7();
-    let mut payload = json!({
-        "id": id.to_string(),
-        "type": subject.rsplit('.').next().unwrap_or(subject),
-        "serverId": server.id,
-        "serverUuid": server.uuid,
-        "ownerId": server.owner_id,
-        "name": server.name,
-        "hostname": server.hostname,
-        "status": server.status,
-        "at": chrono::Utc::now().to_rfc3339(),
-    });
-    if let (Some(target), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
-        target.extend(more);
-    }
-    platform::outbox::enqueue(db, subject, id, &payload).await
+    let event = ev::ServerEvent {
+        id: id.to_string(),
+        version: ev::VERSION,
+        r#type: subject.rsplit('.').next().unwrap_or(subject).to_owned(),
+        at: chrono::Utc::now().to_rfc3339(),
+        server_id: server.id,
+        server_uuid: server.uuid.clone(),
+        owner_id: server.owner_id,
+        name: server.name.clone(),
+        hostname: server.hostname.clone(),
+        status: server.status.clone(),
+        task_id: task.id.to_owned(),
+        task: task.kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+        failed: task.failed,
+        reason: server.status_reason.clone(),
+    };
+    platform::outbox::enqueue(db, subject, id, &event).await
 }
 
 /// Enqueues a payment reminder for a user, once per overdue episode: the event id is derived
@@ -51,17 +62,17 @@ pub async fn payment_reminder<C: ConnectionTrait>(
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
-    let payload = json!({
-        "id": id.to_string(),
-        "type": "payment_reminder",
-        "ownerId": owner_id,
-        "balance": balance,
-        "needed": needed,
-        "at": chrono::Utc::now().to_rfc3339(),
-    });
-    let exists = platform::outbox::contains(db, id).await?;
-    if exists {
+    let event = ev::PaymentReminder {
+        id: id.to_string(),
+        version: ev::VERSION,
+        r#type: "payment_reminder".to_owned(),
+        at: chrono::Utc::now().to_rfc3339(),
+        owner_id,
+        balance,
+        needed,
+    };
+    if platform::outbox::contains(db, id).await? {
         return Ok(());
     }
-    platform::outbox::enqueue(db, PAYMENT_REMINDER, id, &payload).await
+    platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, &event).await
 }

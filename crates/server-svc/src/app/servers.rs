@@ -12,7 +12,6 @@ use rand::Rng as _;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
-use serde_json::json;
 
 use super::catalog::{image_of, plan_of, require_admin};
 use super::saga::{
@@ -389,7 +388,12 @@ impl App {
             | Progress::Idle => {}
         }
         let row = self.server_row(row.id).await?;
-        events::server_event(&self.db, events::CREATED, &row, json!({"taskId": task_id})).await?;
+        let facts = events::TaskFacts {
+            id: &task_id,
+            kind: Some(TaskKind::Create),
+            failed: false,
+        };
+        events::server_event(&self.db, events::CREATED, &row, facts).await?;
         self.spawn_drive(task_id.clone());
         let image = Some(image_of(image));
         Ok(ActionReply {
@@ -751,7 +755,11 @@ impl App {
             &txn,
             subject,
             &updated,
-            json!({"taskId": task_id, "task": kind.as_str()}),
+            events::TaskFacts {
+                id: &task_id,
+                kind: Some(kind),
+                failed: false,
+            },
         )
         .await?;
         txn.commit().await?;

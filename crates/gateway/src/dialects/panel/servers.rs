@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{Panel, PanelError, Result, timestamp};
 use crate::error::ApiError;
 use crate::extract::{Admin, Auth, Body, PathId};
-use crate::servers::{action, by_id, request};
+use crate::servers::{action, by_id, request, status_name, task_kind_name, task_state_name};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -102,13 +102,13 @@ impl From<pb::Server> for PanelServer {
         Self {
             os: os_of(&s),
             tariff: tariff_of(&s),
+            status: status_name(s.status()).to_owned(),
             id: s.id,
             user_id: s.owner_id,
             tariff_id: s.plan.as_ref().map_or(0, |p| p.id),
             os_id: s.image.as_ref().map_or(0, |i| i.id),
             name: s.name,
             hostname: s.hostname,
-            status: s.status,
             proxmox_id: s.hypervisor_id,
             ip_address: non_empty(&s.ipv4),
             root_password: None,
@@ -195,12 +195,12 @@ async fn server_status(
     };
     Ok(Json(json!({
         "id": id,
-        "status": usage.status,
+        "status": status_name(usage.status()),
         "stats": {
             "status": if usage.live { "success" } else { "unavailable" },
             "data": {
                 "vmid": id,
-                "status": usage.status,
+                "status": status_name(usage.status()),
                 "uptime": usage.uptime_secs,
                 "cpu": if usage.cpu_percent < 0.0 { 0.0 } else { usage.cpu_percent / 100.0 },
                 "memory": {
@@ -273,7 +273,7 @@ async fn create_server(
         StatusCode::CREATED,
         Json(json!({
             "id": server.id,
-            "status": server.status,
+            "status": status_name(server.status()),
             "proxmoxId": server.hypervisor_id,
             "ipAddress": non_empty(&server.ipv4),
             "rootPassword": non_empty(&reply.root_password),
@@ -566,11 +566,14 @@ impl From<pb::Task> for TaskView {
     fn from(t: pb::Task) -> Self {
         Self {
             error: non_empty(&t.error),
-            error_reason: non_empty(&t.error_reason),
+            error_reason: match t.error_reason() {
+                platform::grpc::Reason::Unspecified => None,
+                reason => Some(reason.as_str_name().to_owned()),
+            },
+            kind: task_kind_name(t.kind()).to_owned(),
+            state: task_state_name(t.state()).to_owned(),
             id: t.id,
             server_id: t.server_id,
-            kind: t.kind,
-            state: t.state,
             step: t.step,
             steps_done: t.steps_done,
             created_at: timestamp(t.created_at_ms),

@@ -137,6 +137,7 @@ impl Names {
 
     fn instance(&self, s: pb::Server) -> Instance {
         let variables = serde_json::from_str(&s.variables_json).unwrap_or(Value::Null);
+        let status = s.status();
         Instance {
             id: s.uuid,
             name: s.name,
@@ -157,8 +158,8 @@ impl Names {
             ports: s.ports,
             primary: s.primary_port,
             variables,
-            suspended: s.status == "suspended",
-            status: s.status,
+            suspended: status == pb::ServerStatus::Suspended,
+            status: crate::servers::status_name(status).to_owned(),
             ip_address: (!s.ipv4.is_empty()).then_some(s.ipv4),
             created_at: crate::dialects::panel::timestamp(s.created_at_ms),
         }
@@ -523,7 +524,7 @@ async fn suspension(
     // never finds this one still running.
     let limit = Duration::from_secs(state.config.request_timeout_secs.saturating_sub(2).max(1));
     let task = wait_task(state, caller, &reply.task_id, limit).await?;
-    if task.state == "failed" {
+    if task.state() == pb::TaskState::Failed {
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, task.error).into());
     }
     Ok(Json(one(state, caller, instance_ref(id)?).await?))

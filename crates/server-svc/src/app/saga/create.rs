@@ -2,7 +2,7 @@
 //! guest, start it and set its root password. Credits and placement run before the reply
 //! (a short balance is a 402 and a full fleet a 507 at once); the rest in the background.
 
-use platform::grpc::{Caller, reason};
+use platform::grpc::{Caller, Reason};
 use platform::saga::{Run, Saga};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
@@ -104,8 +104,8 @@ impl App {
             match reply {
                 Ok(_) => {}
                 Err(status)
-                    if platform::grpc::error_reason(&status).as_deref()
-                        == Some(reason::INSUFFICIENT_CREDITS) =>
+                    if platform::grpc::error_reason(&status)
+                        == Some(Reason::InsufficientCredits) =>
                 {
                     let balance = self.balance_of(s.owner_id).await.unwrap_or(0);
                     return Err(ServerError::InsufficientCredits {
@@ -157,10 +157,7 @@ impl App {
             .await;
         let reservation = match reply {
             Ok(r) => r.into_inner(),
-            Err(status)
-                if platform::grpc::error_reason(&status).as_deref()
-                    == Some(reason::NO_CAPACITY) =>
-            {
+            Err(status) if platform::grpc::error_reason(&status) == Some(Reason::NoCapacity) => {
                 return Err(ServerError::NoCapacity);
             }
             Err(status) => return Err(status.into()),

@@ -15,7 +15,7 @@ mod suspend;
 
 use std::sync::Arc;
 
-use platform::grpc::{Caller, ServiceError as _, reason};
+use platform::grpc::{Caller, Reason, ServiceError as _};
 use platform::saga::{Engine, Host, Phase, Record, SagaError};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
@@ -25,7 +25,6 @@ use sea_orm::{
     QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{App, events, now_ms};
 use crate::config::Config;
@@ -120,8 +119,7 @@ impl SagaError for ServerError {
             // A peer restarting; a node that does not answer is an answer (`unknown`).
             Self::Upstream(status) => {
                 status.code() == tonic::Code::Unavailable
-                    && platform::grpc::error_reason(status).as_deref()
-                        != Some(reason::NODE_UNREACHABLE)
+                    && platform::grpc::error_reason(status) != Some(Reason::NodeUnreachable)
             }
             _ => false,
         }
@@ -279,7 +277,7 @@ impl App {
                     (ServerState::Error, task.error.clone())
                 }
                 TaskKind::Suspend => (ServerState::Suspended, row.status_reason.clone()),
-                _ if task.error_reason == reason::NODE_UNREACHABLE => {
+                _ if task.error_reason == Reason::NodeUnreachable.as_str_name() => {
                     (ServerState::Unknown, task.error.clone())
                 }
                 _ => (prior, String::new()),
@@ -362,7 +360,11 @@ impl App {
             &txn,
             subject,
             &updated,
-            json!({"taskId": task.id, "task": task.kind, "failed": failed, "reason": updated.status_reason}),
+            events::TaskFacts {
+                id: &task.id,
+                kind: Some(kind),
+                failed,
+            },
         )
         .await?;
         txn.commit().await?;
@@ -684,13 +686,15 @@ fn capacity(cores: i64, memory_mb: i64, disk_gb: i64) -> nodepb::Capacity {
     }
 }
 
+/// Why a step failed, as the task keeps it (a [`Reason`]'s name).
 fn failure_reason(error: &ServerError) -> String {
     error
         .reason()
-        .map(str::to_owned)
         .or_else(|| error.upstream_reason())
-        .unwrap_or_else(|| match error {
-            ServerError::Upstream(_) | ServerError::Internal(_) => "HYPERVISOR".to_owned(),
-            _ => "FAILED".to_owned(),
+        .unwrap_or(match error {
+            ServerError::Upstream(_) | ServerError::Internal(_) => Reason::Hypervisor,
+            _ => Reason::Failed,
         })
+        .as_str_name()
+        .to_owned()
 }

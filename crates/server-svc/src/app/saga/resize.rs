@@ -2,7 +2,7 @@
 //! onto the new reservation (and price) and give the old one back. A failure gives the new
 //! reservation back and the guest its old cores and memory (disks only grow).
 
-use platform::grpc::{Caller, reason};
+use platform::grpc::{Caller, Reason};
 use platform::saga::{Run, Saga};
 use proto::node::v1 as nodepb;
 use sea_orm::Set;
@@ -65,8 +65,7 @@ impl Saga<App> for Resize {
                 match reply {
                     Ok(_) => Ok(()),
                     Err(status)
-                        if platform::grpc::error_reason(&status).as_deref()
-                            == Some(reason::NO_CAPACITY) =>
+                        if platform::grpc::error_reason(&status) == Some(Reason::NoCapacity) =>
                     {
                         Err(ServerError::NoCapacity)
                     }
