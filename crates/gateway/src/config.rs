@@ -8,12 +8,8 @@ use serde::Deserialize;
 #[serde(default)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// identity-svc's gRPC URL.
-    pub identity_url: String,
-    /// node-svc's gRPC URL.
-    pub node_url: String,
-    /// server-svc's gRPC URL.
-    pub server_url: String,
+    /// Where the services are (`VPS_PEERS__IDENTITY`, `VPS_PEERS__SERVER`, ...).
+    pub peers: platform::peers::Peers,
     /// How long a successful authentication is reused before identity-svc is asked again;
     /// the upper bound on how long a revoked credential keeps working on another replica.
     pub auth_cache_ttl_ms: u64,
@@ -39,9 +35,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            identity_url: "http://127.0.0.1:50051".to_owned(),
-            node_url: "http://127.0.0.1:50054".to_owned(),
-            server_url: "http://127.0.0.1:50052".to_owned(),
+            peers: platform::peers::Peers::default(),
             auth_cache_ttl_ms: 5_000,
             auth_rate_per_minute: 30,
             auth_rate_burst: 10,

@@ -163,9 +163,10 @@ pub async fn serve_app(
     extra: Router<AppState>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let mut host = platform::host::ServiceHost::new("gateway", shutdown.clone());
     let limiter = state.auth_rate.clone();
     let sweeper_shutdown = shutdown.clone();
-    tokio::spawn(async move {
+    host.spawn("rate-limit sweeper", async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
@@ -176,8 +177,9 @@ pub async fn serve_app(
     });
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let service = app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await?;
-    Ok(())
+        .await;
+    host.stop().await;
+    Ok(served?)
 }

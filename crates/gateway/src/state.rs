@@ -38,7 +38,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let caller_auth = CallerAuth::load(Service::Gateway, &config.caller)?;
-        let channel = platform::grpc::channel(&config.identity_url)?;
+        let timeout = Duration::from_secs(30);
+        let channel = config.peers.channel(Service::Identity, timeout)?;
         let identity =
             RawIdentityClient::with_interceptor(channel, caller_auth.sign_for(Service::Identity));
         let auth = Authenticator::new(
@@ -49,7 +50,7 @@ impl AppState {
             config.auth_rate_per_minute,
             config.auth_rate_burst,
         )?);
-        let node_channel = platform::grpc::channel(&config.node_url)?;
+        let node_channel = config.peers.channel(Service::Node, timeout)?;
         let nodes = proto::node::v1::nodes_client::NodesClient::with_interceptor(
             node_channel.clone(),
             caller_auth.sign_for(Service::Node),
@@ -59,7 +60,7 @@ impl AppState {
             caller_auth.sign_for(Service::Node),
         );
         let servers = proto::server::v1::servers_client::ServersClient::with_interceptor(
-            platform::grpc::channel(&config.server_url)?,
+            config.peers.channel(Service::Server, timeout)?,
             caller_auth.sign_for(Service::Server),
         );
         Ok(Self {

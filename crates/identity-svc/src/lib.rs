@@ -33,19 +33,15 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let auth = platform::auth::CallerAuth::load(platform::auth::Service::Identity, &config.caller)?;
     let app = Arc::new(app::Identity::start(&config, auth.minter.clone()).await?);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<proto::identity::v1::identity_server::IdentityServer<grpc::IdentityService>>(
-        )
+    let host = platform::host::ServiceHost::new("identity-svc", shutdown);
+    host.serving::<proto::identity::v1::identity_server::IdentityServer<grpc::IdentityService>>()
         .await;
-    let router = platform::grpc::server()
-        .add_service(health_service)
-        .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
+    let router = host
+        .grpc()?
         .add_service(tonic::service::interceptor::InterceptedService::new(
             grpc::IdentityService::new(app.clone()).into_server(),
             auth.verifier,
         ))
         .add_service(grpc::CallerTokensService::new(app).into_server());
-    tracing::info!(addr = %listener.local_addr()?, "identity-svc listening");
-    platform::grpc::serve(router, listener, shutdown).await
+    host.serve_grpc(router, listener).await
 }

@@ -207,16 +207,15 @@ impl Fleet {
     }
 
     /// Probes every `interval` until shutdown.
-    pub fn spawn_probes(self: Arc<Self>, interval: Duration, shutdown: Shutdown) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => self.probe_all().await,
-                    () = shutdown.wait() => break,
-                }
+    /// Probes every node every `interval`, until shutdown.
+    pub async fn probes(self: Arc<Self>, interval: Duration, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.probe_all().await,
+                () = shutdown.wait() => break,
             }
-        });
+        }
     }
 }
 

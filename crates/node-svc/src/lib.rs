@@ -61,21 +61,20 @@ pub async fn serve_on(
         Duration::from_secs(config.node_timeout_secs.max(1)),
         config.node_concurrency,
     ));
-    fleet.clone().spawn_probes(
-        Duration::from_secs(config.probe_interval_secs),
-        shutdown.clone(),
+    let mut host = platform::host::ServiceHost::new("node-svc", shutdown.clone());
+    host.spawn(
+        "node probes",
+        fleet
+            .clone()
+            .probes(Duration::from_secs(config.probe_interval_secs), shutdown),
     );
     let sessions = Arc::new(sessions::Sessions::new(config.console));
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<proto::node::v1::nodes_server::NodesServer<grpc::NodeService>>()
+    host.serving::<proto::node::v1::nodes_server::NodesServer<grpc::NodeService>>()
         .await;
-    health
-        .set_serving::<proto::node::v1::guests_server::GuestsServer<grpc::GuestService>>()
+    host.serving::<proto::node::v1::guests_server::GuestsServer<grpc::GuestService>>()
         .await;
-    let router = platform::grpc::server()
-        .add_service(health_service)
-        .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
+    let router = host
+        .grpc()?
         .add_service(InterceptedService::new(
             grpc::NodeService::new(app.clone()).into_server(),
             verifier.clone(),
@@ -88,6 +87,5 @@ pub async fn serve_on(
             grpc::ConsoleService::new(app, fleet, sessions).into_server(),
             verifier,
         ));
-    tracing::info!(addr = %listener.local_addr()?, "node-svc listening");
-    platform::grpc::serve(router, listener, shutdown).await
+    host.serve_grpc(router, listener).await
 }

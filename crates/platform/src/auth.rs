@@ -78,6 +78,19 @@ impl Service {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The port it listens on by default: the gateway's HTTP, the others' gRPC.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Self::Gateway => 5000,
+            Self::Identity => 50051,
+            Self::Server => 50052,
+            Self::Snapshot => 50053,
+            Self::Node => 50054,
+            Self::Monitor => 50055,
+            Self::Notify => 50056,
+        }
+    }
+
     /// Whether tokens from this issuer may speak for a user.
     const fn speaks_for_users(self) -> bool {
         matches!(self, Self::Gateway | Self::Identity)

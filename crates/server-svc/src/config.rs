@@ -13,8 +13,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
-    pub identity_url: String,
-    pub node_url: String,
+    /// Where identity-svc and node-svc are (`VPS_PEERS__IDENTITY`, `VPS_PEERS__NODE`).
+    pub peers: platform::peers::Peers,
     /// NATS with JetStream, for the outbox relay. Without it events wait in the outbox.
     pub nats_url: Option<SecretString>,
     /// A TOML catalog (plans, images, locations) loaded at start: entries it lists that the
@@ -35,7 +35,9 @@ pub struct Config {
     /// How long a finished idempotency key is remembered.
     pub idempotency_ttl_secs: u64,
     /// Saga steps that fail on purpose (fault injection for tests and failure drills), e.g.
-    /// `create:guest`, or `create:start:halt` to stop the saga there as if the process died.
+    /// `create:guest`; `create:start:halt` stops the saga there as if the process died;
+    /// `create:guest:undo-fail` fails that step's first undo, `create:guest:undo-halt`
+    /// stops the unwind after it. Each must name a real step of a real saga.
     pub faults: Vec<String>,
     /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
     pub caller: platform::auth::KeyConfig,
@@ -77,8 +79,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
             database_url: "sqlite://data/server.db?mode=rwc".to_owned(),
             database_max_connections: 10,
-            identity_url: "http://127.0.0.1:50051".to_owned(),
-            node_url: "http://127.0.0.1:50054".to_owned(),
+            peers: platform::peers::Peers::default(),
             nats_url: None,
             catalog_path: None,
             secrets_key: None,

@@ -55,6 +55,7 @@ pub async fn serve_on(
         }
         None => None,
     };
+    let mut host = platform::host::ServiceHost::new("server-svc", shutdown.clone());
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
         config.database_max_connections,
@@ -65,7 +66,7 @@ pub async fn serve_on(
         let js = async_nats::jetstream::new(client);
         platform::outbox::ensure_stream(&js).await?;
         let relay = platform::outbox::Relay::new(db.clone(), js);
-        tokio::spawn(relay.run(shutdown.clone()));
+        host.spawn("outbox relay", relay.run(shutdown.clone()));
     }
     let auth = platform::auth::CallerAuth::load(platform::auth::Service::Server, &config.caller)?;
     let app = app::App::new(db, sealer, &auth, Arc::new(config), shutdown.clone())?;
@@ -81,22 +82,18 @@ pub async fn serve_on(
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished tasks");
     }
-    app.spawn_resumer();
-    app.spawn_billing();
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<proto::server::v1::servers_server::ServersServer<grpc::ServerService>>()
+    host.spawn("saga resumer", app.resumer());
+    host.spawn("billing", app.billing());
+    // Sagas stop at their next step boundary and release their leases: wait for them.
+    let draining = app.clone();
+    host.on_drain(async move { draining.drain(platform::host::DRAIN_LIMIT).await });
+    host.serving::<proto::server::v1::servers_server::ServersServer<grpc::ServerService>>()
         .await;
-    let router = platform::grpc::server()
-        .add_service(health_service)
-        .add_service(platform::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?)
+    let router = host
+        .grpc()?
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            grpc::ServerService::new(app.clone()).into_server(),
+            grpc::ServerService::new(app).into_server(),
             auth.verifier,
         ));
-    tracing::info!(addr = %listener.local_addr()?, "server-svc listening");
-    let served = platform::grpc::serve(router, listener, shutdown).await;
-    // Sagas stop at their next step boundary and release their leases: wait for them.
-    app.drain(std::time::Duration::from_secs(30)).await;
-    served
+    host.serve_grpc(router, listener).await
 }

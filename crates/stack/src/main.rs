@@ -115,112 +115,54 @@ async fn main() -> anyhow::Result<()> {
         kept_secret_with(&data_dir.join("secrets/nats-password"), |b| hex::encode(b))?;
     let mut nats = start_nats(&config, &data_dir, &nats_password).await?;
 
-    let addr = |port| SocketAddr::new(config.internal_host, port);
-    let sqlite = |name: &str| {
+    let gateway_addr = SocketAddr::new(config.host, config.gateway_port);
+    let port = |service| match service {
+        Service::Gateway => config.gateway_port,
+        Service::Identity => config.identity_port,
+        Service::Server => config.server_port,
+        Service::Snapshot => config.snapshot_port,
+        Service::Node => config.node_port,
+        Service::Monitor => config.monitor_port,
+        Service::Notify => config.notify_port,
+    };
+    let mut listeners = stack::Listeners::bind(gateway_addr, config.internal_host, port).await?;
+    let mut configs = stack::Configs::default();
+    configs.wire(&listeners, &keys, |service| {
         format!(
             "sqlite://{}?mode=rwc",
-            data_dir.join(format!("{name}.db")).display()
+            data_dir.join(format!("{service}.db")).display()
         )
+    });
+    configs.identity.jwt_secret = Some(SecretString::from(jwt_secret));
+    configs.identity.admin = identity_svc::AdminBootstrap {
+        username: config.admin_username.clone(),
+        email: Some(config.admin_email.clone()),
+        password: Some(SecretString::from(admin_password.clone())),
+        api_key: config.admin_api_key.clone(),
     };
-    let identity = identity_svc::Config {
-        listen: addr(config.identity_port),
-        database_url: sqlite("identity"),
-        jwt_secret: Some(SecretString::from(jwt_secret)),
-        admin: identity_svc::AdminBootstrap {
-            username: config.admin_username.clone(),
-            email: Some(config.admin_email.clone()),
-            password: Some(SecretString::from(admin_password.clone())),
-            api_key: config.admin_api_key.clone(),
-        },
-        caller: keys.config_for(Service::Identity),
-        ..identity_svc::Config::default()
-    };
-    let gateway_addr = SocketAddr::new(config.host, config.gateway_port);
-    let gateway = gateway::Config {
-        listen: gateway_addr,
-        identity_url: format!("http://{}", addr(config.identity_port)),
-        node_url: format!("http://{}", addr(config.node_port)),
-        server_url: format!("http://{}", addr(config.server_port)),
-        caller: keys.config_for(Service::Gateway),
-        ..gateway::Config::default()
-    };
-
-    let mut tasks = JoinSet::new();
-    tasks.spawn(named(
-        "identity-svc",
-        identity_svc::serve(identity, shutdown.clone()),
-    ));
     let catalog_path = data_dir.join("catalog.toml");
     if !catalog_path.exists() {
         std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
             .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
-    let server = server_svc::Config {
-        listen: addr(config.server_port),
-        database_url: sqlite("server"),
-        identity_url: format!("http://{}", addr(config.identity_port)),
-        node_url: format!("http://{}", addr(config.node_port)),
-        nats_url: Some(SecretString::from(nats_url(
-            addr(config.nats_port),
-            &nats_password,
-        ))),
-        catalog_path: Some(catalog_path),
-        secrets_key: Some(SecretString::from(server_key)),
-        secrets_key_previous: server_key_previous,
-        caller: keys.config_for(Service::Server),
-        ..server_svc::Config::default()
-    };
-    tasks.spawn(named(
-        "server-svc",
-        server_svc::serve(server, shutdown.clone()),
-    ));
-    tasks.spawn(named(
-        "snapshot-svc",
-        snapshot_svc::serve(
-            snapshot_svc::Config {
-                listen: addr(config.snapshot_port),
-            },
-            shutdown.clone(),
-        ),
-    ));
-    let local_lxc = lxc_available().then(|| node_svc::LocalLxc {
+    configs.server.nats_url = Some(SecretString::from(nats_url(
+        SocketAddr::new(config.internal_host, config.nats_port),
+        &nats_password,
+    )));
+    configs.server.catalog_path = Some(catalog_path);
+    configs.server.secrets_key = Some(SecretString::from(server_key));
+    configs.server.secrets_key_previous = server_key_previous;
+    configs.node.credentials_key = Some(SecretString::from(credentials_key));
+    configs.node.local_lxc = lxc_available().then(|| node_svc::LocalLxc {
         path: config.lxc_path.clone(),
         ..node_svc::LocalLxc::default()
     });
-    if local_lxc.is_none() {
+    if configs.node.local_lxc.is_none() {
         tracing::warn!("LXC is not installed (apt-get install lxc): no local node is registered");
     }
-    let node = node_svc::Config {
-        listen: addr(config.node_port),
-        database_url: sqlite("node"),
-        credentials_key: Some(SecretString::from(credentials_key)),
-        local_lxc,
-        caller: keys.config_for(Service::Node),
-        ..node_svc::Config::default()
-    };
-    tasks.spawn(named("node-svc", node_svc::serve(node, shutdown.clone())));
-    tasks.spawn(named(
-        "monitor-svc",
-        monitor_svc::serve(
-            monitor_svc::Config {
-                listen: addr(config.monitor_port),
-            },
-            shutdown.clone(),
-        ),
-    ));
-    tasks.spawn(named(
-        "notify-svc",
-        notify_svc::serve(
-            notify_svc::Config {
-                listen: addr(config.notify_port),
-            },
-            shutdown.clone(),
-        ),
-    ));
-    tasks.spawn(named(
-        "gateway",
-        gateway::serve(gateway.clone(), shutdown.clone()),
-    ));
+    let identity_addr = listeners.addr(Service::Identity);
+    let mut tasks = JoinSet::new();
+    stack::spawn_all(&mut tasks, &configs, &mut listeners, &shutdown)?;
 
     let ready = wait_for_port(reachable(gateway_addr), Duration::from_secs(30));
     tokio::select! {
@@ -231,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
             return Err(exit_error(done));
         }
     }
-    wait_for_port(addr(config.identity_port), Duration::from_secs(30)).await?;
+    wait_for_port(identity_addr, Duration::from_secs(30)).await?;
 
     let mut banner = String::new();
     banner.push_str("\n  VPS control plane is running.\n");
@@ -281,8 +223,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     while let Some(done) = tasks.join_next().await {
-        if let Ok(Err(e)) = done {
-            tracing::error!(error = %e, "service stopped with an error");
+        if let Ok((service, Err(e))) = done {
+            tracing::error!(%service, error = %format!("{e:#}"), "service stopped with an error");
         }
     }
     stop_nats(&mut nats).await;
@@ -313,17 +255,10 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn named(
-    name: &'static str,
-    service: impl Future<Output = anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    service.await.with_context(|| format!("{name} failed"))
-}
-
-fn exit_error(done: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+fn exit_error(done: Result<stack::Ended, tokio::task::JoinError>) -> anyhow::Error {
     match done {
-        Ok(Ok(())) => anyhow::anyhow!("a service stopped unexpectedly"),
-        Ok(Err(e)) => e,
+        Ok((service, Ok(()))) => anyhow::anyhow!("{service} stopped unexpectedly"),
+        Ok((service, Err(e))) => e.context(format!("{service} failed")),
         Err(e) => anyhow::anyhow!("a service panicked: {e}"),
     }
 }

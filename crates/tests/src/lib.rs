@@ -246,79 +246,93 @@ impl TestApp {
     pub async fn start_with(backend: Backend, options: Options) -> Self {
         platform::telemetry::init_quiet("tests");
         let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = backend.database_url(dir.path(), "identity").await;
-        let node_database_url = backend.database_url(dir.path(), "node").await;
-        let server_database_url = backend.database_url(dir.path(), "server").await;
+        let mut databases = std::collections::HashMap::new();
+        for service in [Service::Identity, Service::Node, Service::Server] {
+            let url = backend.database_url(dir.path(), service.name()).await;
+            databases.insert(service, url);
+        }
         let catalog_path = dir.path().join("catalog.toml");
         std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
             .expect("write the catalog");
         let shutdown = Shutdown::new();
         let keys = KeySet::generate().expect("caller-token keys");
 
-        let identity_listener = bind().await;
-        let identity_url = format!("http://{}", identity_listener.local_addr().expect("addr"));
-        let identity_config = identity_svc::Config {
-            database_url: database_url.clone(),
-            jwt_secret: Some(SecretString::from(JWT_SECRET)),
-            admin: identity_svc::AdminBootstrap {
-                username: ADMIN_USERNAME.to_owned(),
-                email: Some(ADMIN_EMAIL.to_owned()),
-                password: Some(SecretString::from(ADMIN_PASSWORD)),
-                api_key: Some(SecretString::from(ADMIN_API_KEY)),
+        // The same wiring as the launcher's, on loopback port 0.
+        let mut listeners = stack::Listeners::ephemeral().await.expect("listeners");
+        let mut configs = stack::Configs {
+            gateway: options.gateway,
+            identity: identity_svc::Config {
+                jwt_secret: Some(SecretString::from(JWT_SECRET)),
+                admin: identity_svc::AdminBootstrap {
+                    username: ADMIN_USERNAME.to_owned(),
+                    email: Some(ADMIN_EMAIL.to_owned()),
+                    password: Some(SecretString::from(ADMIN_PASSWORD)),
+                    api_key: Some(SecretString::from(ADMIN_API_KEY)),
+                },
+                ..options.identity
             },
-            caller: keys.config_for(Service::Identity),
-            ..options.identity
+            node: node_svc::Config {
+                credentials_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
+                ..options.node
+            },
+            server: server_svc::Config {
+                catalog_path: Some(catalog_path),
+                secrets_key: Some(SecretString::from(SERVER_SECRETS_KEY)),
+                ..options.server
+            },
+            ..stack::Configs::default()
         };
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let identity_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let result =
-                identity_svc::serve_on(identity_listener, identity_config, identity_shutdown).await;
-            let _ = ready_tx.send(result.map_err(|e| format!("{e:#}")));
+        configs.wire(&listeners, &keys, |service| {
+            databases.get(&service).cloned().unwrap_or_default()
         });
+        let peers = listeners.peers();
+        let identity_url = peers.identity.clone();
+        let node_url = peers.node.clone();
+        let server_url = peers.server.clone();
+        let database_url = configs.identity.database_url.clone();
 
-        let node_listener = bind().await;
-        let node_url = format!("http://{}", node_listener.local_addr().expect("addr"));
-        let node_config = node_svc::Config {
-            database_url: node_database_url,
-            credentials_key: Some(SecretString::from(NODE_CREDENTIALS_KEY)),
-            caller: keys.config_for(Service::Node),
-            ..options.node
-        };
-        let node_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = node_svc::serve_on(node_listener, node_config, node_shutdown).await {
-                eprintln!("node-svc stopped: {e:#}");
-            }
-        });
-
-        let server_listener = bind().await;
-        let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
-        let server_config = server_svc::Config {
-            listen: server_listener.local_addr().expect("addr"),
-            database_url: server_database_url,
-            identity_url: identity_url.clone(),
-            node_url: node_url.clone(),
-            catalog_path: Some(catalog_path),
-            secrets_key: Some(SecretString::from(SERVER_SECRETS_KEY)),
-            caller: keys.config_for(Service::Server),
-            ..options.server
-        };
+        // server-svc runs under its own shutdown (tests restart it), and the gateway with
+        // the test's extra routes; the rest as the launcher starts them.
+        let server_listener = listeners.take(Service::Server).expect("server-svc");
         let server_shutdown = Shutdown::new();
         spawn_server_svc(
             server_listener,
-            server_config.clone(),
+            configs.server.clone(),
             server_shutdown.clone(),
         );
-
-        let gateway_config = gateway::Config {
-            identity_url: identity_url.clone(),
-            node_url: node_url.clone(),
-            server_url: server_url.clone(),
-            caller: keys.config_for(Service::Gateway),
-            ..options.gateway
-        };
-        let base = start_gateway(gateway_config, options.extra_routes, shutdown.clone()).await;
+        let gateway_listener = listeners.take(Service::Gateway).expect("gateway");
+        let base = format!(
+            "http://{}",
+            gateway_listener.local_addr().expect("gateway address")
+        );
+        let state = AppState::new(configs.gateway.clone()).expect("gateway state");
+        let extra = options.extra_routes;
+        let gateway_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) =
+                gateway::serve_app(gateway_listener, state, extra, gateway_shutdown).await
+            {
+                eprintln!("gateway stopped: {e:#}");
+            }
+        });
+        let mut services = tokio::task::JoinSet::new();
+        stack::spawn_all(&mut services, &configs, &mut listeners, &shutdown)
+            .expect("start the services");
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut ready_tx = Some(ready_tx);
+            while let Some(ended) = services.join_next().await {
+                if let Ok((service, Err(e))) = ended {
+                    eprintln!("{service} stopped: {e:#}");
+                    if service == Service::Identity
+                        && let Some(tx) = ready_tx.take()
+                    {
+                        let _ = tx.send(Err(format!("{e:#}")));
+                    }
+                }
+            }
+        });
+        let server_config = configs.server;
         let app = Self {
             base,
             keys,
@@ -339,9 +353,12 @@ impl TestApp {
     /// A second gateway replica sharing this identity-svc.
     pub async fn another_gateway(&self, config: gateway::Config) -> String {
         let config = gateway::Config {
-            identity_url: self.identity_url.clone(),
-            node_url: self.node_url.clone(),
-            server_url: self.server_url.clone(),
+            peers: platform::peers::Peers {
+                identity: self.identity_url.clone(),
+                node: self.node_url.clone(),
+                server: self.server_url.clone(),
+                ..platform::peers::Peers::default()
+            },
             caller: self.keys.config_for(Service::Gateway),
             ..config
         };

@@ -33,7 +33,10 @@ async fn a_dead_identity_service_is_a_503_in_every_dialect() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let keys = platform::auth::KeySet::generate().expect("keys");
     let state = AppState::new(gateway::Config {
-        identity_url,
+        peers: platform::peers::Peers {
+            identity: identity_url,
+            ..platform::peers::Peers::default()
+        },
         caller: keys.config_for(platform::auth::Service::Gateway),
         ..gateway::Config::default()
     })

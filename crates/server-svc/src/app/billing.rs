@@ -29,9 +29,11 @@ pub struct BillingPass {
 impl App {
     /// Runs the billing pass every tick until shutdown, on one replica at a time (the
     /// `server-svc:billing` lease); each period's charge is idempotent besides.
-    pub fn spawn_billing(self: &Arc<Self>) {
+    /// Billing, reconciliation and idempotency-key expiry, every `billing_tick_secs` on
+    /// the one replica that holds the billing lease, until shutdown.
+    pub fn billing(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
         let app = self.clone();
-        tokio::spawn(async move {
+        async move {
             let every = Duration::from_secs(app.config.billing_tick_secs.max(1));
             let leases = app.leases.clone();
             let shutdown = app.shutdown.clone();
@@ -41,7 +43,7 @@ impl App {
                     async move { app.billing_tick().await }
                 })
                 .await;
-        });
+        }
     }
 
     async fn billing_tick(self: &Arc<Self>) {

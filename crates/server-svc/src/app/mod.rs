@@ -61,11 +61,13 @@ impl App {
         config: Arc<Config>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Self>> {
-        let identity_channel = platform::grpc::channel(&config.identity_url)?;
+        let identity_channel = config
+            .peers
+            .channel(Service::Identity, std::time::Duration::from_secs(30))?;
         // node-svc bounds each guest call by its own per-node time-out (120 s by default)
         // and a stop may take its whole grace first: wait longer than both.
-        let node_channel = platform::grpc::channel_with_timeout(
-            &config.node_url,
+        let node_channel = config.peers.channel(
+            Service::Node,
             std::time::Duration::from_secs(180 + u64::from(config.stop_grace_secs)),
         )?;
         let leases = platform::lease::LeaseHolder::new(

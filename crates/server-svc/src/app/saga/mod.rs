@@ -240,8 +240,8 @@ impl App {
     }
 
     /// Looks for sagas nobody drives every `resume_interval_secs`, until shutdown.
-    pub fn spawn_resumer(self: &Arc<Self>) {
-        tokio::spawn(Engine::resume_until_shutdown(self.clone()));
+    pub fn resumer(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
+        Engine::resume_until_shutdown(self.clone())
     }
 
     /// Waits (at most `limit`) for the sagas this replica drives to stop, after shutdown.
