@@ -6,7 +6,6 @@ use std::marker::PhantomData;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tonic::Code;
 
 use crate::dialects::{Dialect, DialectKind};
@@ -118,27 +117,20 @@ impl ApiError {
         self.reason == Some(Reason::WrongState)
     }
 
-    /// The body and status in a given dialect's shape.
-    pub fn render(&self, dialect: DialectKind) -> Response {
-        let body = match dialect {
-            DialectKind::Panel | DialectKind::Skyport => json!({ "error": self.message }),
-            DialectKind::VpsOrg => match &self.field {
-                Some(field) => {
-                    json!({ "detail": self.message, "errors": { field: [self.message] } })
-                }
-                None => json!({ "detail": self.message }),
-            },
-            DialectKind::Cvm => json!({ "errors": [self.message] }),
-        };
-        let mut response = (self.status, Json(body)).into_response();
+    /// The status, headers and body in a dialect's shape.
+    pub fn render_in<D: Dialect>(&self) -> Response {
+        let mut response = (D::error_status(self), Json(D::error_body(self))).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.status == StatusCode::UNAUTHORIZED && dialect.uses_bearer() {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        D::error_headers(self, headers);
         response
+    }
+
+    /// [`ApiError::render_in`] for a dialect known only at run time.
+    pub fn render(&self, dialect: DialectKind) -> Response {
+        dialect.render(self)
     }
 }
 
@@ -177,7 +169,7 @@ impl<D: Dialect> From<tonic::Status> for Failure<D> {
 
 impl<D: Dialect> IntoResponse for Failure<D> {
     fn into_response(self) -> Response {
-        self.error.render(D::KIND)
+        self.error.render_in::<D>()
     }
 }
 

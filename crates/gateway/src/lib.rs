@@ -67,6 +67,8 @@ pub fn app(state: AppState) -> Router {
 /// [`app`] with extra routes merged in under the same middleware (used by tests).
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let (router, doc) = routes(&state);
+    // Learn which dialect owns which paths now, not on the first unknown path.
+    let _ = DialectKind::for_path("/");
     let doc = OpenApiJson(Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()));
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
     let body_limit = state.config.body_limit_bytes;
@@ -102,12 +104,11 @@ fn http_span(request: &Request) -> tracing::Span {
 }
 
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let dialect = DialectKind::for_path(request.uri().path());
+    let uri = request.uri().clone();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the request timed out").render(dialect)
-        }
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the request timed out")
+            .render(DialectKind::for_path(uri.path())),
     }
 }
 

@@ -46,6 +46,10 @@ impl Dialect for Cvm {
         )
     }
 
+    fn error_body(error: &ApiError) -> Value {
+        json!({ "errors": [error.message] })
+    }
+
     fn admit(principal: &Principal) -> std::result::Result<(), ApiError> {
         if principal.scopes.iter().any(|s| s == CLIENT_SCOPE) {
             Ok(())

@@ -6,7 +6,8 @@ pub mod panel;
 pub mod skyport;
 pub mod vpsorg;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
@@ -20,38 +21,88 @@ pub enum DialectKind {
 }
 
 impl DialectKind {
+    pub const ALL: [Self; 4] = [Self::Panel, Self::Skyport, Self::VpsOrg, Self::Cvm];
+
     /// Which dialect owns a path, for responses no handler produced (unknown routes, wrong
-    /// methods, time-outs).
+    /// methods, time-outs): the dialect of the route it matches, or else of the routes it
+    /// shares the most leading segments with (the panel, the default, on a tie). Taken from
+    /// the dialects' own routes.
     pub fn for_path(path: &str) -> Self {
-        const SKYPORT: [&str; 7] = [
-            "/api/users",
-            "/api/getUser",
-            "/api/auth/create-user",
-            "/api/instances",
-            "/api/instance/",
-            "/api/images",
-            "/api/nodes",
-        ];
-        if path.starts_with("/api/v1/") {
-            Self::VpsOrg
-        } else if path.starts_with("/api/client/") {
-            Self::Cvm
-        } else if SKYPORT.iter().any(|p| path.starts_with(p))
-            || path == "/api/getUserInstance"
-            || path == "/api/getInstance"
-        {
-            Self::Skyport
-        } else {
-            Self::Panel
-        }
+        OWNERS.owner(path)
     }
 
-    pub fn uses_bearer(self) -> bool {
-        matches!(self, Self::Panel | Self::VpsOrg)
+    /// The paths of this dialect's routes, as its OpenAPI document names them.
+    pub fn paths(self) -> Vec<String> {
+        let router = match self {
+            Self::Panel => panel::routes()
+                .merge(panel::limited_routes())
+                .merge(crate::console::routes()),
+            Self::Skyport => skyport::routes(),
+            Self::VpsOrg => vpsorg::routes(),
+            Self::Cvm => cvm::routes(),
+        };
+        router.into_openapi().paths.paths.into_keys().collect()
+    }
+
+    /// An error as this dialect renders it.
+    pub fn render(self, error: &ApiError) -> Response {
+        match self {
+            Self::Panel => error.render_in::<panel::Panel>(),
+            Self::Skyport => error.render_in::<skyport::Skyport>(),
+            Self::VpsOrg => error.render_in::<vpsorg::VpsOrg>(),
+            Self::Cvm => error.render_in::<cvm::Cvm>(),
+        }
     }
 }
 
-/// A dialect: its auth scheme and what a principal must have to use it.
+/// Route templates by dialect, split into segments (`{id}` matches any one segment).
+struct Owners(Vec<(DialectKind, Vec<Vec<String>>)>);
+
+static OWNERS: std::sync::LazyLock<Owners> = std::sync::LazyLock::new(|| {
+    Owners(
+        DialectKind::ALL
+            .into_iter()
+            .map(|kind| (kind, kind.paths().iter().map(|p| segments(p)).collect()))
+            .collect(),
+    )
+});
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Owners {
+    fn owner(&self, path: &str) -> DialectKind {
+        let wanted: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let fits = |template: &String, segment: &&str| {
+            template == segment || (template.starts_with('{') && template.ends_with('}'))
+        };
+        let mut best = (0, DialectKind::Panel);
+        for (kind, templates) in &self.0 {
+            for template in templates {
+                if template.len() == wanted.len()
+                    && template.iter().zip(&wanted).all(|(t, w)| fits(t, w))
+                {
+                    return *kind;
+                }
+                let shared = template
+                    .iter()
+                    .zip(&wanted)
+                    .take_while(|(t, w)| fits(t, w))
+                    .count();
+                if shared > best.0 {
+                    best = (shared, *kind);
+                }
+            }
+        }
+        best.1
+    }
+}
+
+/// A dialect: its auth scheme, what a principal must have to use it, and its error shape.
 pub trait Dialect: Send + Sync + 'static {
     const KIND: DialectKind;
 
@@ -64,6 +115,24 @@ pub trait Dialect: Send + Sync + 'static {
     /// Whether an authenticated principal may use this dialect (403 otherwise).
     fn admit(_principal: &Principal) -> Result<(), ApiError> {
         Ok(())
+    }
+
+    /// The HTTP status of an error (most dialects keep the common one, docs/errors.md).
+    fn error_status(error: &ApiError) -> StatusCode {
+        error.status
+    }
+
+    /// The body of an error, in this dialect's shape.
+    fn error_body(error: &ApiError) -> serde_json::Value;
+
+    /// Headers an error carries besides `Retry-After` (which every dialect sends).
+    fn error_headers(_error: &ApiError, _headers: &mut HeaderMap) {}
+}
+
+/// `WWW-Authenticate: Bearer` on a 401, for the dialects whose clients send bearer tokens.
+pub fn bearer_challenge(error: &ApiError, headers: &mut HeaderMap) {
+    if error.status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
 }
 
@@ -106,6 +175,25 @@ mod tests {
         );
         assert_eq!(DialectKind::for_path("/api/server/1"), DialectKind::Panel);
         assert_eq!(DialectKind::for_path("/api/auth/login"), DialectKind::Panel);
+        // Unknown paths: the dialect whose routes they resemble most.
+        assert_eq!(
+            DialectKind::for_path("/api/v1/nothing/here"),
+            DialectKind::VpsOrg
+        );
+        assert_eq!(DialectKind::for_path("/api/client/nope"), DialectKind::Cvm);
+        assert_eq!(DialectKind::for_path("/api/nothing"), DialectKind::Panel);
+    }
+
+    #[test]
+    fn every_route_belongs_to_the_dialect_that_declares_it() {
+        for kind in DialectKind::ALL {
+            let paths = kind.paths();
+            assert!(!paths.is_empty(), "{kind:?} has routes");
+            for path in paths {
+                let concrete = path.replace('{', "x").replace('}', "");
+                assert_eq!(DialectKind::for_path(&concrete), kind, "{path}");
+            }
+        }
     }
 
     #[test]

@@ -40,6 +40,14 @@ impl Dialect for Panel {
             "missing, invalid or expired access token",
         )
     }
+
+    fn error_body(error: &ApiError) -> serde_json::Value {
+        serde_json::json!({ "error": error.message })
+    }
+
+    fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
+        super::bearer_challenge(error, headers);
+    }
 }
 
 type Result<T> = std::result::Result<T, Failure<Panel>>;

@@ -31,6 +31,10 @@ impl Dialect for Skyport {
     fn unauthorized() -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "API key is missing or invalid")
     }
+
+    fn error_body(error: &ApiError) -> serde_json::Value {
+        serde_json::json!({ "error": error.message })
+    }
 }
 
 type Result<T> = std::result::Result<T, Failure<Skyport>>;

@@ -35,6 +35,29 @@ impl Dialect for VpsOrg {
             "Invalid token or no token provided.",
         )
     }
+
+    /// An action wrong for the server's state is a 400 here ("already running").
+    fn error_status(error: &ApiError) -> StatusCode {
+        if error.is_wrong_state() {
+            StatusCode::BAD_REQUEST
+        } else {
+            error.status
+        }
+    }
+
+    /// `detail`, and for a field's fault `errors: {field: [message]}`.
+    fn error_body(error: &ApiError) -> serde_json::Value {
+        match &error.field {
+            Some(field) => {
+                serde_json::json!({ "detail": error.message, "errors": { field: [error.message] } })
+            }
+            None => serde_json::json!({ "detail": error.message }),
+        }
+    }
+
+    fn error_headers(error: &ApiError, headers: &mut HeaderMap) {
+        super::bearer_challenge(error, headers);
+    }
 }
 
 type Result<T> = std::result::Result<T, Failure<VpsOrg>>;
@@ -52,15 +75,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(start_server))
         .routes(routes!(stop_server))
         .routes(routes!(reboot_server))
-}
-
-/// A failure in VPS.org's terms: an action wrong for the server's state is a 400.
-fn failure(status: tonic::Status) -> Failure<VpsOrg> {
-    let mut error = ApiError::from_status(&status);
-    if error.is_wrong_state() {
-        error.status = StatusCode::BAD_REQUEST;
-    }
-    error.into()
 }
 
 /// Our status as VPS.org names it.
@@ -236,8 +250,7 @@ async fn list_servers(
             status: status.into(),
             location: query.location.unwrap_or_default(),
         }))
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     let results: Vec<VpsOrgServer> = list.servers.into_iter().map(VpsOrgServer::from).collect();
     Ok(Json(ServerList {
@@ -306,8 +319,7 @@ async fn create_server(
     let reply = state
         .servers()
         .create_server(request(auth.principal.caller(), &headers, message)?)
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     let mut server = VpsOrgServer::from(reply.server.unwrap_or_default());
     server.message = Some("Server is being provisioned. This may take 2-5 minutes.");
@@ -332,15 +344,13 @@ async fn get_server(
     let server = state
         .servers()
         .get_server(caller.request(by_id(id)))
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
     let usage = state
         .servers()
         .get_usage(caller.request(by_id(id)))
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     let mut view = VpsOrgServer::from(server);
     view.status = status_name(usage.status()).to_owned();
@@ -374,8 +384,7 @@ async fn update(
             hostname: body.hostname,
             backups: body.backups_enabled,
         }))
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     Ok(Json(VpsOrgServer::from(server)))
 }
@@ -451,8 +460,7 @@ async fn delete_server(
             &headers,
             action(id, pb::Action::Delete),
         )?)
-        .await
-        .map_err(failure)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -467,8 +475,7 @@ async fn power(
     let reply = state
         .servers()
         .act(request(auth.principal.caller(), headers, action(id, what))?)
-        .await
-        .map_err(failure)?
+        .await?
         .into_inner();
     let server = reply.server.unwrap_or_default();
     Ok(Json(serde_json::json!({
