@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsoleQuery {
     /// The console ticket (`vct_...`), valid for 60 seconds and one connection.
     ticket: Option<String>,

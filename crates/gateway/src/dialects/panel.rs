@@ -139,9 +139,14 @@ impl From<pb::User> for Account {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct-horse-9"}))]
 pub struct RegisterBody {
+    /// 3-32 letters, digits, `_`, `.` or `-`, starting with a letter or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")]
     username: String,
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 
@@ -262,6 +267,7 @@ pub struct RefreshBody {
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "account",
     request_body = RefreshBody,
     responses(
+        (status = 400, description = "Malformed request body", body = PanelError),
         (status = 200, description = "Rotated", body = SessionReply),
         (status = 401, description = "Unknown, used, revoked or expired refresh token", body = PanelError),
         (status = 429, description = "Too many requests", body = PanelError),
@@ -399,6 +405,8 @@ fn type_name(kind: i32) -> &'static str {
 pub struct CreateTokenBody {
     #[serde(rename = "type")]
     kind: TokenType,
+    /// Empty or absent: a default name.
+    #[schema(max_length = 64)]
     name: Option<String>,
     /// CVM pairs only: may the pair use the client API (default true).
     client_api: Option<bool>,
@@ -582,8 +590,10 @@ pub struct Credits {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
-    /// How many newest entries (default 100, at most 1000).
+    /// How many newest entries (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -593,10 +603,11 @@ async fn credits(
     user_id: i64,
     limit: Option<u32>,
 ) -> Result<Json<Credits>> {
-    let request = pb::ListLedgerRequest {
-        user_id,
-        limit: limit.unwrap_or(100).min(1000),
-    };
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be between 1 and 1000").into());
+    }
+    let request = pb::ListLedgerRequest { user_id, limit };
     let reply = state
         .identity()
         .list_ledger(caller.request(request))
@@ -619,6 +630,7 @@ async fn credits(
     params(LedgerQuery),
     responses(
         (status = 200, description = "Balance and ledger", body = Credits),
+        (status = 400, description = "A limit out of range", body = PanelError),
         (status = 401, description = "Missing or invalid access token", body = PanelError),
     ))]
 async fn my_credits(
@@ -637,6 +649,7 @@ async fn my_credits(
     params(("id" = i64, Path, description = "User id"), LedgerQuery),
     responses(
         (status = 200, description = "Balance and ledger", body = Credits),
+        (status = 400, description = "A malformed id, or a limit out of range", body = PanelError),
         (status = 401, description = "Missing or invalid access token", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
         (status = 404, description = "No such user", body = PanelError),
@@ -653,9 +666,11 @@ async fn user_credits(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"amount": 10, "reason": "top-up"}))]
 pub struct AdjustBody {
     /// Minor units: positive grants, negative charges.
     amount: i64,
+    #[schema(min_length = 1, max_length = 200)]
     reason: String,
 }
 

@@ -152,11 +152,16 @@ async fn get_user(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"username": "bob", "email": "bob@example.com", "password": "correct-horse-9"}))]
 pub struct CreateUserBody {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")]
     username: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    #[schema(min_length = 8, max_length = 128)]
     password: Option<String>,
     /// Optional Skyport id; generated when absent.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     user_id: Option<String>,
     /// Whether the user is an administrator: `true`/`false` (strings accepted too).
     #[schema(value_type = Option<bool>)]

@@ -216,6 +216,7 @@ pub struct ServerList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// active, stopped or suspended.
     status: Option<String>,
@@ -260,12 +261,21 @@ async fn list_servers(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VpsOrgCreateBody, example = json!({"name": "web1", "plan_id": 1, "os_id": 1}))]
 pub struct CreateBody {
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9-]{0,63}$")]
     name: Option<String>,
+    #[schema(minimum = 1)]
     plan_id: Option<i64>,
+    #[schema(minimum = 1)]
     os_id: Option<i64>,
+    #[schema(min_length = 1, max_length = 32)]
     location: Option<String>,
     /// A fully qualified domain name.
+    #[schema(
+        max_length = 253,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?$"
+    )]
     hostname: Option<String>,
     ssh_key_id: Option<i64>,
     backups_enabled: Option<bool>,
@@ -331,6 +341,7 @@ async fn create_server(
     security(("vpsorgToken" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = VpsOrgError),
         (status = 200, description = "The server", body = VpsOrgServer),
         (status = 401, description = "Invalid or missing token", body = VpsOrgError),
         (status = 404, description = "No such server", body = VpsOrgError),
@@ -365,7 +376,12 @@ async fn get_server(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateBody {
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9-]{0,63}$")]
     name: Option<String>,
+    #[schema(
+        max_length = 253,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?$"
+    )]
     hostname: Option<String>,
     backups_enabled: Option<bool>,
 }
@@ -443,6 +459,7 @@ async fn patch_server(
     security(("vpsorgToken" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = VpsOrgError),
         (status = 401, description = "Invalid or missing token", body = VpsOrgError),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such server", body = VpsOrgError),

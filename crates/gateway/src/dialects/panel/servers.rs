@@ -149,6 +149,7 @@ async fn list_servers(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "The server", body = PanelServer),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -171,6 +172,7 @@ async fn get_server(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Status and statistics"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -222,12 +224,23 @@ async fn server_status(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"osId": 1, "tariffId": 1, "name": "web1"}))]
 pub struct CreateBody {
+    #[schema(minimum = 1)]
     os_id: i64,
+    /// The plan; 0 orders a server without one (administrators only, at a default size).
+    #[schema(minimum = 0)]
     tariff_id: i64,
     /// Optional; generated from the id when absent.
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9-]{0,63}$")]
     name: Option<String>,
+    /// A fully qualified domain name; `<name>.<default domain>` when absent.
+    #[schema(
+        max_length = 253,
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?$"
+    )]
     hostname: Option<String>,
+    #[schema(min_length = 1, max_length = 32)]
     location: Option<String>,
 }
 
@@ -305,6 +318,7 @@ async fn power(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Starting; the task id follows it"),
         (status = 402, description = "The balance does not cover the next hour", body = PanelError),
@@ -325,6 +339,7 @@ async fn start_server(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Stopping; the task id follows it"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -344,6 +359,7 @@ async fn stop_server(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Restarting; the task id follows it"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -363,6 +379,7 @@ async fn restart_server(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Being deleted"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -393,6 +410,7 @@ async fn delete_server(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
+        (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "The new password, shown only here"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -466,10 +484,13 @@ async fn reinstall_server(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResizeBody {
+    #[schema(minimum = 1, maximum = 256)]
     cores: Option<u32>,
     /// MB.
+    #[schema(minimum = 64, maximum = 4194304)]
     memory: Option<u64>,
     /// GB; disks only grow.
+    #[schema(maximum = 65536)]
     disk: Option<u64>,
 }
 
