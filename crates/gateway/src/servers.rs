@@ -135,3 +135,50 @@ pub async fn wait_task(
         pause = (pause * 2).min(Duration::from_millis(250));
     }
 }
+
+/// Every page of a list RPC, followed from the first: `fetch` asks for the page after a
+/// token and answers its rows and the next token. The dialects' lists are whole lists, so
+/// the gateway walks the pages the services hand out (1000 rows at a time).
+pub async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, tonic::Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut rows = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (page, next) = fetch(token).await?;
+        rows.extend(page);
+        if next.is_empty() {
+            return Ok(rows);
+        }
+        token = next;
+    }
+}
+
+/// The rows a page of a list asks the services for.
+pub const PAGE: u32 = platform::page::MAX_LIMIT;
+
+/// Every server of a listing (all its pages).
+pub async fn list_servers(
+    state: &AppState,
+    caller: Caller,
+    request: pb::ListServersRequest,
+) -> Result<Vec<pb::Server>, tonic::Status> {
+    all_pages(|page_token| {
+        let message = pb::ListServersRequest {
+            limit: PAGE,
+            page_token,
+            ..request.clone()
+        };
+        async move {
+            let reply = state
+                .servers()
+                .list_servers(caller.request(message))
+                .await?
+                .into_inner();
+            Ok((reply.servers, reply.next_page_token))
+        }
+    })
+    .await
+}

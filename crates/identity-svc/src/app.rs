@@ -364,12 +364,25 @@ impl Identity {
         }
     }
 
-    pub async fn list_users(&self, caller: Caller) -> Result<Vec<user::Model>> {
+    /// A page of users in id order, all of them or only `ids`; the next page's token.
+    pub async fn list_users(
+        &self,
+        caller: Caller,
+        page: platform::page::Page,
+        ids: &[i64],
+    ) -> Result<(Vec<user::Model>, String)> {
         require_admin(caller)?;
-        Ok(user::Entity::find()
+        if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
+            return Err(IdentityError::invalid("ids", "at most 1000 ids at once"));
+        }
+        let mut query = user::Entity::find()
+            .filter(user::Column::Id.gt(page.after))
             .order_by_asc(user::Column::Id)
-            .all(&self.db)
-            .await?)
+            .limit(page.fetch());
+        if !ids.is_empty() {
+            query = query.filter(user::Column::Id.is_in(ids.iter().copied()));
+        }
+        Ok(page.finish(query.all(&self.db).await?, |u| u.id))
     }
 
     // ----- sessions ----------------------------------------------------------------------

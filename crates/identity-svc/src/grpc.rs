@@ -179,9 +179,17 @@ impl IdentityRpc for IdentityService {
         request: Request<pb::ListUsersRequest>,
     ) -> Reply<pb::ListUsersResponse> {
         let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_READ)?;
-        let users = self.app.list_users(caller).await.map_err(status)?;
+        let r = request.into_inner();
+        let page = platform::page::Page::parse(r.limit, &r.page_token)
+            .map_err(|(field, message)| status(IdentityError::invalid(field, message)))?;
+        let (users, next_page_token) = self
+            .app
+            .list_users(caller, page, &r.ids)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_pb).collect(),
+            next_page_token,
         }))
     }
 

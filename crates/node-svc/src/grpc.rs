@@ -148,9 +148,17 @@ impl NodesRpc for NodeService {
         request: Request<pb::ListNodesRequest>,
     ) -> Reply<pb::ListNodesResponse> {
         let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
-        let nodes = self.app.list_nodes(caller).await.map_err(status)?;
+        let r = request.into_inner();
+        let page = platform::page::Page::parse(r.limit, &r.page_token)
+            .map_err(|(field, message)| status(NodeError::invalid(field, message)))?;
+        let (nodes, next_page_token) = self
+            .app
+            .list_nodes(caller, page, &r.ids)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ListNodesResponse {
             nodes: nodes.into_iter().map(node_pb).collect(),
+            next_page_token,
         }))
     }
 

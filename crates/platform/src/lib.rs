@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod host;
 pub mod lease;
 pub mod outbox;
+pub mod page;
 pub mod peers;
 pub mod saga;
 pub mod shutdown;

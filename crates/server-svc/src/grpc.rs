@@ -365,18 +365,22 @@ impl ServersRpc for ServerService {
                 return Err(status(ServerError::invalid("status", "no such status")));
             }
         };
-        let servers = self
+        let page = platform::page::Page::parse(r.limit, &r.page_token)
+            .map_err(|(field, message)| status(ServerError::invalid(field, message)))?;
+        let (servers, next_page_token) = self
             .app
             .list_servers(
                 caller,
                 r.owner_id,
                 wanted.map_or("", ServerState::as_str),
                 &r.location,
+                page,
             )
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListServersResponse {
             servers: servers.into_iter().map(server_pb).collect(),
+            next_page_token,
         }))
     }
 

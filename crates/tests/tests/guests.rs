@@ -372,7 +372,7 @@ async fn slow_calls_time_out_per_node() {
     );
     // Other nodes' calls never queue behind it: the registry answers at once.
     let list = nodes
-        .list_nodes(ADMIN.request(pb::ListNodesRequest {}))
+        .list_nodes(ADMIN.request(pb::ListNodesRequest::default()))
         .await
         .expect("list");
     assert_eq!(list.into_inner().nodes.len(), 1);

@@ -114,7 +114,7 @@ async fn users_see_only_themselves(backend: Backend) {
 
     assert_eq!(
         identity
-            .list_users(amy.request(pb::ListUsersRequest {}))
+            .list_users(amy.request(pb::ListUsersRequest::default()))
             .await
             .expect_err("list")
             .code(),
@@ -169,7 +169,7 @@ async fn forged_caller_metadata_is_refused() {
         ("abc", "admin"),
         ("1", "root"),
     ] {
-        let mut request = tonic::Request::new(pb::ListUsersRequest {});
+        let mut request = tonic::Request::new(pb::ListUsersRequest::default());
         request
             .metadata_mut()
             .insert("x-vps-user-id", user.parse().expect("ascii"));

@@ -143,7 +143,10 @@ async fn a_service_account_calls_the_api_within_its_scopes(backend: Backend) {
         "acts as sam"
     );
     let users = identity
-        .list_users(with_token(&identity_token, idpb::ListUsersRequest {}))
+        .list_users(with_token(
+            &identity_token,
+            idpb::ListUsersRequest::default(),
+        ))
         .await
         .expect_err("sam is no administrator");
     assert_eq!(users.code(), Code::PermissionDenied);

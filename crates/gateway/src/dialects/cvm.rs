@@ -145,15 +145,16 @@ fn vps(s: &pb::Server) -> Value {
     ))]
 async fn list_vpses(State(state): State<AppState>, auth: Auth<Cvm>) -> Result<Json<Value>> {
     let caller = auth.principal.caller();
-    let list = state
-        .servers()
-        .list_servers(caller.request(pb::ListServersRequest {
+    let servers = crate::servers::list_servers(
+        &state,
+        caller,
+        pb::ListServersRequest {
             owner_id: caller.user_id,
             ..pb::ListServersRequest::default()
-        }))
-        .await?
-        .into_inner();
-    let vpses: Vec<Value> = list.servers.iter().map(vps).collect();
+        },
+    )
+    .await?;
+    let vpses: Vec<Value> = servers.iter().map(vps).collect();
     Ok(response(json!({ "vpses": vpses })))
 }
 

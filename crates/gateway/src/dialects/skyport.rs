@@ -89,14 +89,20 @@ async fn list_users(
     State(state): State<AppState>,
     auth: Auth<Skyport>,
 ) -> Result<Json<Vec<SkyportUser>>> {
-    let reply = state
-        .identity()
-        .list_users(auth.principal.caller().request(pb::ListUsersRequest {}))
-        .await?
-        .into_inner();
-    Ok(Json(
-        reply.users.into_iter().map(SkyportUser::from).collect(),
-    ))
+    let caller = auth.principal.caller();
+    let users = crate::servers::all_pages(|page_token| {
+        let request = caller.request(pb::ListUsersRequest {
+            limit: crate::servers::PAGE,
+            page_token,
+            ids: Vec::new(),
+        });
+        async {
+            let reply = state.identity().list_users(request).await?.into_inner();
+            Ok((reply.users, reply.next_page_token))
+        }
+    })
+    .await?;
+    Ok(Json(users.into_iter().map(SkyportUser::from).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -307,14 +313,20 @@ async fn list_nodes(
     State(state): State<AppState>,
     auth: Auth<Skyport>,
 ) -> Result<Json<Vec<SkyportNode>>> {
-    let request = auth
-        .principal
-        .caller()
-        .request(proto::node::v1::ListNodesRequest {});
-    let reply = state.nodes().list_nodes(request).await?.into_inner();
-    Ok(Json(
-        reply.nodes.into_iter().map(SkyportNode::from).collect(),
-    ))
+    let caller = auth.principal.caller();
+    let nodes = crate::servers::all_pages(|page_token| {
+        let request = caller.request(proto::node::v1::ListNodesRequest {
+            limit: crate::servers::PAGE,
+            page_token,
+            ids: Vec::new(),
+        });
+        async {
+            let reply = state.nodes().list_nodes(request).await?.into_inner();
+            Ok((reply.nodes, reply.next_page_token))
+        }
+    })
+    .await?;
+    Ok(Json(nodes.into_iter().map(SkyportNode::from).collect()))
 }
 
 /// A number sent as a JSON number or a string of digits, as Skyport clients do.

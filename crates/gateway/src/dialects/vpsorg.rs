@@ -244,16 +244,18 @@ async fn list_servers(
         Some(raw) => status_filter(raw)?,
     };
     let caller = auth.principal.caller();
-    let list = state
-        .servers()
-        .list_servers(caller.request(pb::ListServersRequest {
+    let servers = crate::servers::list_servers(
+        &state,
+        caller,
+        pb::ListServersRequest {
             owner_id: caller.user_id,
             status: status.into(),
             location: query.location.unwrap_or_default(),
-        }))
-        .await?
-        .into_inner();
-    let results: Vec<VpsOrgServer> = list.servers.into_iter().map(VpsOrgServer::from).collect();
+            ..pb::ListServersRequest::default()
+        },
+    )
+    .await?;
+    let results: Vec<VpsOrgServer> = servers.into_iter().map(VpsOrgServer::from).collect();
     Ok(Json(ServerList {
         count: results.len(),
         results,

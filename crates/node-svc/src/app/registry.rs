@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use platform::grpc::Caller;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::{Nodes, is_unique_violation, require_admin, validate};
@@ -188,12 +189,25 @@ impl Nodes {
         }
     }
 
-    pub async fn list_nodes(&self, caller: Caller) -> Result<Vec<node::Model>> {
+    /// A page of nodes in id order, all of them or only `ids`; the next page's token.
+    pub async fn list_nodes(
+        &self,
+        caller: Caller,
+        page: platform::page::Page,
+        ids: &[i64],
+    ) -> Result<(Vec<node::Model>, String)> {
         require_admin(caller)?;
-        Ok(node::Entity::find()
+        if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
+            return Err(NodeError::invalid("ids", "at most 1000 ids at once"));
+        }
+        let mut query = node::Entity::find()
+            .filter(node::Column::Id.gt(page.after))
             .order_by_asc(node::Column::Id)
-            .all(&self.db)
-            .await?)
+            .limit(page.fetch());
+        if !ids.is_empty() {
+            query = query.filter(node::Column::Id.is_in(ids.iter().copied()));
+        }
+        Ok(page.finish(query.all(&self.db).await?, |n| n.id))
     }
 
     /// Every node, for the service's own use (probes, drivers).

@@ -10,7 +10,8 @@ use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::catalog::{image_of, plan_of, require_admin};
@@ -445,8 +446,12 @@ impl App {
         owner_id: i64,
         status: &str,
         location: &str,
-    ) -> Result<Vec<ServerView>> {
-        let mut query = Self::visible(caller).order_by_asc(server::Column::Id);
+        page: platform::page::Page,
+    ) -> Result<(Vec<ServerView>, String)> {
+        let mut query = Self::visible(caller)
+            .filter(server::Column::Id.gt(page.after))
+            .order_by_asc(server::Column::Id)
+            .limit(page.fetch());
         if caller.admin && owner_id > 0 {
             query = query.filter(server::Column::OwnerId.eq(owner_id));
         }
@@ -460,7 +465,7 @@ impl App {
         if !location.is_empty() {
             query = query.filter(server::Column::Location.eq(location));
         }
-        let rows = query.all(&self.db).await?;
+        let (rows, next) = page.finish(query.all(&self.db).await?, |s| s.id);
         let plans: HashMap<i64, Plan> = plan::Entity::find()
             .all(&self.db)
             .await?
@@ -473,14 +478,15 @@ impl App {
             .into_iter()
             .map(|i| (i.id, image_of(i)))
             .collect();
-        Ok(rows
+        let views = rows
             .into_iter()
             .map(|server| ServerView {
                 plan: plans.get(&server.plan_id).cloned(),
                 image: images.get(&server.image_id).cloned(),
                 server,
             })
-            .collect())
+            .collect();
+        Ok((views, next))
     }
 
     pub async fn get_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<ServerView> {

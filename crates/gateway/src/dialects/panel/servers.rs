@@ -131,17 +131,16 @@ async fn list_servers(
     auth: Auth<Panel>,
 ) -> Result<Json<Vec<PanelServer>>> {
     let caller = auth.principal.caller();
-    let list = state
-        .servers()
-        .list_servers(caller.request(pb::ListServersRequest {
+    let servers = crate::servers::list_servers(
+        &state,
+        caller,
+        pb::ListServersRequest {
             owner_id: caller.user_id,
             ..pb::ListServersRequest::default()
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(
-        list.servers.into_iter().map(PanelServer::from).collect(),
-    ))
+        },
+    )
+    .await?;
+    Ok(Json(servers.into_iter().map(PanelServer::from).collect()))
 }
 
 /// One server.

@@ -107,32 +107,50 @@ struct Names {
 }
 
 impl Names {
-    async fn load(state: &AppState, caller: Caller) -> Self {
-        let users = state
-            .identity()
-            .list_users(caller.request(idpb::ListUsersRequest {}))
-            .await
-            .map(|r| {
-                r.into_inner()
-                    .users
-                    .into_iter()
-                    .map(|u| (u.id, u.skyport_id))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let nodes = state
-            .nodes()
-            .list_nodes(caller.request(nodepb::ListNodesRequest {}))
-            .await
-            .map(|r| {
-                r.into_inner()
-                    .nodes
-                    .into_iter()
-                    .map(|n| (n.id, n.uuid))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self { users, nodes }
+    /// The Skyport ids of the owners and nodes of `servers`, looked up in one batch each.
+    async fn of(
+        state: &AppState,
+        caller: Caller,
+        servers: &[pb::Server],
+    ) -> std::result::Result<Self, tonic::Status> {
+        let mut owners: Vec<i64> = servers.iter().map(|s| s.owner_id).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let mut nodes: Vec<i64> = servers
+            .iter()
+            .map(|s| s.node_id)
+            .filter(|id| *id > 0)
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let mut names = Self {
+            users: HashMap::new(),
+            nodes: HashMap::new(),
+        };
+        let batch = usize::try_from(crate::servers::PAGE).unwrap_or(1000);
+        for ids in owners.chunks(batch) {
+            let request = caller.request(idpb::ListUsersRequest {
+                limit: crate::servers::PAGE,
+                page_token: String::new(),
+                ids: ids.to_vec(),
+            });
+            let reply = state.identity().list_users(request).await?.into_inner();
+            names
+                .users
+                .extend(reply.users.into_iter().map(|u| (u.id, u.skyport_id)));
+        }
+        for ids in nodes.chunks(batch) {
+            let request = caller.request(nodepb::ListNodesRequest {
+                limit: crate::servers::PAGE,
+                page_token: String::new(),
+                ids: ids.to_vec(),
+            });
+            let reply = state.nodes().list_nodes(request).await?.into_inner();
+            names
+                .nodes
+                .extend(reply.nodes.into_iter().map(|n| (n.id, n.uuid)));
+        }
+        Ok(names)
     }
 
     fn instance(&self, s: pb::Server) -> Instance {
@@ -214,17 +232,11 @@ async fn list_instances(
     auth: Auth<Skyport>,
 ) -> Result<Json<Vec<Instance>>> {
     let caller = auth.principal.caller();
-    let list = state
-        .servers()
-        .list_servers(caller.request(pb::ListServersRequest::default()))
-        .await?
-        .into_inner();
-    let names = Names::load(&state, caller).await;
+    let servers =
+        crate::servers::list_servers(&state, caller, pb::ListServersRequest::default()).await?;
+    let names = Names::of(&state, caller, &servers).await?;
     Ok(Json(
-        list.servers
-            .into_iter()
-            .map(|s| names.instance(s))
-            .collect(),
+        servers.into_iter().map(|s| names.instance(s)).collect(),
     ))
 }
 
@@ -452,18 +464,19 @@ async fn user_instances(
             _ => ApiError::from_status(&status),
         })?
         .into_inner();
-    let list = state
-        .servers()
-        .list_servers(caller.request(pb::ListServersRequest {
+    let servers = crate::servers::list_servers(
+        &state,
+        caller,
+        pb::ListServersRequest {
             owner_id: owner.id,
             ..pb::ListServersRequest::default()
-        }))
-        .await?
-        .into_inner();
-    let mut names = Names::load(&state, caller).await;
+        },
+    )
+    .await?;
+    let mut names = Names::of(&state, caller, &servers).await?;
     names.users.insert(owner.id, owner.skyport_id);
     Ok(Json(
-        list.servers
+        servers
             .into_iter()
             .filter(|s| s.owner_id == owner.id)
             .map(|s| names.instance(s))
@@ -477,7 +490,7 @@ async fn one(state: &AppState, caller: Caller, reference: pb::ServerRef) -> Resu
         .get_server(caller.request(reference))
         .await?
         .into_inner();
-    let names = Names::load(state, caller).await;
+    let names = Names::of(state, caller, std::slice::from_ref(&server)).await?;
     Ok(names.instance(server))
 }
 
