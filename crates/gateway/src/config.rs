@@ -21,8 +21,6 @@ pub struct Config {
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
-    /// Whether anyone may register an account (`POST /api/auth/register`).
-    pub allow_registration: bool,
     /// Take the client address from the last `X-Forwarded-For` hop. Enable only behind a
     /// proxy that appends it.
     pub trust_forwarded_for: bool,
@@ -41,7 +39,6 @@ impl Default for Config {
             auth_rate_burst: 10,
             body_limit_bytes: 64 * 1024,
             request_timeout_secs: 30,
-            allow_registration: true,
             trust_forwarded_for: false,
             caller: platform::auth::KeyConfig::default(),
         }

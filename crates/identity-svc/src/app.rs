@@ -160,6 +160,8 @@ pub struct Identity {
     refresh_ttl: Duration,
     /// Signs caller tokens for service accounts.
     minter: Arc<Minter>,
+    /// Whether people may open their own accounts.
+    allow_registration: bool,
 }
 
 fn now() -> DateTime<Utc> {
@@ -202,6 +204,7 @@ impl Identity {
             ),
             refresh_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
             minter,
+            allow_registration: config.allow_registration,
             checking: std::sync::Mutex::new(std::collections::HashSet::new()),
         };
         identity.bootstrap_admin(&config.admin).await?;
@@ -274,7 +277,12 @@ impl Identity {
     // ----- users -------------------------------------------------------------------------
 
     /// Creates a user. Only an administrator may create another administrator.
+    /// Creates an account: for a caller (an administrator, or a user making one for someone
+    /// else), or, without one, a person registering themselves while registration is open.
     pub async fn create_user(&self, caller: Option<Caller>, new: NewUser) -> Result<user::Model> {
+        if caller.is_none() && !self.allow_registration {
+            return Err(IdentityError::Forbidden("registration is closed"));
+        }
         if new.admin && !caller.is_some_and(|c| c.admin) {
             return Err(IdentityError::Forbidden(
                 "only an administrator may create administrators",

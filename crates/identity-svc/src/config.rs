@@ -19,6 +19,9 @@ pub struct Config {
     pub refresh_token_ttl_secs: u64,
     /// The first administrator, created on first start when no administrator exists.
     pub admin: AdminBootstrap,
+    /// Whether people may open their own accounts (`POST /api/auth/register`); closed,
+    /// only administrators create accounts.
+    pub allow_registration: bool,
     /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md).
     pub caller: platform::auth::KeyConfig,
 }
@@ -43,6 +46,7 @@ impl Default for Config {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             admin: AdminBootstrap::default(),
+            allow_registration: true,
             caller: platform::auth::KeyConfig::default(),
         }
     }

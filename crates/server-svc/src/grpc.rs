@@ -333,6 +333,7 @@ impl ServersRpc for ServerService {
                     hostname: r.hostname.clone(),
                     plan_id: r.plan_id,
                     image_id: r.image_id,
+                    image_name: r.image_name.clone(),
                     location: r.location.clone(),
                     backups: r.backups,
                     node_id: r.node_id,

@@ -508,7 +508,7 @@ async fn login_is_rate_limited_with_retry_after() {
 #[tokio::test]
 async fn registration_can_be_closed() {
     let mut options = Options::default();
-    options.gateway.allow_registration = false;
+    options.identity.allow_registration = false;
     let app = TestApp::start_with(Backend::Sqlite, options).await;
     let reply = app
         .post(

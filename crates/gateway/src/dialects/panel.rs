@@ -164,9 +164,6 @@ async fn register(
     State(state): State<AppState>,
     Body(body, _): Body<Panel, RegisterBody>,
 ) -> Result<impl IntoResponse> {
-    if !state.config.allow_registration {
-        return Err(ApiError::forbidden("registration is closed").into());
-    }
     let request = pb::CreateUserRequest {
         username: body.username,
         email: body.email,

@@ -41,6 +41,8 @@ pub struct NewServer {
     pub hostname: String,
     pub plan_id: i64,
     pub image_id: i64,
+    /// Instead of `image_id`: the image's name, or its id as text.
+    pub image_name: String,
     pub location: String,
     pub backups: bool,
     pub node_id: i64,
@@ -166,7 +168,13 @@ impl App {
                 Err(status) => return Err(status.into()),
             }
         }
-        let name = ServerName::parse(&new.name).map_err(|m| ServerError::invalid("name", m))?;
+        let uuid = uuid::Uuid::new_v4();
+        let name = if new.name.trim().is_empty() {
+            format!("server-{}", &uuid.simple().to_string()[..8])
+        } else {
+            new.name.clone()
+        };
+        let name = ServerName::parse(&name).map_err(|m| ServerError::invalid("name", m))?;
         let hostname = if new.hostname.trim().is_empty() {
             Hostname::parse(&format!(
                 "{}.{}",
@@ -177,10 +185,7 @@ impl App {
             Hostname::parse(&new.hostname)
         }
         .map_err(|m| ServerError::invalid("hostname", m))?;
-        let image = image::Entity::find_by_id(new.image_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServerError::invalid("image_id", "no such image"))?;
+        let image = self.image_for(new.image_id, &new.image_name).await?;
         let location = new.location.trim().to_owned();
         if !location.is_empty()
             && location::Entity::find_by_id(location.clone())
@@ -268,7 +273,6 @@ impl App {
         };
 
         let (password, sealed) = self.fresh_password()?;
-        let uuid = uuid::Uuid::new_v4();
         let task_id = new_task_id();
         let at = now_ms();
         // A debt (what deleted servers used and the balance did not cover) blocks new orders,
@@ -406,6 +410,27 @@ impl App {
             task_id,
             root_password: Some(password),
         })
+    }
+
+    /// The image a create names: by id, or by name (any case) or id as text.
+    async fn image_for(&self, id: i64, name: &str) -> Result<image::Model> {
+        let name = name.trim();
+        if id == 0 && !name.is_empty() {
+            let by_id = name.parse::<i64>().ok().filter(|id| *id > 0);
+            let found = match by_id {
+                Some(id) => image::Entity::find_by_id(id).one(&self.db).await?,
+                None => image::Entity::find()
+                    .all(&self.db)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.name.eq_ignore_ascii_case(name)),
+            };
+            return found.ok_or_else(|| ServerError::invalid("image", "image not found"));
+        }
+        image::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServerError::invalid("image_id", "no such image"))
     }
 
     /// The hourly price of a server resized to `size`: the plan's, scaled by the largest

@@ -230,7 +230,7 @@ pub struct CreateBody {
     /// The plan; 0 orders a server without one (administrators only, at a default size).
     #[schema(minimum = 0)]
     tariff_id: i64,
-    /// Optional; generated from the id when absent.
+    /// Optional; `server-` and eight hex digits when absent.
     #[schema(pattern = r"^[A-Za-z][A-Za-z0-9-]{0,63}$")]
     name: Option<String>,
     /// A fully qualified domain name; `<name>.<default domain>` when absent.
@@ -264,11 +264,8 @@ async fn create_server(
     Body(body, _): Body<Panel, CreateBody>,
 ) -> Result<impl IntoResponse> {
     let caller = auth.principal.caller();
-    let name = body
-        .name
-        .unwrap_or_else(|| format!("server-{}", body.tariff_id.max(0)));
     let message = pb::CreateServerRequest {
-        name,
+        name: body.name.unwrap_or_default(),
         hostname: body.hostname.unwrap_or_default(),
         plan_id: body.tariff_id,
         image_id: body.os_id,

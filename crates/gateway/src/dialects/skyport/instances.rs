@@ -344,20 +344,10 @@ async fn deploy(
             _ => ApiError::from_status(&status),
         })?
         .into_inner();
-    let catalog = state
-        .servers()
-        .get_catalog(caller.request(pb::GetCatalogRequest {}))
-        .await?
-        .into_inner();
-    let image = catalog
-        .images
-        .iter()
-        .find(|i| i.id.to_string() == image || i.name.eq_ignore_ascii_case(&image))
-        .ok_or_else(|| ApiError::invalid("image", "image not found"))?;
     let message = pb::CreateServerRequest {
         owner_id: owner.id,
         name,
-        image_id: image.id,
+        image_name: image,
         node_id: node.id,
         location: node.location.clone(),
         cores,
