@@ -26,6 +26,7 @@ use crate::store::entity::{
 };
 use crate::store::migration::Migrator;
 use crate::validate::{self, Email, Username};
+pub use proto::ids::UserId;
 
 /// Roles as stored.
 pub const ROLE_ADMIN: &str = "admin";
@@ -120,7 +121,7 @@ pub struct NewUser {
 }
 
 pub enum UserLookup {
-    Id(i64),
+    Id(UserId),
     SkyportId(String),
     Email(String),
     Username(String),
@@ -360,7 +361,7 @@ impl Identity {
     /// is "not found", so ids of other users are not confirmed.
     pub async fn get_user(&self, caller: Caller, lookup: UserLookup) -> Result<user::Model> {
         let filter = match lookup {
-            UserLookup::Id(id) => user::Column::Id.eq(id),
+            UserLookup::Id(id) => user::Column::Id.eq(id.get()),
             UserLookup::SkyportId(id) => user::Column::SkyportId.eq(id),
             UserLookup::Email(email) => user::Column::Email.eq(email.trim().to_ascii_lowercase()),
             UserLookup::Username(name) => user::Column::Username.eq(name),
@@ -830,11 +831,11 @@ impl Identity {
     pub async fn list_credentials(
         &self,
         caller: Caller,
-        user_id: Option<i64>,
+        user: Option<UserId>,
     ) -> Result<Vec<credential::Model>> {
-        let owner = self.target_user(caller, user_id)?;
+        let owner = self.target_user(caller, user)?;
         Ok(credential::Entity::find()
-            .filter(credential::Column::UserId.eq(owner))
+            .filter(credential::Column::UserId.eq(owner.get()))
             .filter(credential::Column::RevokedAt.is_null())
             .order_by_asc(credential::Column::Id)
             .all(&self.db)
@@ -861,9 +862,9 @@ impl Identity {
 
     // ----- credits -----------------------------------------------------------------------
 
-    pub async fn balance(&self, caller: Caller, user_id: Option<i64>) -> Result<(i64, i64)> {
-        let owner = self.target_user(caller, user_id)?;
-        let row = balance::Entity::find_by_id(owner)
+    pub async fn balance(&self, caller: Caller, user: Option<UserId>) -> Result<(UserId, i64)> {
+        let owner = self.target_user(caller, user)?;
+        let row = balance::Entity::find_by_id(owner.get())
             .one(&self.db)
             .await?
             .ok_or(IdentityError::NotFound("user"))?;
@@ -876,13 +877,14 @@ impl Identity {
     pub async fn adjust_credits(
         &self,
         caller: Caller,
-        user_id: i64,
+        user: UserId,
         amount: i64,
         reason: &str,
         reference: Option<&str>,
         allow_debt: bool,
     ) -> Result<Adjustment> {
         require_admin(caller)?;
+        let user_id = user.get();
         if allow_debt && !caller.is_system() {
             return Err(IdentityError::Forbidden(
                 "only the control plane may charge into debt",
@@ -933,7 +935,7 @@ impl Identity {
             .await?;
         if updated.rows_affected != 1 {
             txn.rollback().await?;
-            let (_, balance) = self.balance(caller, Some(user_id)).await?;
+            let (_, balance) = self.balance(caller, Some(user)).await?;
             return Err(IdentityError::InsufficientCredits {
                 balance,
                 needed: -amount,
@@ -991,10 +993,11 @@ impl Identity {
     pub async fn ledger(
         &self,
         caller: Caller,
-        user_id: Option<i64>,
+        user: Option<UserId>,
         limit: u32,
     ) -> Result<(Vec<ledger::Model>, i64)> {
-        let (owner, balance) = self.balance(caller, user_id).await?;
+        let (owner, balance) = self.balance(caller, user).await?;
+        let owner = owner.get();
         let limit = if limit == 0 { 100 } else { limit.min(1000) };
         let entries = ledger::Entity::find()
             .filter(ledger::Column::UserId.eq(owner))
@@ -1006,11 +1009,10 @@ impl Identity {
     }
 
     /// The user an operation targets: the caller, or (administrators only) another user.
-    fn target_user(&self, caller: Caller, user_id: Option<i64>) -> Result<i64> {
-        match user_id {
-            None => Ok(caller.user_id),
-            Some(id) if id == caller.user_id => Ok(id),
-            Some(_) if caller.admin => Ok(user_id.unwrap_or(caller.user_id)),
+    fn target_user(&self, caller: Caller, user: Option<UserId>) -> Result<UserId> {
+        match user {
+            None => Ok(UserId::stored(caller.user_id)),
+            Some(id) if id.get() == caller.user_id || caller.admin => Ok(id),
             Some(_) => Err(IdentityError::NotFound("user")),
         }
     }

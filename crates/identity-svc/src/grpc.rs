@@ -11,6 +11,7 @@ use proto::identity::v1::caller_tokens_server::{
 use proto::identity::v1::identity_server::{Identity as IdentityRpc, IdentityServer};
 use tonic::{Request, Response, Status};
 
+use crate::app::UserId;
 use crate::app::{
     self, CredentialKind, Identity, NewServiceAccount, NewUser, Presented, UserLookup,
 };
@@ -125,8 +126,14 @@ fn session_pb(s: app::IssuedSession) -> pb::Session {
     }
 }
 
-fn optional_user(id: i64) -> Option<i64> {
-    (id != 0).then_some(id)
+/// A user a request names, if any (0: the caller); a negative id is nobody.
+fn optional_user(id: i64) -> Result<Option<UserId>, Status> {
+    match id {
+        0 => Ok(None),
+        id => UserId::new(id)
+            .map(Some)
+            .ok_or_else(|| status(IdentityError::NotFound("user"))),
+    }
 }
 
 #[tonic::async_trait]
@@ -159,7 +166,9 @@ impl IdentityRpc for IdentityService {
         let caller =
             Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
         let lookup = match request.into_inner().by {
-            Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(id),
+            Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(
+                UserId::new(id).ok_or_else(|| status(IdentityError::NotFound("user")))?,
+            ),
             Some(pb::get_user_request::By::SkyportId(id)) => UserLookup::SkyportId(id),
             Some(pb::get_user_request::By::Email(email)) => UserLookup::Email(email),
             Some(pb::get_user_request::By::Username(name)) => UserLookup::Username(name),
@@ -278,7 +287,7 @@ impl IdentityRpc for IdentityService {
         request: Request<pb::ListCredentialsRequest>,
     ) -> Reply<pb::ListCredentialsResponse> {
         let caller = Caller::required(&request)?.require_user(Scopes::ACCOUNT_READ)?;
-        let user_id = optional_user(request.into_inner().user_id);
+        let user_id = optional_user(request.into_inner().user_id)?;
         let rows = self
             .app
             .list_credentials(caller, user_id)
@@ -304,9 +313,12 @@ impl IdentityRpc for IdentityService {
     async fn get_balance(&self, request: Request<pb::GetBalanceRequest>) -> Reply<pb::Balance> {
         let caller =
             Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
-        let user_id = optional_user(request.into_inner().user_id);
-        let (user_id, balance) = self.app.balance(caller, user_id).await.map_err(status)?;
-        Ok(Response::new(pb::Balance { user_id, balance }))
+        let user_id = optional_user(request.into_inner().user_id)?;
+        let (user, balance) = self.app.balance(caller, user_id).await.map_err(status)?;
+        Ok(Response::new(pb::Balance {
+            user_id: user.get(),
+            balance,
+        }))
     }
 
     async fn adjust_credits(
@@ -320,7 +332,7 @@ impl IdentityRpc for IdentityService {
             .app
             .adjust_credits(
                 caller,
-                r.user_id,
+                UserId::new(r.user_id).ok_or_else(|| status(IdentityError::NotFound("user")))?,
                 r.amount,
                 &r.reason,
                 r.reference.as_deref(),
@@ -343,7 +355,7 @@ impl IdentityRpc for IdentityService {
         let r = request.into_inner();
         let (entries, balance) = self
             .app
-            .ledger(caller, optional_user(r.user_id), r.limit)
+            .ledger(caller, optional_user(r.user_id)?, r.limit)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListLedgerResponse {
@@ -365,7 +377,7 @@ impl IdentityRpc for IdentityService {
                 caller,
                 NewServiceAccount {
                     name: &r.name,
-                    user_id: optional_user(r.user_id),
+                    user_id: optional_user(r.user_id)?,
                     scopes: &r.scopes,
                 },
             )

@@ -2,6 +2,7 @@
 //! timeout and concurrency limit, and a periodic probe that keeps each node's health. A dead
 //! or slow node holds up only calls to itself.
 
+use proto::ids::NodeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ struct Handle {
 
 pub struct Fleet {
     nodes: Arc<Nodes>,
-    handles: RwLock<HashMap<i64, Arc<Handle>>>,
+    handles: RwLock<HashMap<NodeId, Arc<Handle>>>,
     timeout: Duration,
     concurrency: usize,
 }
@@ -101,7 +102,7 @@ impl Fleet {
         }
     }
 
-    async fn handle(&self, node_id: i64) -> Result<Arc<Handle>> {
+    async fn handle(&self, node_id: NodeId) -> Result<Arc<Handle>> {
         // The registry decides whether the node still exists: a deleted node's driver (and
         // its credentials) must not be used again.
         let node = match self.nodes.node_by_id(node_id).await {
@@ -131,7 +132,7 @@ impl Fleet {
 
     /// Runs one driver operation on a node within its limits. Waiting for a turn counts
     /// against the timeout too.
-    pub async fn call<T, F, Fut>(&self, node_id: i64, operation: F) -> Result<T>
+    pub async fn call<T, F, Fut>(&self, node_id: NodeId, operation: F) -> Result<T>
     where
         F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
         Fut: Future<Output = Result<T, DriverError>>,
@@ -176,7 +177,7 @@ impl Fleet {
             return;
         };
         for node in all {
-            let handle = match self.handle(node.id).await {
+            let handle = match self.handle(NodeId::stored(node.id)).await {
                 Ok(handle) => handle,
                 Err(e) => {
                     tracing::debug!(node = %node.name, error = %e, "no driver for this node");
@@ -199,7 +200,11 @@ impl Fleet {
                 .store(verdict == "unreachable", Ordering::Relaxed);
             if verdict != node.health {
                 tracing::info!(node = %node.name, from = %node.health, to = verdict, "node health changed");
-                if let Err(e) = self.nodes.set_health(node.id, verdict).await {
+                if let Err(e) = self
+                    .nodes
+                    .set_health(NodeId::stored(node.id), verdict)
+                    .await
+                {
                     tracing::warn!(error = %e, "recording node health failed");
                 }
             }

@@ -1,5 +1,6 @@
 //! The gRPC edge of node-svc: decode, call `app`, encode. Credentials never go out.
 
+use proto::ids::{NodeId, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,10 +205,9 @@ impl NodesRpc for NodeService {
         request: Request<pb::DeleteNodeRequest>,
     ) -> Reply<pb::DeleteNodeResponse> {
         let caller = Caller::required(&request)?.require_user(Scopes::NODES_WRITE)?;
-        self.app
-            .delete_node(caller, request.into_inner().id)
-            .await
-            .map_err(status)?;
+        let id = NodeId::new(request.into_inner().id)
+            .ok_or_else(|| status(NodeError::invalid("id", "a node id is required")))?;
+        self.app.delete_node(caller, id).await.map_err(status)?;
         Ok(Response::new(pb::DeleteNodeResponse {}))
     }
 
@@ -333,15 +333,15 @@ impl GuestService {
     }
 }
 
-fn guest(reference: Option<pb::GuestRef>) -> Result<(i64, String), Status> {
+fn guest(reference: Option<pb::GuestRef>) -> Result<(NodeId, String), Status> {
     let reference = reference.unwrap_or_default();
-    if reference.node_id <= 0 || !valid_name(&reference.name) {
-        return Err(status(NodeError::invalid(
+    match NodeId::new(reference.node_id) {
+        Some(node) if valid_name(&reference.name) => Ok((node, reference.name)),
+        _ => Err(status(NodeError::invalid(
             "guest",
             "a guest is a node id and a name of 1-63 letters, digits, '-' or '_', starting with a letter",
-        )));
+        ))),
     }
-    Ok((reference.node_id, reference.name))
 }
 
 /// Upper bounds on a guest's size (0 means "not given").
@@ -641,7 +641,8 @@ impl GuestsRpc for GuestService {
         request: Request<pb::NodeUsageRequest>,
     ) -> Reply<pb::NodeUsageReply> {
         Caller::required(&request)?.require_service(READING_GUESTS)?;
-        let node = request.into_inner().node_id;
+        let node = NodeId::new(request.into_inner().node_id)
+            .ok_or_else(|| status(NodeError::invalid("node_id", "a node id is required")))?;
         let usage = self
             .fleet
             .call(node, |d| async move { d.usage().await })
@@ -700,9 +701,15 @@ impl ConsolesRpc for ConsoleService {
         Caller::required(&request)?.require_service(&[Service::Server])?;
         let r = request.into_inner();
         let (node, name) = guest(r.guest)?;
+        let user = UserId::new(r.user_id).ok_or_else(|| {
+            status(NodeError::invalid(
+                "user_id",
+                "a console ticket is bound to a user",
+            ))
+        })?;
         let ticket = self
             .nodes
-            .issue_console_ticket(node, &name, r.user_id)
+            .issue_console_ticket(node, &name, user)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ConsoleTicket {
@@ -716,7 +723,13 @@ impl ConsolesRpc for ConsoleService {
         request: Request<pb::CloseUserConsolesRequest>,
     ) -> Reply<pb::CloseUserConsolesReply> {
         Caller::required(&request)?.require_service(&[Service::Gateway])?;
-        let closed = self.sessions.close_user(request.into_inner().user_id);
+        let Some(user) = UserId::new(request.into_inner().user_id) else {
+            return Err(status(NodeError::invalid(
+                "user_id",
+                "a user id is required",
+            )));
+        };
+        let closed = self.sessions.close_user(user);
         Ok(Response::new(pb::CloseUserConsolesReply {
             closed: u32::try_from(closed).unwrap_or(u32::MAX),
         }))
@@ -744,7 +757,7 @@ impl ConsolesRpc for ConsoleService {
             .redeem_console_ticket(&ticket)
             .await
             .map_err(status)?;
-        if authenticated != 0 && authenticated != grant.user_id {
+        if authenticated != 0 && authenticated != grant.user_id.get() {
             // Another user's ticket: refused like any bad ticket (and now used up).
             return Err(status(NodeError::BadTicket));
         }
@@ -758,7 +771,7 @@ impl ConsolesRpc for ConsoleService {
             .call(grant.node_id, |d| async move { d.console(&name).await })
             .await
             .map_err(status)?;
-        tracing::info!(user = grant.user_id, node = grant.node_id, guest = %grant.guest, "console opened");
+        tracing::info!(user = grant.user_id.get(), node = grant.node_id.get(), guest = %grant.guest, "console opened");
         let crate::driver::Console { input, output } = console;
         let limits = self.sessions.limits();
         tokio::spawn(async move {
@@ -785,7 +798,7 @@ impl ConsolesRpc for ConsoleService {
                     break "the terminal ended";
                 }
             };
-            tracing::info!(user = grant.user_id, guest = %grant.guest, why, "console closed");
+            tracing::info!(user = grant.user_id.get(), guest = %grant.guest, why, "console closed");
             // Dropping the input ends the terminal, which ends the output stream.
             drop(input);
             drop(session);

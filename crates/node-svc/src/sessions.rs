@@ -2,6 +2,7 @@
 //! without input or at the end of their lifetime, and closed when their server stops, is
 //! suspended, rebooted or deleted, or when their user logs out.
 
+use proto::ids::{NodeId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,8 +52,8 @@ impl ConsoleLimits {
 }
 
 struct Open {
-    user_id: i64,
-    node_id: i64,
+    user_id: UserId,
+    node_id: NodeId,
     guest: String,
     close: watch::Sender<bool>,
 }
@@ -102,7 +103,12 @@ impl Sessions {
 
     /// Opens a session for `user_id` on a guest, unless the user or the server has as many
     /// as allowed.
-    pub fn open(self: &Arc<Self>, user_id: i64, node_id: i64, guest: &str) -> Result<Session> {
+    pub fn open(
+        self: &Arc<Self>,
+        user_id: UserId,
+        node_id: NodeId,
+        guest: &str,
+    ) -> Result<Session> {
         let mut open = self
             .open
             .lock()
@@ -143,12 +149,12 @@ impl Sessions {
     }
 
     /// Closes every session on a guest; the number closed.
-    pub fn close_guest(&self, node_id: i64, guest: &str) -> usize {
+    pub fn close_guest(&self, node_id: NodeId, guest: &str) -> usize {
         self.close_where(|o| o.node_id == node_id && o.guest == guest)
     }
 
     /// Closes every session of a user; the number closed.
-    pub fn close_user(&self, user_id: i64) -> usize {
+    pub fn close_user(&self, user_id: UserId) -> usize {
         self.close_where(|o| o.user_id == user_id)
     }
 
@@ -180,35 +186,43 @@ mod tests {
     #[test]
     fn caps_hold_per_user_and_per_server_and_free_on_drop() {
         let sessions = Arc::new(Sessions::new(limits()));
-        let first = sessions.open(7, 1, "vps-a").expect("first");
+        let first = sessions
+            .open(UserId::stored(7), NodeId::stored(1), "vps-a")
+            .expect("first");
         assert!(matches!(
-            sessions.open(8, 1, "vps-a"),
+            sessions.open(UserId::stored(8), NodeId::stored(1), "vps-a"),
             Err(NodeError::TooManySessions(_))
         ));
-        let _second = sessions.open(7, 1, "vps-b").expect("another server");
+        let _second = sessions
+            .open(UserId::stored(7), NodeId::stored(1), "vps-b")
+            .expect("another server");
         assert!(matches!(
-            sessions.open(7, 1, "vps-c"),
+            sessions.open(UserId::stored(7), NodeId::stored(1), "vps-c"),
             Err(NodeError::TooManySessions(_))
         ));
         drop(first);
         sessions
-            .open(8, 1, "vps-a")
+            .open(UserId::stored(8), NodeId::stored(1), "vps-a")
             .expect("the place is free again");
     }
 
     #[tokio::test]
     async fn closing_a_guest_or_a_user_reaches_their_sessions() {
         let sessions = Arc::new(Sessions::new(limits()));
-        let mut on_a = sessions.open(7, 1, "vps-a").expect("open");
-        let mut on_b = sessions.open(8, 1, "vps-b").expect("open");
-        assert_eq!(sessions.close_guest(1, "vps-a"), 1);
+        let mut on_a = sessions
+            .open(UserId::stored(7), NodeId::stored(1), "vps-a")
+            .expect("open");
+        let mut on_b = sessions
+            .open(UserId::stored(8), NodeId::stored(1), "vps-b")
+            .expect("open");
+        assert_eq!(sessions.close_guest(NodeId::stored(1), "vps-a"), 1);
         tokio::time::timeout(Duration::from_secs(1), on_a.closed())
             .await
             .expect("closed");
-        assert_eq!(sessions.close_user(8), 1);
+        assert_eq!(sessions.close_user(UserId::stored(8)), 1);
         tokio::time::timeout(Duration::from_secs(1), on_b.closed())
             .await
             .expect("closed");
-        assert_eq!(sessions.close_user(99), 0);
+        assert_eq!(sessions.close_user(UserId::stored(99)), 0);
     }
 }

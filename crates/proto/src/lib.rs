@@ -2,6 +2,8 @@
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
+pub mod ids;
+
 pub mod common {
     pub mod v1 {
         tonic::include_proto!("vps.common.v1");

@@ -9,7 +9,10 @@ use proto::server::v1 as pb;
 use proto::server::v1::servers_server::{Servers as ServersRpc, ServersServer};
 use tonic::{Request, Response, Status};
 
-use crate::app::{ActParams, ActionReply, App, NewServer, ServerView, Update, UsageView};
+use crate::app::{
+    ActParams, ActionReply, App, NewServer, NodeId, ServerKey, ServerView, TaskId, Update,
+    UsageView, UserId,
+};
 use crate::domain::catalog::{Image, Location, Plan};
 use crate::domain::state::{Action, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
@@ -243,8 +246,17 @@ async fn run_detached<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(anyhow::anyhow!("the call's task failed: {e}")))?
 }
 
-fn server_ref(r: Option<pb::ServerRef>) -> (i64, String) {
-    r.map_or((0, String::new()), |r| (r.id, r.uuid))
+/// How the request names a server: its id if positive, else its UUID.
+fn server_key(r: Option<pb::ServerRef>) -> Result<ServerKey, ServerError> {
+    let r = r.unwrap_or_default();
+    if let Some(id) = crate::app::ServerId::new(r.id) {
+        return Ok(ServerKey::Id(id));
+    }
+    let uuid = r.uuid.trim();
+    if uuid.is_empty() {
+        return Err(ServerError::invalid("id", "a server id is required"));
+    }
+    Ok(ServerKey::Uuid(uuid.to_owned()))
 }
 
 #[tonic::async_trait]
@@ -322,13 +334,25 @@ impl ServersRpc for ServerService {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let key = idempotency_key(&request);
         let r = request.into_inner();
+        if r.owner_id < 0 {
+            return Err(status(ServerError::invalid(
+                "owner_id",
+                "a server needs an owner",
+            )));
+        }
+        if r.node_id < 0 {
+            return Err(status(ServerError::invalid(
+                "node_id",
+                "node id must be positive",
+            )));
+        }
         let app = self.app.clone();
         // Spawned: a caller that goes away (a time-out, a closed connection) must not stop
         // a create half-way between its rows and its saga.
         let work = async move {
             app.idempotent(caller, key.as_deref(), "CreateServer", &r, || async {
                 let new = NewServer {
-                    owner_id: r.owner_id,
+                    owner: UserId::new(r.owner_id),
                     name: r.name.clone(),
                     hostname: r.hostname.clone(),
                     plan_id: r.plan_id,
@@ -336,7 +360,7 @@ impl ServersRpc for ServerService {
                     image_name: r.image_name.clone(),
                     location: r.location.clone(),
                     backups: r.backups,
-                    node_id: r.node_id,
+                    node: NodeId::new(r.node_id),
                     cores: r.cores,
                     memory_mb: r.memory_mb,
                     ports: r.ports.clone(),
@@ -372,7 +396,7 @@ impl ServersRpc for ServerService {
             .app
             .list_servers(
                 caller,
-                r.owner_id,
+                UserId::new(r.owner_id),
                 wanted.map_or("", ServerState::as_str),
                 &r.location,
                 page,
@@ -387,25 +411,20 @@ impl ServersRpc for ServerService {
 
     async fn get_server(&self, request: Request<pb::ServerRef>) -> Reply<pb::Server> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
-        let r = request.into_inner();
-        let view = self
-            .app
-            .get_server(caller, r.id, &r.uuid)
-            .await
-            .map_err(status)?;
+        let key = server_key(Some(request.into_inner())).map_err(status)?;
+        let view = self.app.get_server(caller, &key).await.map_err(status)?;
         Ok(Response::new(server_pb(view)))
     }
 
     async fn update_server(&self, request: Request<pb::UpdateServerRequest>) -> Reply<pb::Server> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
         let r = request.into_inner();
-        let (id, uuid) = server_ref(r.server);
+        let key = server_key(r.server).map_err(status)?;
         let view = self
             .app
             .update_server(
                 caller,
-                id,
-                &uuid,
+                &key,
                 Update {
                     name: r.name,
                     hostname: r.hostname,
@@ -436,7 +455,7 @@ impl ServersRpc for ServerService {
             }
         };
         let app = self.app.clone();
-        let (id, uuid) = server_ref(r.server.clone());
+        let server = server_key(r.server.clone()).map_err(status)?;
         let work = async move {
             app.idempotent(caller, key.as_deref(), "Act", &r, || async {
                 let params = ActParams {
@@ -446,9 +465,7 @@ impl ServersRpc for ServerService {
                     image_id: r.image_id,
                     reason: r.reason.clone(),
                 };
-                app.act(caller, id, &uuid, action, params)
-                    .await
-                    .map(reply_pb)
+                app.act(caller, &server, action, params).await.map(reply_pb)
             })
             .await
         };
@@ -458,30 +475,23 @@ impl ServersRpc for ServerService {
 
     async fn get_usage(&self, request: Request<pb::ServerRef>) -> Reply<pb::Usage> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
-        let r = request.into_inner();
-        let usage = self
-            .app
-            .usage(caller, r.id, &r.uuid)
-            .await
-            .map_err(status)?;
+        let key = server_key(Some(request.into_inner())).map_err(status)?;
+        let usage = self.app.usage(caller, &key).await.map_err(status)?;
         Ok(Response::new(usage_pb(usage)))
     }
 
     async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let r = request.into_inner();
-        let task = self.app.get_task(caller, &r.id).await.map_err(status)?;
+        let id = TaskId::new(&r.id).ok_or_else(|| status(ServerError::NotFound("task")))?;
+        let task = self.app.get_task(caller, &id).await.map_err(status)?;
         Ok(Response::new(task_pb(task)))
     }
 
     async fn open_console(&self, request: Request<pb::ServerRef>) -> Reply<pb::ConsoleTicket> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
-        let r = request.into_inner();
-        let ticket = self
-            .app
-            .open_console(caller, r.id, &r.uuid)
-            .await
-            .map_err(status)?;
+        let key = server_key(Some(request.into_inner())).map_err(status)?;
+        let ticket = self.app.open_console(caller, &key).await.map_err(status)?;
         Ok(Response::new(pb::ConsoleTicket {
             ticket: ticket.ticket,
             expires_in_secs: ticket.expires_in_secs,
@@ -492,7 +502,7 @@ impl ServersRpc for ServerService {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
         let view = self
             .app
-            .quota(caller, request.into_inner().user_id)
+            .quota(caller, UserId::new(request.into_inner().user_id))
             .await
             .map_err(status)?;
         Ok(Response::new(quota_pb(view)))
@@ -507,9 +517,11 @@ impl ServersRpc for ServerService {
             memory_mb: l.memory_mb,
             addresses: l.addresses,
         });
+        let user = UserId::new(r.user_id)
+            .ok_or_else(|| status(ServerError::invalid("user_id", "name a user")))?;
         let view = self
             .app
-            .set_quota(caller, r.user_id, limits)
+            .set_quota(caller, user, limits)
             .await
             .map_err(status)?;
         Ok(Response::new(quota_pb(view)))

@@ -26,7 +26,7 @@ const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// A new account for `user_id` (the calling administrator when `None`) with `scopes`.
 pub struct NewServiceAccount<'a> {
     pub name: &'a str,
-    pub user_id: Option<i64>,
+    pub user_id: Option<super::UserId>,
     pub scopes: &'a [String],
 }
 
@@ -56,7 +56,7 @@ impl Identity {
                 ),
             )
         })?;
-        let owner = new.user_id.unwrap_or(caller.user_id);
+        let owner = new.user_id.map_or(caller.user_id, super::UserId::get);
         if user::Entity::find_by_id(owner)
             .one(&self.db)
             .await?

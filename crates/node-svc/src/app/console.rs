@@ -2,6 +2,7 @@
 //! digests in node-svc's database, so any replica can redeem them.
 
 use chrono::{TimeDelta, Utc};
+use proto::ids::{NodeId, UserId};
 use rand::RngCore as _;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
@@ -20,25 +21,20 @@ fn digest(ticket: &str) -> String {
 /// What a redeemed ticket grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleGrant {
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub guest: String,
-    pub user_id: i64,
+    pub user_id: UserId,
 }
 
 impl Nodes {
     pub async fn issue_console_ticket(
         &self,
-        node_id: i64,
+        node: NodeId,
         guest: &str,
-        user_id: i64,
+        user: UserId,
     ) -> Result<String> {
-        self.node_by_id(node_id).await?;
-        if user_id <= 0 {
-            return Err(NodeError::invalid(
-                "user_id",
-                "a console ticket is bound to a user",
-            ));
-        }
+        self.node_by_id(node).await?;
+        let (node_id, user_id) = (node.get(), user.get());
         let now = Utc::now();
         // Expired tickets are swept here, so the table stays small.
         console_ticket::Entity::delete_many()
@@ -81,9 +77,9 @@ impl Nodes {
             return Err(NodeError::BadTicket);
         }
         Ok(ConsoleGrant {
-            node_id: row.node_id,
+            node_id: NodeId::stored(row.node_id),
             guest: row.guest,
-            user_id: row.user_id,
+            user_id: UserId::stored(row.user_id),
         })
     }
 }

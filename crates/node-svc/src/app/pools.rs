@@ -2,6 +2,7 @@
 //! an address row is unique per pool, and an owner holds one address per family, so
 //! concurrent allocations can race but never share an address.
 
+use proto::ids::NodeId;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -164,7 +165,7 @@ impl Nodes {
             ));
         }
         if let Some(id) = new.node_id {
-            self.node_by_id(id).await?;
+            self.node_by_id(NodeId::stored(id)).await?;
         }
         let (family, first, last, prefix_len, gateway) = parse_range(&new.range, &new.gateway)?;
         // Overlapping pools could hand one address to two servers.
@@ -266,7 +267,7 @@ impl Nodes {
         if let Some(found) = self.existing(owner, family).await? {
             return Ok(found);
         }
-        let node: node::Model = self.node_by_id(node_id).await?;
+        let node: node::Model = self.node_by_id(NodeId::stored(node_id)).await?;
         let mut pools = pool::Entity::find()
             .filter(pool::Column::Family.eq(family))
             .filter(pool::Column::NodeId.eq(node.id))

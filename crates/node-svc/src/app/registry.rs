@@ -1,6 +1,7 @@
 //! The node registry: create, list, change state, delete. Credentials are sealed on the way
 //! in and never leave.
 
+use proto::ids::NodeId;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -218,8 +219,8 @@ impl Nodes {
             .await?)
     }
 
-    pub async fn node_by_id(&self, id: i64) -> Result<node::Model> {
-        node::Entity::find_by_id(id)
+    pub async fn node_by_id(&self, id: NodeId) -> Result<node::Model> {
+        node::Entity::find_by_id(id.get())
             .one(&self.db)
             .await?
             .ok_or(NodeError::NotFound("node"))
@@ -252,20 +253,20 @@ impl Nodes {
         state: NodeState,
     ) -> Result<node::Model> {
         require_admin(caller)?;
-        let found = self.node_by_id(id).await?;
+        let found = self.node_by_id(NodeId::stored(id)).await?;
         let mut active: node::ActiveModel = found.into();
         active.state = Set(state.as_str().to_owned());
         Ok(active.update(&self.db).await?)
     }
 
     /// Records a probe's verdict.
-    pub async fn set_health(&self, id: i64, health: &str) -> Result<()> {
+    pub async fn set_health(&self, id: NodeId, health: &str) -> Result<()> {
         node::Entity::update_many()
             .col_expr(
                 node::Column::Health,
                 sea_orm::sea_query::Expr::value(health),
             )
-            .filter(node::Column::Id.eq(id))
+            .filter(node::Column::Id.eq(id.get()))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -287,11 +288,11 @@ impl Nodes {
     }
 
     /// Deletes a node. Refused while servers (reservations) or addresses live on it.
-    pub async fn delete_node(&self, caller: Caller, id: i64) -> Result<()> {
+    pub async fn delete_node(&self, caller: Caller, id: NodeId) -> Result<()> {
         require_admin(caller)?;
         let found = self.node_by_id(id).await?;
         let servers = reservation::Entity::find()
-            .filter(reservation::Column::NodeId.eq(id))
+            .filter(reservation::Column::NodeId.eq(id.get()))
             .count(&self.db)
             .await?;
         if servers > 0 {
@@ -301,7 +302,7 @@ impl Nodes {
             )));
         }
         let pool_ids: Vec<i64> = pool::Entity::find()
-            .filter(pool::Column::NodeId.eq(id))
+            .filter(pool::Column::NodeId.eq(id.get()))
             .all(&self.db)
             .await?
             .into_iter()
@@ -317,7 +318,7 @@ impl Nodes {
                 found.name
             )));
         }
-        node::Entity::delete_by_id(id).exec(&self.db).await?;
+        node::Entity::delete_by_id(id.get()).exec(&self.db).await?;
         Ok(())
     }
 }

@@ -136,8 +136,7 @@ impl App {
                         let suspended = self
                             .act(
                                 Caller::SYSTEM,
-                                s.id,
-                                "",
+                                &super::ServerKey::of(&s),
                                 Action::Suspend,
                                 ActParams {
                                     reason: "payment overdue".to_owned(),

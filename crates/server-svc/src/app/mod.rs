@@ -25,6 +25,21 @@ use crate::error::{Result, ServerError};
 use crate::store::entity::{image, plan, server};
 
 pub use billing::BillingPass;
+pub use proto::ids::{NodeId, ServerId, TaskId, UserId};
+
+/// How a caller names a server: by its id, or by its UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerKey {
+    Id(ServerId),
+    Uuid(String),
+}
+
+impl ServerKey {
+    /// A server of this service's own rows.
+    pub fn of(server: &server::Model) -> Self {
+        Self::Id(ServerId::stored(server.id))
+    }
+}
 pub use quotas::QuotaView;
 pub use saga::steps;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
@@ -121,12 +136,11 @@ impl App {
 
     /// One server the caller may see. A foreign or deleted server is "not found", never
     /// someone else's data.
-    async fn visible_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<server::Model> {
+    async fn visible_server(&self, caller: Caller, key: &ServerKey) -> Result<server::Model> {
         let query = Self::visible(caller);
-        let query = match (id, uuid.trim()) {
-            (id, _) if id > 0 => query.filter(server::Column::Id.eq(id)),
-            (_, uuid) if !uuid.is_empty() => query.filter(server::Column::Uuid.eq(uuid)),
-            _ => return Err(ServerError::invalid("id", "a server id is required")),
+        let query = match key {
+            ServerKey::Id(id) => query.filter(server::Column::Id.eq(id.get())),
+            ServerKey::Uuid(uuid) => query.filter(server::Column::Uuid.eq(uuid.as_str())),
         };
         query
             .one(&self.db)

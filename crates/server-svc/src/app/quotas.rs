@@ -6,7 +6,7 @@ use platform::grpc::Caller;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::{App, now_ms};
+use super::{App, UserId, now_ms};
 use crate::config::QuotaDefaults;
 use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
@@ -40,8 +40,9 @@ fn clamp_u64(v: i64) -> u64 {
 
 impl App {
     /// A user's quota and use: users their own, administrators anyone's.
-    pub async fn quota(&self, caller: Caller, user_id: i64) -> Result<QuotaView> {
-        let user_id = target(caller, user_id)?;
+    /// `None`: the caller's own.
+    pub async fn quota(&self, caller: Caller, user: Option<UserId>) -> Result<QuotaView> {
+        let user_id = target(caller, user)?;
         let limits = self.limits_of(&self.db, user_id).await?;
         let used = used_by(&self.db, user_id).await?;
         Ok(QuotaView {
@@ -56,15 +57,13 @@ impl App {
     pub async fn set_quota(
         &self,
         caller: Caller,
-        user_id: i64,
+        user: UserId,
         limits: Option<QuotaDefaults>,
     ) -> Result<QuotaView> {
         if !caller.admin {
             return Err(ServerError::Forbidden("administrators only"));
         }
-        if user_id <= 0 {
-            return Err(ServerError::invalid("user_id", "name a user"));
-        }
+        let user_id = user.get();
         let limits_row = limits.unwrap_or(self.config.quota);
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         quota::Entity::insert(quota::ActiveModel {
@@ -90,7 +89,7 @@ impl App {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.quota(caller, user_id).await
+        self.quota(caller, Some(user)).await
     }
 
     /// Within a create's (or a resize's) transaction: waits for the user's other creates
@@ -167,11 +166,11 @@ impl App {
 }
 
 /// The user themselves, or (administrators) anyone.
-fn target(caller: Caller, user_id: i64) -> Result<i64> {
-    match user_id {
-        0 => Ok(caller.user_id),
-        id if id == caller.user_id || caller.admin => Ok(id),
-        _ => Err(ServerError::NotFound("user")),
+fn target(caller: Caller, user: Option<UserId>) -> Result<i64> {
+    match user.map(UserId::get) {
+        None => Ok(caller.user_id),
+        Some(id) if id == caller.user_id || caller.admin => Ok(id),
+        Some(_) => Err(ServerError::NotFound("user")),
     }
 }
 

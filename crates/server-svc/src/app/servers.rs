@@ -18,7 +18,7 @@ use super::catalog::{image_of, plan_of, require_admin};
 use super::saga::{
     CreateParams, DeleteParams, PasswordParams, PowerParams, ReinstallParams, ResizeParams, to_json,
 };
-use super::{App, events, now_ms};
+use super::{App, NodeId, ServerKey, TaskId, UserId, events, now_ms};
 use crate::domain::catalog::{Image, Plan};
 use crate::domain::state::{Action, Refusal, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
@@ -36,7 +36,8 @@ const CUSTOM_DISK_GB: u64 = 10;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewServer {
-    pub owner_id: i64,
+    /// None: the caller.
+    pub owner: Option<UserId>,
     pub name: String,
     pub hostname: String,
     pub plan_id: i64,
@@ -45,7 +46,8 @@ pub struct NewServer {
     pub image_name: String,
     pub location: String,
     pub backups: bool,
-    pub node_id: i64,
+    /// Administrators only: pin to a node.
+    pub node: Option<NodeId>,
     pub cores: u32,
     pub memory_mb: u64,
     pub ports: String,
@@ -143,11 +145,12 @@ impl App {
         caller: Caller,
         new: NewServer,
     ) -> Result<ActionReply> {
-        let owner_id = if new.owner_id == 0 || new.owner_id == caller.user_id {
-            caller.user_id
-        } else {
-            require_admin(caller)?;
-            new.owner_id
+        let owner_id = match new.owner {
+            Some(owner) if owner.get() != caller.user_id => {
+                require_admin(caller)?;
+                owner.get()
+            }
+            _ => caller.user_id,
         };
         if owner_id <= 0 {
             return Err(ServerError::invalid("owner_id", "a server needs an owner"));
@@ -195,16 +198,11 @@ impl App {
         {
             return Err(ServerError::invalid("location", "no such location"));
         }
-        if new.node_id != 0 {
-            if !caller.admin {
-                return Err(ServerError::invalid(
-                    "node_id",
-                    "only administrators choose the node",
-                ));
-            }
-            if new.node_id < 0 {
-                return Err(ServerError::invalid("node_id", "node id must be positive"));
-            }
+        if new.node.is_some() && !caller.admin {
+            return Err(ServerError::invalid(
+                "node_id",
+                "only administrators choose the node",
+            ));
         }
         if (new.cores != 0 || new.memory_mb != 0) && !caller.admin {
             return Err(ServerError::invalid(
@@ -303,7 +301,7 @@ impl App {
             plan_id: Set(plan.as_ref().map_or(0, |p| p.id)),
             image_id: Set(image.id),
             location: Set(location),
-            node_id: Set((new.node_id > 0).then_some(new.node_id)),
+            node_id: Set(new.node.map(NodeId::get)),
             reservation_id: Set(None),
             guest_name: Set(format!("vps-{}", uuid.simple())),
             ipv4: Set(None),
@@ -468,7 +466,7 @@ impl App {
     pub async fn list_servers(
         &self,
         caller: Caller,
-        owner_id: i64,
+        owner: Option<UserId>,
         status: &str,
         location: &str,
         page: platform::page::Page,
@@ -477,8 +475,8 @@ impl App {
             .filter(server::Column::Id.gt(page.after))
             .order_by_asc(server::Column::Id)
             .limit(page.fetch());
-        if caller.admin && owner_id > 0 {
-            query = query.filter(server::Column::OwnerId.eq(owner_id));
+        if let Some(owner) = owner.filter(|_| caller.admin) {
+            query = query.filter(server::Column::OwnerId.eq(owner.get()));
         }
         let status = status.trim();
         if !status.is_empty() {
@@ -514,8 +512,8 @@ impl App {
         Ok((views, next))
     }
 
-    pub async fn get_server(&self, caller: Caller, id: i64, uuid: &str) -> Result<ServerView> {
-        let server = self.visible_server(caller, id, uuid).await?;
+    pub async fn get_server(&self, caller: Caller, key: &ServerKey) -> Result<ServerView> {
+        let server = self.visible_server(caller, key).await?;
         self.view(server).await
     }
 
@@ -531,11 +529,10 @@ impl App {
     pub async fn update_server(
         &self,
         caller: Caller,
-        id: i64,
-        uuid: &str,
+        key: &ServerKey,
         update: Update,
     ) -> Result<ServerView> {
-        let server = self.visible_server(caller, id, uuid).await?;
+        let server = self.visible_server(caller, key).await?;
         let mut am = server.clone().into_active_model();
         if let Some(name) = &update.name {
             let name = ServerName::parse(name).map_err(|m| ServerError::invalid("name", m))?;
@@ -557,15 +554,14 @@ impl App {
     pub async fn act(
         self: &Arc<Self>,
         caller: Caller,
-        id: i64,
-        uuid: &str,
+        key: &ServerKey,
         action: Action,
         p: ActParams,
     ) -> Result<ActionReply> {
         if matches!(action, Action::Suspend | Action::Unsuspend) {
             require_admin(caller)?;
         }
-        let server = self.visible_server(caller, id, uuid).await?;
+        let server = self.visible_server(caller, key).await?;
         if let Some(queued) = &server.delete_task_id {
             // Already on its way out: a repeated delete gets the same task.
             return if action == Action::Delete {
@@ -747,7 +743,7 @@ impl App {
         .await?;
         if !claimed {
             txn.rollback().await?;
-            let now = self.visible_server(caller, server.id, "").await?;
+            let now = self.visible_server(caller, &ServerKey::of(&server)).await?;
             if action == Action::Delete {
                 // A task began meanwhile: the delete waits for it.
                 return self.queue_delete(caller, now).await;
@@ -836,8 +832,13 @@ impl App {
         if claim.exec(&txn).await?.rows_affected == 0 {
             // The running task ended (or another delete came) meanwhile: decide again.
             txn.rollback().await?;
-            return Box::pin(self.act(caller, server.id, "", Action::Delete, ActParams::default()))
-                .await;
+            return Box::pin(self.act(
+                caller,
+                &ServerKey::of(&server),
+                Action::Delete,
+                ActParams::default(),
+            ))
+            .await;
         }
         insert_task(
             &txn,
@@ -926,8 +927,8 @@ impl App {
         Ok(())
     }
 
-    pub async fn usage(&self, caller: Caller, id: i64, uuid: &str) -> Result<UsageView> {
-        let server = self.visible_server(caller, id, uuid).await?;
+    pub async fn usage(&self, caller: Caller, key: &ServerKey) -> Result<UsageView> {
+        let server = self.visible_server(caller, key).await?;
         let mut view = UsageView {
             status: server.status.clone(),
             cores: server.cores,
@@ -980,10 +981,9 @@ impl App {
     pub async fn open_console(
         &self,
         caller: Caller,
-        id: i64,
-        uuid: &str,
+        key: &ServerKey,
     ) -> Result<nodepb::ConsoleTicket> {
-        let server = self.visible_server(caller, id, uuid).await?;
+        let server = self.visible_server(caller, key).await?;
         if server.status != ServerState::Running.as_str() {
             return Err(ServerError::WrongState(Refusal::NotRunning));
         }
@@ -1002,8 +1002,8 @@ impl App {
             .into_inner())
     }
 
-    pub async fn get_task(&self, caller: Caller, id: &str) -> Result<task::Model> {
-        let task = task::Entity::find_by_id(id.trim().to_owned())
+    pub async fn get_task(&self, caller: Caller, id: &TaskId) -> Result<task::Model> {
+        let task = task::Entity::find_by_id(id.as_str().to_owned())
             .one(&self.db)
             .await?
             .ok_or(ServerError::NotFound("task"))?;
