@@ -1,16 +1,15 @@
 //! identity-svc: users, credentials and credits behind the `vps.identity.v1.Identity` gRPC API.
 //!
-//! Layers: `grpc` (transport, thin) -> `app` (rules) -> `store` (sea-orm persistence).
+//! Layers: `grpc` (transport, thin) -> `app` (rules: users, sessions, authentication,
+//! credentials, credits, service accounts) -> `store` (sea-orm persistence); `domain` holds
+//! validation and credential formats, free of I/O. The same shape as server-svc's.
 
 mod app;
 mod config;
-mod credential;
+mod domain;
 mod error;
 mod grpc;
-mod jwt;
-mod password;
 mod store;
-mod validate;
 
 use std::sync::Arc;
 

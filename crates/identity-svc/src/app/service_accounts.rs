@@ -11,10 +11,10 @@ use sea_orm::{
 };
 
 use super::{Identity, ROLE_ADMIN, now};
-use crate::credential as secret;
+use crate::domain::credential as secret;
+use crate::domain::validate;
 use crate::error::{IdentityError, Result};
 use crate::store::entity::{service_account, user};
-use crate::validate;
 
 /// Prefix of service account keys, so a leaked one is recognisable.
 pub const KEY_PREFIX: &str = "vsa_";
