@@ -11,12 +11,11 @@ use proto::identity::v1::caller_tokens_server::{
 use proto::identity::v1::identity_server::{Identity as IdentityRpc, IdentityServer};
 use tonic::{Request, Response, Status};
 
-use crate::app::UserId;
 use crate::app::{
-    self, CredentialKind, Identity, NewServiceAccount, NewUser, Presented, UserLookup,
+    self, CredentialKind, Identity, NewServiceAccount, NewUser, Presented, UserId, UserLookup,
 };
+use crate::domain::account::{Credential, LedgerEntry, Role, ServiceAccount, User};
 use crate::error::IdentityError;
-use crate::store::entity::{credential, ledger, service_account, user};
 
 pub struct IdentityService {
     app: Arc<Identity>,
@@ -50,14 +49,13 @@ fn ms(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn user_pb(u: user::Model) -> pb::User {
-    let role = if u.role == app::ROLE_ADMIN {
-        pb::Role::Admin
-    } else {
-        pb::Role::User
+fn user_pb(u: User) -> pb::User {
+    let role = match u.role {
+        Role::Admin => pb::Role::Admin,
+        Role::User => pb::Role::User,
     };
     pb::User {
-        id: u.id,
+        id: u.id.get(),
         uuid: u.uuid,
         skyport_id: u.skyport_id,
         username: u.username,
@@ -90,8 +88,8 @@ fn kind_from_pb(raw: i32) -> Result<CredentialKind, Status> {
     }
 }
 
-fn credential_pb(c: credential::Model) -> pb::Credential {
-    let kind = CredentialKind::parse(&c.kind).map_or(pb::CredentialKind::Unspecified, kind_pb);
+fn credential_pb(c: Credential) -> pb::Credential {
+    let kind = c.kind.map_or(pb::CredentialKind::Unspecified, kind_pb);
     pb::Credential {
         id: c.id,
         kind: kind.into(),
@@ -104,10 +102,10 @@ fn credential_pb(c: credential::Model) -> pb::Credential {
     }
 }
 
-fn entry_pb(e: ledger::Model) -> pb::LedgerEntry {
+fn entry_pb(e: LedgerEntry) -> pb::LedgerEntry {
     pb::LedgerEntry {
         id: e.id,
-        user_id: e.user_id,
+        user_id: e.user_id.get(),
         amount: e.amount,
         balance_after: e.balance_after,
         reason: e.reason,
@@ -418,12 +416,12 @@ impl IdentityRpc for IdentityService {
     }
 }
 
-fn account_pb(a: service_account::Model) -> pb::ServiceAccount {
+fn account_pb(a: ServiceAccount) -> pb::ServiceAccount {
     pb::ServiceAccount {
         id: a.id,
         name: a.name,
-        user_id: a.user_id,
-        scopes: a.scopes.split_whitespace().map(str::to_owned).collect(),
+        user_id: a.user_id.get(),
+        scopes: a.scopes,
         hint: a.hint,
         created_at_ms: ms(a.created_at),
         last_used_at_ms: a.last_used_at.map_or(0, ms),

@@ -11,7 +11,7 @@ impl Identity {
         kind: CredentialKind,
         name: &str,
         client_api: bool,
-    ) -> Result<(credential::Model, String)> {
+    ) -> Result<(Credential, String)> {
         let name = if name.trim().is_empty() {
             kind.default_name().to_owned()
         } else {
@@ -72,21 +72,22 @@ impl Identity {
         }
         .insert(&self.db)
         .await?;
-        Ok((row, secret_value))
+        Ok((row.into(), secret_value))
     }
 
     pub async fn list_credentials(
         &self,
         caller: Caller,
         user: Option<UserId>,
-    ) -> Result<Vec<credential::Model>> {
+    ) -> Result<Vec<Credential>> {
         let owner = self.target_user(caller, user)?;
-        Ok(credential::Entity::find()
+        let rows = credential::Entity::find()
             .filter(credential::Column::UserId.eq(owner.get()))
             .filter(credential::Column::RevokedAt.is_null())
             .order_by_asc(credential::Column::Id)
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(Credential::from).collect())
     }
 
     /// Revokes one of the caller's credentials (an administrator may revoke anyone's).

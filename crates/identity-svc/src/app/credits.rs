@@ -102,7 +102,7 @@ impl Identity {
             Ok(entry) => {
                 txn.commit().await?;
                 Ok(Adjustment {
-                    entry,
+                    entry: entry.into(),
                     replayed: false,
                 })
             }
@@ -136,7 +136,7 @@ impl Identity {
         caller: Caller,
         user: Option<UserId>,
         limit: u32,
-    ) -> Result<(Vec<ledger::Model>, i64)> {
+    ) -> Result<(Vec<LedgerEntry>, i64)> {
         let (owner, balance) = self.balance(caller, user).await?;
         let owner = owner.get();
         let limit = if limit == 0 { 100 } else { limit.min(1000) };
@@ -146,7 +146,10 @@ impl Identity {
             .limit(u64::from(limit))
             .all(&self.db)
             .await?;
-        Ok((entries, balance))
+        Ok((
+            entries.into_iter().map(LedgerEntry::from).collect(),
+            balance,
+        ))
     }
 
     /// The user an operation targets: the caller, or (administrators only) another user.
@@ -166,7 +169,7 @@ fn replay(entry: ledger::Model, amount: i64) -> Result<Adjustment> {
         ));
     }
     Ok(Adjustment {
-        entry,
+        entry: entry.into(),
         replayed: true,
     })
 }

@@ -36,9 +36,9 @@ use crate::store::entity::{
 use crate::store::migration::Migrator;
 pub use proto::ids::UserId;
 
-/// Roles as stored.
-pub const ROLE_ADMIN: &str = "admin";
-pub const ROLE_USER: &str = "user";
+pub use crate::domain::account::{
+    Credential, CredentialKind, LedgerEntry, ROLE_ADMIN, ROLE_USER, ServiceAccount, User,
+};
 
 /// Wrong passwords allowed before a login is blocked.
 pub const FREE_LOGIN_ATTEMPTS: i32 = 5;
@@ -63,45 +63,6 @@ const MAX_CREDENTIALS_PER_USER: u64 = 100;
 const MAX_ADJUSTMENT: i64 = 1_000_000_000_000;
 /// `last_used_at` is written at most this often per credential.
 const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    AccessToken,
-    SkyportApiKey,
-    VpsorgToken,
-    CvmPair,
-}
-
-impl CredentialKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::AccessToken => "access_token",
-            Self::SkyportApiKey => "skyport_api_key",
-            Self::VpsorgToken => "vpsorg_token",
-            Self::CvmPair => "cvm_pair",
-        }
-    }
-
-    pub fn parse(stored: &str) -> Option<Self> {
-        [
-            Self::AccessToken,
-            Self::SkyportApiKey,
-            Self::VpsorgToken,
-            Self::CvmPair,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == stored)
-    }
-
-    fn default_name(self) -> &'static str {
-        match self {
-            Self::AccessToken => "session",
-            Self::SkyportApiKey => "API key",
-            Self::VpsorgToken => "API token",
-            Self::CvmPair => "token pair",
-        }
-    }
-}
 
 /// A credential presented for authentication.
 pub enum Presented {
@@ -140,11 +101,11 @@ pub struct IssuedSession {
     pub access_ttl: Duration,
     pub refresh_token: String,
     pub refresh_ttl: Duration,
-    pub user: user::Model,
+    pub user: User,
 }
 
 pub struct Adjustment {
-    pub entry: ledger::Model,
+    pub entry: LedgerEntry,
     pub replayed: bool,
 }
 

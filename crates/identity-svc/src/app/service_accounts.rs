@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::{Identity, ROLE_ADMIN, now};
+use super::{Identity, ROLE_ADMIN, ServiceAccount, now};
 use crate::domain::credential as secret;
 use crate::domain::validate;
 use crate::error::{IdentityError, Result};
@@ -41,7 +41,7 @@ impl Identity {
         &self,
         caller: Caller,
         new: NewServiceAccount<'_>,
-    ) -> Result<(service_account::Model, String)> {
+    ) -> Result<(ServiceAccount, String)> {
         super::require_admin(caller)?;
         let name = validate::label("name", new.name, 64)?;
         if new.scopes.is_empty() {
@@ -87,19 +87,17 @@ impl Identity {
         }
         .insert(&self.db)
         .await?;
-        Ok((row, key))
+        Ok((row.into(), key))
     }
 
-    pub async fn list_service_accounts(
-        &self,
-        caller: Caller,
-    ) -> Result<Vec<service_account::Model>> {
+    pub async fn list_service_accounts(&self, caller: Caller) -> Result<Vec<ServiceAccount>> {
         super::require_admin(caller)?;
-        Ok(service_account::Entity::find()
+        let rows = service_account::Entity::find()
             .filter(service_account::Column::RevokedAt.is_null())
             .order_by_asc(service_account::Column::Id)
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(ServiceAccount::from).collect())
     }
 
     /// Revokes an account: it gets no new tokens; those it holds expire within a minute.

@@ -206,7 +206,7 @@ impl Identity {
             access_ttl: self.signer.ttl(),
             refresh_token: refresh,
             refresh_ttl: self.refresh_ttl,
-            user,
+            user: user.into(),
         })
     }
 

@@ -6,7 +6,7 @@ impl Identity {
     /// Creates a user. Only an administrator may create another administrator.
     /// Creates an account: for a caller (an administrator, or a user making one for someone
     /// else), or, without one, a person registering themselves while registration is open.
-    pub async fn create_user(&self, caller: Option<Caller>, new: NewUser) -> Result<user::Model> {
+    pub async fn create_user(&self, caller: Option<Caller>, new: NewUser) -> Result<User> {
         if caller.is_none() && !self.allow_registration {
             return Err(IdentityError::Forbidden("registration is closed"));
         }
@@ -15,7 +15,7 @@ impl Identity {
                 "only an administrator may create administrators",
             ));
         }
-        self.insert_user(new).await
+        self.insert_user(new).await.map(User::from)
     }
 
     pub(super) async fn insert_user(&self, new: NewUser) -> Result<user::Model> {
@@ -85,7 +85,7 @@ impl Identity {
 
     /// A user the caller may see: themselves, or anyone for an administrator. Anything else
     /// is "not found", so ids of other users are not confirmed.
-    pub async fn get_user(&self, caller: Caller, lookup: UserLookup) -> Result<user::Model> {
+    pub async fn get_user(&self, caller: Caller, lookup: UserLookup) -> Result<User> {
         let filter = match lookup {
             UserLookup::Id(id) => user::Column::Id.eq(id.get()),
             UserLookup::SkyportId(id) => user::Column::SkyportId.eq(id),
@@ -94,7 +94,7 @@ impl Identity {
         };
         let found = user::Entity::find().filter(filter).one(&self.db).await?;
         match found {
-            Some(u) if caller.admin || u.id == caller.user_id => Ok(u),
+            Some(u) if caller.admin || u.id == caller.user_id => Ok(User::from(u)),
             _ => Err(IdentityError::NotFound("user")),
         }
     }
@@ -105,7 +105,7 @@ impl Identity {
         caller: Caller,
         page: platform::page::Page,
         ids: &[i64],
-    ) -> Result<(Vec<user::Model>, String)> {
+    ) -> Result<(Vec<User>, String)> {
         require_admin(caller)?;
         if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
             return Err(IdentityError::invalid("ids", "at most 1000 ids at once"));
@@ -117,6 +117,7 @@ impl Identity {
         if !ids.is_empty() {
             query = query.filter(user::Column::Id.is_in(ids.iter().copied()));
         }
-        Ok(page.finish(query.all(&self.db).await?, |u| u.id))
+        let (rows, next) = page.finish(query.all(&self.db).await?, |u| u.id);
+        Ok((rows.into_iter().map(User::from).collect(), next))
     }
 }

@@ -2,5 +2,6 @@
 //! emails, passwords, labels), the formats of credentials and their digests, and the kinds
 //! of credential and roles.
 
+pub mod account;
 pub mod credential;
 pub mod validate;
