@@ -14,10 +14,10 @@ use crate::app::{
     UsageView, UserId,
 };
 use crate::domain::catalog::{Image, Location, Plan};
+use crate::domain::server::Task;
 use crate::domain::state::{Action, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
 use crate::error::ServerError;
-use crate::store::entity::task;
 
 /// Metadata key of the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "x-vps-idempotency-key";
@@ -78,41 +78,36 @@ fn u(v: i64) -> u64 {
 pub fn server_pb(v: ServerView) -> pb::Server {
     let s = v.server;
     pb::Server {
-        id: s.id,
+        id: s.id.get(),
         uuid: s.uuid,
-        owner_id: s.owner_id,
+        owner_id: s.owner.get(),
         name: s.name,
         hostname: s.hostname,
         plan: v.plan.as_ref().map(plan_pb),
         image: v.image.as_ref().map(image_pb),
         location: s.location,
-        node_id: s.node_id.unwrap_or(0),
+        node_id: s.node.map_or(0, NodeId::get),
         guest_name: s.guest_name,
-        hypervisor_id: s.id,
+        hypervisor_id: s.id.get(),
         ipv4: s.ipv4.unwrap_or_default(),
         ipv6: s.ipv6.unwrap_or_default(),
-        status: status_pb(&s.status).into(),
+        status: state_pb(s.status).into(),
         status_reason: s.status_reason,
-        cores: u32::try_from(s.cores).unwrap_or(0),
-        memory_mb: u(s.memory_mb),
-        disk_gb: u(s.disk_gb),
+        cores: s.cores,
+        memory_mb: s.memory_mb,
+        disk_gb: s.disk_gb,
         backups: s.backups,
         ports: s.ports,
         primary_port: s.primary_port,
         variables_json: s.variables,
         traffic_combined: s.traffic_combined,
-        traffic_limit_bytes: u(s.traffic_limit),
-        traffic_in_bytes: u(s.traffic_in),
-        traffic_out_bytes: u(s.traffic_out),
-        created_at_ms: s.created_at,
-        updated_at_ms: s.updated_at,
-        task_id: s.task_id.unwrap_or_default(),
+        traffic_limit_bytes: s.traffic_limit_bytes,
+        traffic_in_bytes: s.traffic_in_bytes,
+        traffic_out_bytes: s.traffic_out_bytes,
+        created_at_ms: s.created_at_ms,
+        updated_at_ms: s.updated_at_ms,
+        task_id: s.task.map(|t| t.to_string()).unwrap_or_default(),
     }
-}
-
-/// A stored status as the contract names it.
-fn status_pb(raw: &str) -> pb::ServerStatus {
-    ServerState::parse(raw).map_or(pb::ServerStatus::Unspecified, state_pb)
 }
 
 fn state_pb(state: ServerState) -> pb::ServerStatus {
@@ -173,36 +168,30 @@ fn reply_pb(r: ActionReply) -> pb::ServerReply {
     }
 }
 
-fn task_pb(t: task::Model) -> pb::Task {
+fn task_pb(t: Task) -> pb::Task {
     pb::Task {
-        id: t.id,
-        server_id: t.server_id,
-        kind: TaskKind::parse(&t.kind)
-            .map_or(pb::TaskKind::Unspecified, kind_pb)
-            .into(),
-        state: TaskState::parse(&t.state)
+        id: t.id.to_string(),
+        server_id: t.server.get(),
+        kind: t.kind.map_or(pb::TaskKind::Unspecified, kind_pb).into(),
+        state: t
+            .state
             .map_or(pb::TaskState::Unspecified, task_state_pb)
             .into(),
         step: t.step,
-        steps_done: t
-            .steps_done
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        steps_done: t.steps_done,
         error: t.error,
         error_reason: platform::grpc::Reason::from_str_name(&t.error_reason)
             .unwrap_or(platform::grpc::Reason::Unspecified)
             .into(),
-        created_at_ms: t.created_at,
-        updated_at_ms: t.updated_at,
+        created_at_ms: t.created_at_ms,
+        updated_at_ms: t.updated_at_ms,
     }
 }
 
 fn usage_pb(u: UsageView) -> pb::Usage {
     let Some(g) = u.guest else {
         return pb::Usage {
-            status: status_pb(&u.status).into(),
+            status: state_pb(u.status).into(),
             cpu_percent: -1.0,
             memory_max_bytes: self::u(u.memory_mb) * 1024 * 1024,
             disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
@@ -220,7 +209,7 @@ fn usage_pb(u: UsageView) -> pb::Usage {
         0.0
     };
     pb::Usage {
-        status: status_pb(&u.status).into(),
+        status: state_pb(u.status).into(),
         uptime_secs: g.uptime_secs,
         cpu_percent: (cpu_percent * 100.0).round() / 100.0,
         memory_used_bytes: g.memory_bytes,

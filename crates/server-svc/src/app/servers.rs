@@ -20,6 +20,7 @@ use super::saga::{
 };
 use super::{App, NodeId, ServerKey, TaskId, UserId, events, now_ms};
 use crate::domain::catalog::{Image, Plan};
+use crate::domain::server::{Server, Task};
 use crate::domain::state::{Action, Refusal, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
 use crate::domain::validate::{Hostname, ServerName};
@@ -77,7 +78,7 @@ pub struct ActParams {
 /// A server with the catalog entries it refers to.
 #[derive(Debug, Clone)]
 pub struct ServerView {
-    pub server: server::Model,
+    pub server: Server,
     pub plan: Option<Plan>,
     pub image: Option<Image>,
 }
@@ -91,9 +92,9 @@ pub struct ActionReply {
 }
 
 /// Live usage of one server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UsageView {
-    pub status: String,
+    pub status: ServerState,
     pub live: bool,
     pub guest: Option<nodepb::GuestUsage>,
     pub cores: i64,
@@ -401,7 +402,7 @@ impl App {
         let image = Some(image_of(image));
         Ok(ActionReply {
             view: ServerView {
-                server: row,
+                server: row.into(),
                 plan,
                 image,
             },
@@ -506,7 +507,7 @@ impl App {
             .map(|server| ServerView {
                 plan: plans.get(&server.plan_id).cloned(),
                 image: images.get(&server.image_id).cloned(),
-                server,
+                server: server.into(),
             })
             .collect();
         Ok((views, next))
@@ -522,7 +523,7 @@ impl App {
         Ok(ServerView {
             plan: plan.map(plan_of),
             image: image.map(image_of),
-            server,
+            server: server.into(),
         })
     }
 
@@ -930,11 +931,12 @@ impl App {
     pub async fn usage(&self, caller: Caller, key: &ServerKey) -> Result<UsageView> {
         let server = self.visible_server(caller, key).await?;
         let mut view = UsageView {
-            status: server.status.clone(),
+            status: ServerState::parse(&server.status).unwrap_or(ServerState::Unknown),
             cores: server.cores,
             memory_mb: server.memory_mb,
             disk_gb: server.disk_gb,
-            ..UsageView::default()
+            live: false,
+            guest: None,
         };
         let Some(node_id) = server.node_id else {
             return Ok(view);
@@ -948,7 +950,7 @@ impl App {
             Ok(r) => r.into_inner().guests,
             Err(status) if status.code() == tonic::Code::Unavailable => {
                 if !ServerState::parse(&server.status).is_some_and(ServerState::is_transitional) {
-                    view.status = ServerState::Unknown.as_str().to_owned();
+                    view.status = ServerState::Unknown;
                 }
                 return Ok(view);
             }
@@ -1002,7 +1004,7 @@ impl App {
             .into_inner())
     }
 
-    pub async fn get_task(&self, caller: Caller, id: &TaskId) -> Result<task::Model> {
+    pub async fn get_task(&self, caller: Caller, id: &TaskId) -> Result<Task> {
         let task = task::Entity::find_by_id(id.as_str().to_owned())
             .one(&self.db)
             .await?
@@ -1010,7 +1012,7 @@ impl App {
         if !caller.admin && task.owner_id != caller.user_id {
             return Err(ServerError::NotFound("task"));
         }
-        Ok(task)
+        Ok(task.into())
     }
 }
 

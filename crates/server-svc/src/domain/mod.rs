@@ -2,6 +2,7 @@
 //! catalog of plans, images and locations, and validating newtypes.
 
 pub mod catalog;
+pub mod server;
 pub mod state;
 pub mod task;
 pub mod validate;
