@@ -201,6 +201,17 @@ impl Drop for TestApp {
     }
 }
 
+/// Whether an error body has the shape of the dialect that owns `path`.
+pub fn error_shape_ok(path: &str, body: &Value) -> bool {
+    if path.starts_with("/api/v1/") {
+        body["detail"].is_string()
+    } else if path.starts_with("/api/client/") {
+        body["errors"].is_array()
+    } else {
+        body["error"].is_string()
+    }
+}
+
 /// How a request authenticates.
 #[derive(Debug, Clone, Copy)]
 pub enum Cred<'a> {

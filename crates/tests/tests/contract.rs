@@ -8,7 +8,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
-use tests::{ADMIN_API_KEY, Backend, Cred, TestApp};
+use tests::{ADMIN_API_KEY, Backend, Cred, TestApp, error_shape_ok};
 
 /// The document's request schema, with `$ref`s followed.
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
@@ -125,16 +125,6 @@ fn violations(schema: &Value) -> Vec<(String, Value)> {
         _ => {}
     }
     out
-}
-
-fn error_shape_ok(path: &str, body: &Value) -> bool {
-    if path.starts_with("/api/v1/") {
-        body["detail"].is_string()
-    } else if path.starts_with("/api/client/") {
-        body["errors"].is_array()
-    } else {
-        body["error"].is_string()
-    }
 }
 
 /// One operation's probes, and what they found wrong.

@@ -6,8 +6,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
-use tests::{ADMIN_API_KEY, Backend, Cred, TestApp};
+use tests::{ADMIN_API_KEY, Backend, Cred, TestApp, error_shape_ok};
 
 const PUBLIC: [&str; 6] = [
     "GET /health",
@@ -17,16 +16,6 @@ const PUBLIC: [&str; 6] = [
     "POST /api/auth/refresh",
     "POST /api/auth/register",
 ];
-
-fn error_shape_ok(path: &str, body: &Value) -> bool {
-    if path.starts_with("/api/v1/") {
-        body["detail"].is_string()
-    } else if path.starts_with("/api/client/") {
-        body["errors"].is_array()
-    } else {
-        body["error"].is_string()
-    }
-}
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
