@@ -14,11 +14,11 @@ use tonic::{Request, Response, Status};
 
 use crate::app::console::TICKET_TTL_SECS;
 use crate::app::{NewNode, NewPool, NodeState, Nodes, PoolView, Size, netmask};
+use crate::domain::node::{Capacity, Node, NodeHealth};
 use crate::driver::{GuestSpec, PowerState, ROOT_PASSWORD_SET, Resources, valid_name};
 use crate::error::NodeError;
 use crate::fleet::Fleet;
 use crate::sessions::Sessions;
-use crate::store::entity::node;
 
 /// Services that place servers: capacity, addresses, and the registry read for placement.
 const PLACING: &[Service] = &[Service::Server];
@@ -55,48 +55,40 @@ fn capacity(cores: i64, memory_mb: i64, disk_gb: i64) -> pb::Capacity {
     }
 }
 
-pub fn node_pb(n: node::Model) -> pb::Node {
-    let state = match n.state.as_str() {
-        "online" => pb::NodeState::Online,
-        "offline" => pb::NodeState::Offline,
-        "maintenance" => pb::NodeState::Maintenance,
-        _ => pb::NodeState::Unspecified,
+pub fn node_pb(n: Node) -> pb::Node {
+    let state = match n.state {
+        Some(NodeState::Online) => pb::NodeState::Online,
+        Some(NodeState::Offline) => pb::NodeState::Offline,
+        Some(NodeState::Maintenance) => pb::NodeState::Maintenance,
+        None => pb::NodeState::Unspecified,
     };
-    let health = match n.health.as_str() {
-        "healthy" => pb::NodeHealth::Healthy,
-        "unreachable" => pb::NodeHealth::Unreachable,
-        _ => pb::NodeHealth::Unknown,
+    let health = match n.health {
+        NodeHealth::Healthy => pb::NodeHealth::Healthy,
+        NodeHealth::Unreachable => pb::NodeHealth::Unreachable,
+        NodeHealth::Unknown => pb::NodeHealth::Unknown,
     };
+    let size = |c: Capacity| capacity(c.cores, c.memory_mb, c.disk_gb);
     pb::Node {
-        id: n.id,
+        id: n.id.get(),
         uuid: n.uuid,
         name: n.name,
         location: n.location,
-        tags: n
-            .tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        tags: n.tags,
         driver: n.driver,
         address: n.address,
-        port: u32::try_from(n.port).unwrap_or(0),
-        capacity: Some(capacity(n.cores, n.memory_mb, n.disk_gb)),
+        port: u32::from(n.port),
+        capacity: Some(size(n.capacity)),
         overcommit: Some(pb::Overcommit {
             cpu: n.cpu_overcommit,
             memory: n.memory_overcommit,
             disk: n.disk_overcommit,
         }),
-        reserved: Some(capacity(
-            n.reserved_cores,
-            n.reserved_memory_mb,
-            n.reserved_disk_gb,
-        )),
+        reserved: Some(size(n.reserved)),
         state: state.into(),
         health: health.into(),
         created_at_ms: n.created_at.timestamp_millis(),
-        settings: serde_json::from_str(&n.settings).unwrap_or_default(),
-        has_credentials: n.credentials.is_some(),
+        settings: n.settings.into_iter().collect(),
+        has_credentials: n.has_credentials,
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod app;
 mod config;
+mod domain;
 pub mod driver;
 mod error;
 mod fleet;

@@ -2,6 +2,8 @@
 //! in and never leave.
 
 use proto::ids::NodeId;
+
+pub use crate::domain::node::{Node, NodeState};
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -16,23 +18,6 @@ use crate::error::{NodeError, Result};
 use crate::store::entity::{allocation, node, pool, reservation};
 
 pub const DRIVERS: [&str; 2] = ["lxc", "proxmox"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeState {
-    Online,
-    Offline,
-    Maintenance,
-}
-
-impl NodeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "online",
-            Self::Offline => "offline",
-            Self::Maintenance => "maintenance",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct NewNode {
@@ -67,7 +52,7 @@ fn overcommit(field: &'static str, raw: f64, default: f64) -> Result<f64> {
 }
 
 impl Nodes {
-    pub async fn create_node(&self, caller: Caller, new: NewNode) -> Result<node::Model> {
+    pub async fn create_node(&self, caller: Caller, new: NewNode) -> Result<Node> {
         require_admin(caller)?;
         let name = validate::name("name", &new.name)?;
         let location = if new.location.trim().is_empty() {
@@ -182,7 +167,7 @@ impl Nodes {
         .insert(&self.db)
         .await;
         match inserted {
-            Ok(model) => Ok(model),
+            Ok(model) => Ok(model.into()),
             Err(e) if is_unique_violation(&e) => Err(NodeError::Conflict(
                 "a node with this name already exists".into(),
             )),
@@ -196,7 +181,7 @@ impl Nodes {
         caller: Caller,
         page: platform::page::Page,
         ids: &[i64],
-    ) -> Result<(Vec<node::Model>, String)> {
+    ) -> Result<(Vec<Node>, String)> {
         require_admin(caller)?;
         if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
             return Err(NodeError::invalid("ids", "at most 1000 ids at once"));
@@ -208,7 +193,8 @@ impl Nodes {
         if !ids.is_empty() {
             query = query.filter(node::Column::Id.is_in(ids.iter().copied()));
         }
-        Ok(page.finish(query.all(&self.db).await?, |n| n.id))
+        let (rows, next) = page.finish(query.all(&self.db).await?, |n| n.id);
+        Ok((rows.into_iter().map(Node::from).collect(), next))
     }
 
     /// Every node, for the service's own use (probes, drivers).
@@ -231,7 +217,7 @@ impl Nodes {
         caller: Caller,
         id: Option<i64>,
         uuid: Option<&str>,
-    ) -> Result<node::Model> {
+    ) -> Result<Node> {
         require_admin(caller)?;
         let found = match (id, uuid) {
             (Some(id), _) => node::Entity::find_by_id(id).one(&self.db).await?,
@@ -243,20 +229,15 @@ impl Nodes {
             }
             (None, None) => return Err(NodeError::invalid("nodeId", "name a node")),
         };
-        found.ok_or(NodeError::NotFound("node"))
+        found.map(Node::from).ok_or(NodeError::NotFound("node"))
     }
 
-    pub async fn set_state(
-        &self,
-        caller: Caller,
-        id: i64,
-        state: NodeState,
-    ) -> Result<node::Model> {
+    pub async fn set_state(&self, caller: Caller, id: i64, state: NodeState) -> Result<Node> {
         require_admin(caller)?;
         let found = self.node_by_id(NodeId::stored(id)).await?;
         let mut active: node::ActiveModel = found.into();
         active.state = Set(state.as_str().to_owned());
-        Ok(active.update(&self.db).await?)
+        Ok(active.update(&self.db).await?.into())
     }
 
     /// Records a probe's verdict.
