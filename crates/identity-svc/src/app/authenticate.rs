@@ -74,8 +74,7 @@ impl Identity {
     }
 
     async fn user_by_id(&self, id: i64) -> Result<user::Model> {
-        user::Entity::find_by_id(id)
-            .one(&self.db)
+        store::users::by_id(&self.db, id)
             .await?
             .ok_or(IdentityError::Unauthenticated)
     }
@@ -102,11 +101,7 @@ impl Identity {
         if lookup.is_empty() || lookup.len() > 512 {
             return Err(IdentityError::Unauthenticated);
         }
-        credential::Entity::find()
-            .filter(credential::Column::Lookup.eq(lookup))
-            .filter(credential::Column::Kind.eq(kind.as_str()))
-            .filter(credential::Column::RevokedAt.is_null())
-            .one(&self.db)
+        store::credentials::active(&self.db, kind.as_str(), lookup)
             .await?
             .ok_or(IdentityError::Unauthenticated)
     }
@@ -119,12 +114,7 @@ impl Identity {
         {
             return;
         }
-        let result = credential::Entity::update_many()
-            .col_expr(credential::Column::LastUsedAt, Expr::value(at))
-            .filter(credential::Column::Id.eq(row.id))
-            .exec(&self.db)
-            .await;
-        if let Err(e) = result {
+        if let Err(e) = store::credentials::touch(&self.db, row.id, at).await {
             tracing::warn!(error = %e, "recording credential use failed");
         }
     }

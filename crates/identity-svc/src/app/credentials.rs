@@ -22,11 +22,7 @@ impl Identity {
                 "only administrators may create Skyport API keys",
             ));
         }
-        let active = credential::Entity::find()
-            .filter(credential::Column::UserId.eq(caller.user_id))
-            .filter(credential::Column::RevokedAt.is_null())
-            .count(&self.db)
-            .await?;
+        let active = store::credentials::count_active_of(&self.db, caller.user_id).await?;
         if active >= MAX_CREDENTIALS_PER_USER {
             return Err(IdentityError::Conflict(format!(
                 "at most {MAX_CREDENTIALS_PER_USER} active credentials per user; revoke one first"
@@ -56,22 +52,17 @@ impl Identity {
                 ));
             }
         };
-        let row = credential::ActiveModel {
-            user_id: Set(caller.user_id),
-            kind: Set(kind.as_str().to_owned()),
-            name: Set(name),
-            lookup: Set(lookup),
-            secret_digest: Set(digest),
-            hint: Set(secret::hint(&secret_value)),
-            public_token: Set(public_token),
-            client_api: Set(client_api),
-            created_at: Set(now()),
-            last_used_at: Set(None),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await?;
+        let new = store::credentials::NewRow {
+            user_id: caller.user_id,
+            kind: kind.as_str(),
+            name,
+            lookup,
+            secret_digest: digest,
+            hint: secret::hint(&secret_value),
+            public_token,
+            client_api,
+        };
+        let row = store::credentials::insert(&self.db, new, now()).await?;
         Ok((row.into(), secret_value))
     }
 
@@ -81,28 +72,16 @@ impl Identity {
         user: Option<UserId>,
     ) -> Result<Vec<Credential>> {
         let owner = self.target_user(caller, user)?;
-        let rows = credential::Entity::find()
-            .filter(credential::Column::UserId.eq(owner.get()))
-            .filter(credential::Column::RevokedAt.is_null())
-            .order_by_asc(credential::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = store::credentials::active_of(&self.db, owner.get()).await?;
         Ok(rows.into_iter().map(Credential::from).collect())
     }
 
     /// Revokes one of the caller's credentials (an administrator may revoke anyone's).
     /// Revoking an already revoked credential succeeds.
     pub async fn revoke_credential(&self, caller: Caller, id: i64) -> Result<()> {
-        let row = credential::Entity::find_by_id(id).one(&self.db).await?;
-        match row {
+        match store::credentials::find(&self.db, id).await? {
             Some(row) if caller.admin || row.user_id == caller.user_id => {
-                credential::Entity::update_many()
-                    .col_expr(credential::Column::RevokedAt, Expr::value(now()))
-                    .filter(credential::Column::Id.eq(row.id))
-                    .filter(credential::Column::RevokedAt.is_null())
-                    .exec(&self.db)
-                    .await?;
-                Ok(())
+                Ok(store::credentials::revoke(&self.db, row.id, now()).await?)
             }
             _ => Err(IdentityError::NotFound("token")),
         }

@@ -5,11 +5,10 @@ use super::*;
 impl Identity {
     pub async fn balance(&self, caller: Caller, user: Option<UserId>) -> Result<(UserId, i64)> {
         let owner = self.target_user(caller, user)?;
-        let row = balance::Entity::find_by_id(owner.get())
-            .one(&self.db)
+        let balance = store::credits::balance_of(&self.db, owner.get())
             .await?
             .ok_or(IdentityError::NotFound("user"))?;
-        Ok((owner, row.balance))
+        Ok((owner, balance))
     }
 
     /// Grants (positive) or charges (negative) credits, never below zero unless `allow_debt`
@@ -43,8 +42,7 @@ impl Identity {
         let reference = reference
             .map(|r| validate::label("reference", r, 128))
             .transpose()?;
-        if balance::Entity::find_by_id(user_id)
-            .one(&self.db)
+        if store::credits::balance_of(&self.db, user_id)
             .await?
             .is_none()
         {
@@ -64,17 +62,7 @@ impl Identity {
         } else {
             -amount
         };
-        let updated = balance::Entity::update_many()
-            .col_expr(
-                balance::Column::Balance,
-                sea_orm::sea_query::ExprTrait::add(Expr::col(balance::Column::Balance), amount),
-            )
-            .col_expr(balance::Column::UpdatedAt, Expr::value(at))
-            .filter(balance::Column::UserId.eq(user_id))
-            .filter(balance::Column::Balance.gte(floor))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 1 {
+        if !store::credits::add(&txn, user_id, amount, floor, at).await? {
             txn.rollback().await?;
             let (_, balance) = self.balance(caller, Some(user)).await?;
             return Err(IdentityError::InsufficientCredits {
@@ -82,22 +70,17 @@ impl Identity {
                 needed: -amount,
             });
         }
-        let balance_after = balance::Entity::find_by_id(user_id)
-            .one(&txn)
+        let balance_after = store::credits::balance_of(&txn, user_id)
             .await?
-            .ok_or(IdentityError::NotFound("user"))?
-            .balance;
-        let inserted = ledger::ActiveModel {
-            user_id: Set(user_id),
-            amount: Set(amount),
-            balance_after: Set(balance_after),
-            reason: Set(reason),
-            reference: Set(reference.clone()),
-            created_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await;
+            .ok_or(IdentityError::NotFound("user"))?;
+        let entry = store::credits::NewEntry {
+            user_id,
+            amount,
+            balance_after,
+            reason,
+            reference: reference.clone(),
+        };
+        let inserted = store::credits::record(&txn, entry, at).await;
         match inserted {
             Ok(entry) => {
                 txn.commit().await?;
@@ -124,11 +107,7 @@ impl Identity {
         user_id: i64,
         reference: &str,
     ) -> Result<Option<ledger::Model>> {
-        Ok(ledger::Entity::find()
-            .filter(ledger::Column::UserId.eq(user_id))
-            .filter(ledger::Column::Reference.eq(reference))
-            .one(&self.db)
-            .await?)
+        Ok(store::credits::by_reference(&self.db, user_id, reference).await?)
     }
 
     pub async fn ledger(
@@ -140,12 +119,7 @@ impl Identity {
         let (owner, balance) = self.balance(caller, user).await?;
         let owner = owner.get();
         let limit = if limit == 0 { 100 } else { limit.min(1000) };
-        let entries = ledger::Entity::find()
-            .filter(ledger::Column::UserId.eq(owner))
-            .order_by_desc(ledger::Column::Id)
-            .limit(u64::from(limit))
-            .all(&self.db)
-            .await?;
+        let entries = store::credits::newest(&self.db, owner, u64::from(limit)).await?;
         Ok((
             entries.into_iter().map(LedgerEntry::from).collect(),
             balance,

@@ -16,11 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use platform::auth::{Caller, Minter};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr, TransactionTrait};
 use secrecy::ExposeSecret;
 
 use self::jwt::Signer;
@@ -30,9 +26,8 @@ use crate::domain::credential::{
 };
 use crate::domain::validate::{self, Email, Username};
 use crate::error::{IdentityError, Result};
-use crate::store::entity::{
-    balance, credential, ledger, login_throttle, refresh_token, session, user,
-};
+use crate::store;
+use crate::store::entity::{credential, ledger, session, user};
 use crate::store::migration::Migrator;
 pub use proto::ids::UserId;
 
@@ -182,11 +177,7 @@ impl Identity {
     }
 
     async fn bootstrap_admin(&self, admin: &AdminBootstrap) -> anyhow::Result<()> {
-        let existing_admin = user::Entity::find()
-            .filter(user::Column::Role.eq(ROLE_ADMIN))
-            .order_by_asc(user::Column::Id)
-            .one(&self.db)
-            .await?;
+        let existing_admin = store::users::first_admin(&self.db).await?;
         let admin_user = match (existing_admin, &admin.email, &admin.password) {
             (Some(found), _, _) => Some(found),
             (None, Some(email), Some(password)) => {
@@ -217,27 +208,21 @@ impl Identity {
                 "admin.api_key must be at least 32 characters"
             );
             let lookup = secret::digest(key);
-            let known = credential::Entity::find()
-                .filter(credential::Column::Lookup.eq(lookup.clone()))
-                .one(&self.db)
-                .await?;
-            if known.is_none() {
-                credential::ActiveModel {
-                    user_id: Set(owner.id),
-                    kind: Set(CredentialKind::SkyportApiKey.as_str().to_owned()),
-                    name: Set("configured key".to_owned()),
-                    lookup: Set(lookup.clone()),
-                    secret_digest: Set(lookup),
-                    hint: Set(secret::hint(key)),
-                    public_token: Set(None),
-                    client_api: Set(false),
-                    created_at: Set(now()),
-                    last_used_at: Set(None),
-                    revoked_at: Set(None),
-                    ..Default::default()
-                }
-                .insert(&self.db)
-                .await?;
+            if store::credentials::by_lookup(&self.db, &lookup)
+                .await?
+                .is_none()
+            {
+                let row = store::credentials::NewRow {
+                    user_id: owner.id,
+                    kind: CredentialKind::SkyportApiKey.as_str(),
+                    name: "configured key".to_owned(),
+                    lookup: lookup.clone(),
+                    secret_digest: lookup,
+                    hint: secret::hint(key),
+                    public_token: None,
+                    client_api: false,
+                };
+                store::credentials::insert(&self.db, row, now()).await?;
                 tracing::info!("registered the configured Skyport API key");
             }
         }

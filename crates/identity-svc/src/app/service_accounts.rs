@@ -4,17 +4,12 @@
 
 use std::time::Duration;
 
-use platform::auth::{Caller, Scopes, Service, TOKEN_TTL};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
-
 use super::{Identity, ROLE_ADMIN, ServiceAccount, now};
 use crate::domain::credential as secret;
 use crate::domain::validate;
 use crate::error::{IdentityError, Result};
-use crate::store::entity::{service_account, user};
+use crate::store;
+use platform::auth::{Caller, Scopes, Service, TOKEN_TTL};
 
 /// Prefix of service account keys, so a leaked one is recognisable.
 pub const KEY_PREFIX: &str = "vsa_";
@@ -57,59 +52,37 @@ impl Identity {
             )
         })?;
         let owner = new.user_id.map_or(caller.user_id, super::UserId::get);
-        if user::Entity::find_by_id(owner)
-            .one(&self.db)
-            .await?
-            .is_none()
-        {
+        if store::users::by_id(&self.db, owner).await?.is_none() {
             return Err(IdentityError::NotFound("user"));
         }
-        let active = service_account::Entity::find()
-            .filter(service_account::Column::RevokedAt.is_null())
-            .count(&self.db)
-            .await?;
+        let active = store::service_accounts::count_active(&self.db).await?;
         if active >= MAX_ACCOUNTS {
             return Err(IdentityError::Conflict(format!(
                 "at most {MAX_ACCOUNTS} active service accounts; revoke one first"
             )));
         }
         let key = secret::generate(KEY_PREFIX);
-        let row = service_account::ActiveModel {
-            user_id: Set(owner),
-            name: Set(name),
-            scopes: Set(scopes.names().join(" ")),
-            key_digest: Set(secret::digest(&key)),
-            hint: Set(secret::hint(&key)),
-            created_at: Set(now()),
-            last_used_at: Set(None),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await?;
+        let new = store::service_accounts::NewRow {
+            user_id: owner,
+            name,
+            scopes: scopes.names().join(" "),
+            key_digest: secret::digest(&key),
+            hint: secret::hint(&key),
+        };
+        let row = store::service_accounts::insert(&self.db, new, now()).await?;
         Ok((row.into(), key))
     }
 
     pub async fn list_service_accounts(&self, caller: Caller) -> Result<Vec<ServiceAccount>> {
         super::require_admin(caller)?;
-        let rows = service_account::Entity::find()
-            .filter(service_account::Column::RevokedAt.is_null())
-            .order_by_asc(service_account::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = store::service_accounts::active(&self.db).await?;
         Ok(rows.into_iter().map(ServiceAccount::from).collect())
     }
 
     /// Revokes an account: it gets no new tokens; those it holds expire within a minute.
     pub async fn revoke_service_account(&self, caller: Caller, id: i64) -> Result<()> {
         super::require_admin(caller)?;
-        let done = service_account::Entity::update_many()
-            .col_expr(service_account::Column::RevokedAt, Expr::value(now()))
-            .filter(service_account::Column::Id.eq(id))
-            .filter(service_account::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        if done.rows_affected == 0 {
+        if !store::service_accounts::revoke(&self.db, id, now()).await? {
             return Err(IdentityError::NotFound("service account"));
         }
         Ok(())
@@ -129,14 +102,10 @@ impl Identity {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
             return Err(IdentityError::Unauthenticated);
         }
-        let row = service_account::Entity::find()
-            .filter(service_account::Column::KeyDigest.eq(secret::digest(key)))
-            .filter(service_account::Column::RevokedAt.is_null())
-            .one(&self.db)
+        let row = store::service_accounts::by_key(&self.db, secret::digest(key))
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        let owner = user::Entity::find_by_id(row.user_id)
-            .one(&self.db)
+        let owner = store::users::by_id(&self.db, row.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
         let scopes = Scopes::parse(row.scopes.split_whitespace())
@@ -153,18 +122,11 @@ impl Identity {
             .mint(&caller, audience, TOKEN_TTL)
             .map_err(IdentityError::Internal)?;
         let at = now();
-        if row
+        let due = row
             .last_used_at
-            .is_none_or(|last| at - last >= LAST_USED_GRANULARITY)
-        {
-            let touched = service_account::Entity::update_many()
-                .col_expr(service_account::Column::LastUsedAt, Expr::value(at))
-                .filter(service_account::Column::Id.eq(row.id))
-                .exec(&self.db)
-                .await;
-            if let Err(e) = touched {
-                tracing::warn!(error = %e, "recording a service account's use failed");
-            }
+            .is_none_or(|last| at - last >= LAST_USED_GRANULARITY);
+        if due && let Err(e) = store::service_accounts::touch(&self.db, row.id, at).await {
+            tracing::warn!(error = %e, "recording a service account's use failed");
         }
         Ok(IssuedToken {
             token,

@@ -7,15 +7,15 @@ impl Identity {
     /// Password login with a username or an email address.
     pub async fn login(&self, login: &str, password: &str) -> Result<IssuedSession> {
         let login = login.trim();
-        let filter = if login.contains('@') {
-            user::Column::Email.eq(login.to_ascii_lowercase())
+        let by = if login.contains('@') {
+            store::users::By::Email(login)
         } else {
-            user::Column::Username.eq(login)
+            store::users::By::Username(login)
         };
         let found = if login.is_empty() || login.len() > 254 {
             None
         } else {
-            user::Entity::find().filter(filter).one(&self.db).await?
+            store::users::find(&self.db, by).await?
         };
         // Wrong passwords are counted per account (per login name when there is no such
         // account, so both behave alike); past a few, no password is checked for a while.
@@ -42,16 +42,9 @@ impl Identity {
         let session_id = uuid::Uuid::now_v7().to_string();
         let refresh = secret::generate(REFRESH_PREFIX);
         let txn = self.db.begin().await?;
-        session::ActiveModel {
-            id: Set(session_id.clone()),
-            user_id: Set(user.id),
-            created_at: Set(at),
-            expires_at: Set(at + self.refresh_ttl_delta()),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        insert_refresh_token(&txn, &session_id, &refresh, at).await?;
+        let expires_at = at + self.refresh_ttl_delta();
+        let digest = secret::digest(&refresh);
+        store::sessions::open(&txn, &session_id, user.id, at, expires_at, digest).await?;
         txn.commit().await?;
         self.issue(user, &session_id, refresh, at)
     }
@@ -72,11 +65,8 @@ impl Identity {
 
     /// `TooManyAttempts` while a login is blocked after repeated wrong passwords.
     async fn login_allowed(&self, key: &str) -> Result<()> {
-        let row = login_throttle::Entity::find_by_id(key.to_owned())
-            .one(&self.db)
-            .await?;
         let at = now();
-        match row.and_then(|r| r.blocked_until) {
+        match store::throttle::blocked_until(&self.db, key).await? {
             Some(until) if until > at => Err(IdentityError::TooManyAttempts {
                 retry_after: (until - at).to_std().unwrap_or(Duration::from_secs(1)),
             }),
@@ -88,47 +78,13 @@ impl Identity {
     /// for a time that doubles with each further one, up to [`MAX_LOGIN_BLOCK`].
     async fn login_failed(&self, key: &str) -> Result<()> {
         let at = now();
-        // Counted in the database itself (`failed + 1`), so replicas never lose a count.
-        login_throttle::Entity::insert(login_throttle::ActiveModel {
-            key: Set(key.to_owned()),
-            failed: Set(1),
-            blocked_until: Set(None),
-            updated_at: Set(at),
-        })
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(login_throttle::Column::Key)
-                .value(
-                    login_throttle::Column::Failed,
-                    sea_orm::sea_query::ExprTrait::add(
-                        Expr::col((login_throttle::Entity, login_throttle::Column::Failed)),
-                        1,
-                    ),
-                )
-                .value(login_throttle::Column::UpdatedAt, Expr::value(at))
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
-        let failed = login_throttle::Entity::find_by_id(key.to_owned())
-            .one(&self.db)
-            .await?
-            .map_or(1, |r| r.failed);
+        let failed = store::throttle::count_failure(&self.db, key, at).await?;
         let blocked_until = login_block(failed).map(|block| at + block);
-        if blocked_until.is_some() {
-            login_throttle::Entity::update_many()
-                .col_expr(
-                    login_throttle::Column::BlockedUntil,
-                    Expr::value(blocked_until),
-                )
-                .filter(login_throttle::Column::Key.eq(key))
-                .exec(&self.db)
-                .await?;
+        if let Some(until) = blocked_until {
+            store::throttle::block(&self.db, key, until).await?;
         }
         // Counters nobody has touched for a day are forgotten.
-        login_throttle::Entity::delete_many()
-            .filter(login_throttle::Column::UpdatedAt.lt(at - chrono::TimeDelta::days(1)))
-            .exec(&self.db)
-            .await?;
+        store::throttle::forget_older(&self.db, at - chrono::TimeDelta::days(1)).await?;
         if blocked_until.is_some() {
             tracing::warn!(failed, "login blocked after repeated wrong passwords");
         }
@@ -136,19 +92,14 @@ impl Identity {
     }
 
     async fn login_succeeded(&self, key: &str) -> Result<()> {
-        login_throttle::Entity::delete_by_id(key.to_owned())
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::throttle::clear(&self.db, key).await?)
     }
 
     /// Rotates a refresh token. A token used twice means it leaked: its whole session is
     /// revoked.
     pub async fn refresh(&self, presented: &str) -> Result<IssuedSession> {
-        let Some(row) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenDigest.eq(secret::digest(presented)))
-            .one(&self.db)
-            .await?
+        let Some(row) =
+            store::sessions::refresh_by_digest(&self.db, secret::digest(presented)).await?
         else {
             return Err(IdentityError::Unauthenticated);
         };
@@ -156,13 +107,7 @@ impl Identity {
         let session = self.live_session(&row.session_id, at).await?;
         let replacement = secret::generate(REFRESH_PREFIX);
         let txn = self.db.begin().await?;
-        let marked = refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::UsedAt, Expr::value(at))
-            .filter(refresh_token::Column::Id.eq(row.id))
-            .filter(refresh_token::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if marked.rows_affected != 1 {
+        if !store::sessions::use_refresh(&txn, row.id, at).await? {
             txn.rollback().await?;
             tracing::warn!(session = %session.id, "refresh token reused; revoking its session");
             self.revoke_session(&session.id, at).await?;
@@ -170,10 +115,9 @@ impl Identity {
                 user_id: session.user_id,
             });
         }
-        insert_refresh_token(&txn, &session.id, &replacement, at).await?;
+        store::sessions::add_refresh(&txn, &session.id, secret::digest(&replacement), at).await?;
         txn.commit().await?;
-        let user = user::Entity::find_by_id(session.user_id)
-            .one(&self.db)
+        let user = store::users::by_id(&self.db, session.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
         self.issue(user, &session.id, replacement, at)
@@ -215,40 +159,13 @@ impl Identity {
     }
 
     pub(super) async fn live_session(&self, id: &str, at: DateTime<Utc>) -> Result<session::Model> {
-        match session::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-        {
+        match store::sessions::find(&self.db, id).await? {
             Some(s) if s.revoked_at.is_none() && s.expires_at > at => Ok(s),
             _ => Err(IdentityError::Unauthenticated),
         }
     }
 
     async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(at))
-            .filter(session::Column::Id.eq(id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::sessions::revoke(&self.db, id, at).await?)
     }
-}
-
-async fn insert_refresh_token<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    session_id: &str,
-    token: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    refresh_token::ActiveModel {
-        session_id: Set(session_id.to_owned()),
-        token_digest: Set(secret::digest(token)),
-        created_at: Set(at),
-        used_at: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    Ok(())
 }

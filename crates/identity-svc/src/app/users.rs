@@ -3,7 +3,6 @@
 use super::*;
 
 impl Identity {
-    /// Creates a user. Only an administrator may create another administrator.
     /// Creates an account: for a caller (an administrator, or a user making one for someone
     /// else), or, without one, a person registering themselves while registration is open.
     pub async fn create_user(&self, caller: Option<Caller>, new: NewUser) -> Result<User> {
@@ -26,15 +25,13 @@ impl Identity {
             Some(id) => validate::skyport_id(id)?,
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let taken = user::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(user::Column::Username.eq(username.as_str()))
-                    .add(user::Column::Email.eq(email.as_str()))
-                    .add(user::Column::SkyportId.eq(skyport_id.as_str())),
-            )
-            .one(&self.db)
-            .await?;
+        let taken = store::users::taken(
+            &self.db,
+            username.as_str(),
+            email.as_str(),
+            skyport_id.as_str(),
+        )
+        .await?;
         if let Some(taken) = taken {
             let what = if taken.username == username.as_str() {
                 "username"
@@ -50,19 +47,15 @@ impl Identity {
         let password_hash = password::hash(new.password).await?;
         let at = now();
         let txn = self.db.begin().await?;
-        let inserted = user::ActiveModel {
-            uuid: Set(uuid::Uuid::new_v4().to_string()),
-            skyport_id: Set(skyport_id),
-            username: Set(username.as_str().to_owned()),
-            email: Set(email.as_str().to_owned()),
-            role: Set(if new.admin { ROLE_ADMIN } else { ROLE_USER }.to_owned()),
-            password_hash: Set(password_hash),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await;
+        let row = store::users::NewRow {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            skyport_id,
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            role: if new.admin { ROLE_ADMIN } else { ROLE_USER },
+            password_hash,
+        };
+        let inserted = store::users::insert(&txn, row, at).await;
         let created = match inserted {
             Ok(created) => created,
             Err(e) if is_unique_violation(&e) => {
@@ -72,13 +65,6 @@ impl Identity {
             }
             Err(e) => return Err(e.into()),
         };
-        balance::ActiveModel {
-            user_id: Set(created.id),
-            balance: Set(0),
-            updated_at: Set(at),
-        }
-        .insert(&txn)
-        .await?;
         txn.commit().await?;
         Ok(created)
     }
@@ -86,13 +72,13 @@ impl Identity {
     /// A user the caller may see: themselves, or anyone for an administrator. Anything else
     /// is "not found", so ids of other users are not confirmed.
     pub async fn get_user(&self, caller: Caller, lookup: UserLookup) -> Result<User> {
-        let filter = match lookup {
-            UserLookup::Id(id) => user::Column::Id.eq(id.get()),
-            UserLookup::SkyportId(id) => user::Column::SkyportId.eq(id),
-            UserLookup::Email(email) => user::Column::Email.eq(email.trim().to_ascii_lowercase()),
-            UserLookup::Username(name) => user::Column::Username.eq(name),
+        let by = match &lookup {
+            UserLookup::Id(id) => store::users::By::Id(id.get()),
+            UserLookup::SkyportId(id) => store::users::By::SkyportId(id),
+            UserLookup::Email(email) => store::users::By::Email(email),
+            UserLookup::Username(name) => store::users::By::Username(name),
         };
-        let found = user::Entity::find().filter(filter).one(&self.db).await?;
+        let found = store::users::find(&self.db, by).await?;
         match found {
             Some(u) if caller.admin || u.id == caller.user_id => Ok(User::from(u)),
             _ => Err(IdentityError::NotFound("user")),
@@ -110,14 +96,8 @@ impl Identity {
         if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
             return Err(IdentityError::invalid("ids", "at most 1000 ids at once"));
         }
-        let mut query = user::Entity::find()
-            .filter(user::Column::Id.gt(page.after))
-            .order_by_asc(user::Column::Id)
-            .limit(page.fetch());
-        if !ids.is_empty() {
-            query = query.filter(user::Column::Id.is_in(ids.iter().copied()));
-        }
-        let (rows, next) = page.finish(query.all(&self.db).await?, |u| u.id);
+        let rows = store::users::page(&self.db, page.after, page.fetch(), ids).await?;
+        let (rows, next) = page.finish(rows, |u| u.id);
         Ok((rows.into_iter().map(User::from).collect(), next))
     }
 }
