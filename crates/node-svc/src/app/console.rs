@@ -4,12 +4,11 @@
 use chrono::{TimeDelta, Utc};
 use proto::ids::{NodeId, UserId};
 use rand::RngCore as _;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
 use super::Nodes;
 use crate::error::{NodeError, Result};
-use crate::store::entity::console_ticket;
+use crate::store;
 
 /// How long a ticket may wait to be used.
 pub const TICKET_TTL_SECS: u32 = 60;
@@ -37,21 +36,19 @@ impl Nodes {
         let (node_id, user_id) = (node.get(), user.get());
         let now = Utc::now();
         // Expired tickets are swept here, so the table stays small.
-        console_ticket::Entity::delete_many()
-            .filter(console_ticket::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
-            .await?;
+        store::tickets::sweep(&self.db, now).await?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let ticket = format!("vct_{}", hex::encode(bytes));
-        console_ticket::ActiveModel {
-            digest: Set(digest(&ticket)),
-            node_id: Set(node_id),
-            guest: Set(guest.to_owned()),
-            user_id: Set(user_id),
-            expires_at: Set(now + TimeDelta::seconds(i64::from(TICKET_TTL_SECS))),
-        }
-        .insert(&self.db)
+        let expires_at = now + TimeDelta::seconds(i64::from(TICKET_TTL_SECS));
+        store::tickets::insert(
+            &self.db,
+            digest(&ticket),
+            node_id,
+            guest,
+            user_id,
+            expires_at,
+        )
         .await?;
         Ok(ticket)
     }
@@ -61,21 +58,9 @@ impl Nodes {
         if !ticket.starts_with("vct_") || ticket.len() > 100 {
             return Err(NodeError::BadTicket);
         }
-        let key = digest(ticket);
-        let Some(row) = console_ticket::Entity::find_by_id(key.clone())
-            .one(&self.db)
-            .await?
-        else {
+        let Some(row) = store::tickets::take(&self.db, &digest(ticket), Utc::now()).await? else {
             return Err(NodeError::BadTicket);
         };
-        let taken = console_ticket::Entity::delete_many()
-            .filter(console_ticket::Column::Digest.eq(key))
-            .filter(console_ticket::Column::ExpiresAt.gt(Utc::now()))
-            .exec(&self.db)
-            .await?;
-        if taken.rows_affected != 1 {
-            return Err(NodeError::BadTicket);
-        }
         Ok(ConsoleGrant {
             node_id: NodeId::stored(row.node_id),
             guest: row.guest,

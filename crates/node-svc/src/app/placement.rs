@@ -3,12 +3,13 @@
 //! oversubscribe a node, on SQLite or PostgreSQL) plus a reservation row, in one transaction.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::TransactionTrait;
 
 use super::{Nodes, is_unique_violation};
 use crate::error::{NodeError, Result};
+use crate::store;
 use crate::store::entity::{node, reservation};
+use crate::store::reservations::Amount;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -66,23 +67,17 @@ impl Nodes {
                 "cores, memory and disk must be positive",
             ));
         }
-        if let Some(existing) = reservation::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-        {
+        if let Some(existing) = store::reservations::find(&self.db, id).await? {
             return Ok(existing.into());
         }
-        let (cores, memory, disk) = (
-            i64::from(size.cores),
-            i64::try_from(size.memory_mb)
+        let amount = Amount {
+            cores: i64::from(size.cores),
+            memory_mb: i64::try_from(size.memory_mb)
                 .map_err(|_| NodeError::invalid("size", "memory too large"))?,
-            i64::try_from(size.disk_gb)
+            disk_gb: i64::try_from(size.disk_gb)
                 .map_err(|_| NodeError::invalid("size", "disk too large"))?,
-        );
-        let mut candidates: Vec<node::Model> = node::Entity::find()
-            .filter(node::Column::State.eq("online"))
-            .filter(node::Column::Health.ne("unreachable"))
-            .all(&self.db)
+        };
+        let mut candidates: Vec<node::Model> = store::reservations::placeable_nodes(&self.db)
             .await?
             .into_iter()
             .filter(|n| location.is_none_or(|l| n.location == l))
@@ -96,61 +91,12 @@ impl Nodes {
 
         for candidate in candidates {
             let txn = self.db.begin().await?;
-            let fits =
-                |reserved: node::Column, amount: i64, total: node::Column, ratio: node::Column| {
-                    Expr::col(reserved)
-                        .add(amount)
-                        .lte(Expr::col(total).mul(Expr::col(ratio)))
-                };
-            let taken = node::Entity::update_many()
-                .col_expr(
-                    node::Column::ReservedCores,
-                    Expr::col(node::Column::ReservedCores).add(cores),
-                )
-                .col_expr(
-                    node::Column::ReservedMemoryMb,
-                    Expr::col(node::Column::ReservedMemoryMb).add(memory),
-                )
-                .col_expr(
-                    node::Column::ReservedDiskGb,
-                    Expr::col(node::Column::ReservedDiskGb).add(disk),
-                )
-                .filter(node::Column::Id.eq(candidate.id))
-                .filter(node::Column::State.eq("online"))
-                .filter(fits(
-                    node::Column::ReservedCores,
-                    cores,
-                    node::Column::Cores,
-                    node::Column::CpuOvercommit,
-                ))
-                .filter(fits(
-                    node::Column::ReservedMemoryMb,
-                    memory,
-                    node::Column::MemoryMb,
-                    node::Column::MemoryOvercommit,
-                ))
-                .filter(fits(
-                    node::Column::ReservedDiskGb,
-                    disk,
-                    node::Column::DiskGb,
-                    node::Column::DiskOvercommit,
-                ))
-                .exec(&txn)
-                .await?;
-            if taken.rows_affected != 1 {
+            if !store::reservations::take(&txn, candidate.id, amount).await? {
                 txn.rollback().await?;
                 continue;
             }
-            let inserted = reservation::ActiveModel {
-                id: Set(id.to_owned()),
-                node_id: Set(candidate.id),
-                cores: Set(cores),
-                memory_mb: Set(memory),
-                disk_gb: Set(disk),
-                created_at: Set(Utc::now()),
-            }
-            .insert(&txn)
-            .await;
+            let inserted =
+                store::reservations::insert(&txn, id, candidate.id, amount, Utc::now()).await;
             return match inserted {
                 Ok(row) => {
                     txn.commit().await?;
@@ -159,8 +105,7 @@ impl Nodes {
                 Err(e) if is_unique_violation(&e) => {
                     // The same reservation id won a race elsewhere: undo ours, return theirs.
                     txn.rollback().await?;
-                    reservation::Entity::find_by_id(id.to_owned())
-                        .one(&self.db)
+                    store::reservations::find(&self.db, id)
                         .await?
                         .map(Reservation::from)
                         .ok_or(NodeError::Internal(anyhow::anyhow!("reservation vanished")))
@@ -175,36 +120,20 @@ impl Nodes {
     pub async fn release(&self, id: &str) -> Result<bool> {
         // A reservation never changes, so reading it first is safe; the transaction then
         // starts with a write, which SQLite needs to serialise concurrent releases.
-        let Some(row) = reservation::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-        else {
+        let Some(row) = store::reservations::find(&self.db, id).await? else {
             return Ok(false);
         };
         let txn = self.db.begin().await?;
-        let deleted = reservation::Entity::delete_by_id(id.to_owned())
-            .exec(&txn)
-            .await?;
-        if deleted.rows_affected != 1 {
+        if !store::reservations::delete(&txn, id).await? {
             txn.rollback().await?;
             return Ok(false);
         }
-        node::Entity::update_many()
-            .col_expr(
-                node::Column::ReservedCores,
-                Expr::col(node::Column::ReservedCores).sub(row.cores),
-            )
-            .col_expr(
-                node::Column::ReservedMemoryMb,
-                Expr::col(node::Column::ReservedMemoryMb).sub(row.memory_mb),
-            )
-            .col_expr(
-                node::Column::ReservedDiskGb,
-                Expr::col(node::Column::ReservedDiskGb).sub(row.disk_gb),
-            )
-            .filter(node::Column::Id.eq(row.node_id))
-            .exec(&txn)
-            .await?;
+        let amount = Amount {
+            cores: row.cores,
+            memory_mb: row.memory_mb,
+            disk_gb: row.disk_gb,
+        };
+        store::reservations::give_back(&txn, row.node_id, amount).await?;
         txn.commit().await?;
         Ok(true)
     }

@@ -2,20 +2,18 @@
 //! an address row is unique per pool, and an owner holds one address per family, so
 //! concurrent allocations can race but never share an address.
 
-use proto::ids::NodeId;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::Utc;
 use ipnet::IpNet;
 use platform::grpc::Caller;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use proto::ids::NodeId;
 
 use super::{Nodes, is_unique_violation, require_admin, validate};
 use crate::error::{NodeError, Result};
-use crate::store::entity::{allocation, node, pool};
+use crate::store;
+use crate::store::entity::{node, pool};
 
 /// Addresses scanned per pool for one allocation at most (IPv6 prefixes are vast).
 const SCAN_LIMIT: u128 = 1 << 20;
@@ -169,11 +167,7 @@ impl Nodes {
         }
         let (family, first, last, prefix_len, gateway) = parse_range(&new.range, &new.gateway)?;
         // Overlapping pools could hand one address to two servers.
-        for existing in pool::Entity::find()
-            .filter(pool::Column::Family.eq(family))
-            .all(&self.db)
-            .await?
-        {
+        for existing in store::pools::of_family(&self.db, family).await? {
             let parse = |a: &str| {
                 a.parse::<IpAddr>()
                     .map(to_u128)
@@ -187,20 +181,17 @@ impl Nodes {
                 )));
             }
         }
-        let row = pool::ActiveModel {
-            name: Set(name),
-            node_id: Set(new.node_id),
-            location: Set(location),
-            family: Set(family),
-            first: Set(from_u128(family, first).to_string()),
-            last: Set(from_u128(family, last).to_string()),
-            prefix_len: Set(prefix_len),
-            gateway: Set(gateway.to_string()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await;
+        let row = store::pools::NewPool {
+            name,
+            node_id: new.node_id,
+            location,
+            family,
+            first: from_u128(family, first).to_string(),
+            last: from_u128(family, last).to_string(),
+            prefix_len,
+            gateway: gateway.to_string(),
+        };
+        let row = store::pools::insert(&self.db, row, Utc::now()).await;
         let pool = match row {
             Ok(pool) => pool,
             Err(e) if is_unique_violation(&e) => {
@@ -220,15 +211,8 @@ impl Nodes {
     pub async fn list_pools(&self, caller: Caller) -> Result<Vec<PoolView>> {
         require_admin(caller)?;
         let mut out = Vec::new();
-        for pool in pool::Entity::find()
-            .order_by_asc(pool::Column::Id)
-            .all(&self.db)
-            .await?
-        {
-            let allocated = allocation::Entity::find()
-                .filter(allocation::Column::PoolId.eq(pool.id))
-                .count(&self.db)
-                .await?;
+        for pool in store::pools::all(&self.db).await? {
+            let allocated = store::pools::count_allocated(&self.db, pool.id).await?;
             let size = to_u128(
                 pool.last
                     .parse()
@@ -268,21 +252,7 @@ impl Nodes {
             return Ok(found);
         }
         let node: node::Model = self.node_by_id(NodeId::stored(node_id)).await?;
-        let mut pools = pool::Entity::find()
-            .filter(pool::Column::Family.eq(family))
-            .filter(pool::Column::NodeId.eq(node.id))
-            .order_by_asc(pool::Column::Id)
-            .all(&self.db)
-            .await?;
-        pools.extend(
-            pool::Entity::find()
-                .filter(pool::Column::Family.eq(family))
-                .filter(pool::Column::NodeId.is_null())
-                .filter(pool::Column::Location.eq(node.location.clone()))
-                .order_by_asc(pool::Column::Id)
-                .all(&self.db)
-                .await?,
-        );
+        let pools = store::pools::serving(&self.db, family, node.id, &node.location).await?;
         for pool in pools {
             if let Some(found) = self.take_from(&pool, owner).await? {
                 return Ok(found);
@@ -292,16 +262,10 @@ impl Nodes {
     }
 
     async fn existing(&self, owner: &str, family: i32) -> Result<Option<AllocatedAddress>> {
-        let Some(row) = allocation::Entity::find()
-            .filter(allocation::Column::Owner.eq(owner))
-            .filter(allocation::Column::Family.eq(family))
-            .one(&self.db)
-            .await?
-        else {
+        let Some(row) = store::pools::held_by(&self.db, owner, family).await? else {
             return Ok(None);
         };
-        let pool = pool::Entity::find_by_id(row.pool_id)
-            .one(&self.db)
+        let pool = store::pools::find(&self.db, row.pool_id)
             .await?
             .ok_or(NodeError::NotFound("pool"))?;
         Ok(Some(AllocatedAddress {
@@ -322,9 +286,7 @@ impl Nodes {
             parse(&pool.last)?,
             parse(&pool.gateway)?,
         );
-        let taken: HashSet<String> = allocation::Entity::find()
-            .filter(allocation::Column::PoolId.eq(pool.id))
-            .all(&self.db)
+        let taken: HashSet<String> = store::pools::allocated(&self.db, pool.id)
             .await?
             .into_iter()
             .map(|a| a.address)
@@ -337,16 +299,8 @@ impl Nodes {
             if candidate - 1 == gateway || taken.contains(&address) {
                 continue;
             }
-            let inserted = allocation::ActiveModel {
-                pool_id: Set(pool.id),
-                address: Set(address.clone()),
-                family: Set(pool.family),
-                owner: Set(owner.to_owned()),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            }
-            .insert(&self.db)
-            .await;
+            let inserted =
+                store::pools::allocate(&self.db, pool, &address, owner, Utc::now()).await;
             match inserted {
                 Ok(_) => {
                     return Ok(Some(AllocatedAddress {
@@ -370,11 +324,7 @@ impl Nodes {
 
     /// Releases every address `owner` holds. Releasing nothing is not an error.
     pub async fn release_addresses(&self, owner: &str) -> Result<u64> {
-        let deleted = allocation::Entity::delete_many()
-            .filter(allocation::Column::Owner.eq(owner))
-            .exec(&self.db)
-            .await?;
-        Ok(deleted.rows_affected)
+        Ok(store::pools::release(&self.db, owner).await?)
     }
 }
 

@@ -1,21 +1,19 @@
 //! The node registry: create, list, change state, delete. Credentials are sealed on the way
 //! in and never leave.
 
-use proto::ids::NodeId;
-
-pub use crate::domain::node::{Node, NodeState};
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use platform::grpc::Caller;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use proto::ids::NodeId;
+use sea_orm::Set;
+
+pub use crate::domain::node::{Node, NodeState};
 
 use super::{Nodes, is_unique_violation, require_admin, validate};
 use crate::error::{NodeError, Result};
-use crate::store::entity::{allocation, node, pool, reservation};
+use crate::store;
+use crate::store::entity::node;
 
 pub const DRIVERS: [&str; 2] = ["lxc", "proxmox"];
 
@@ -163,10 +161,8 @@ impl Nodes {
             health: Set("unknown".to_owned()),
             created_at: Set(Utc::now()),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await;
-        match inserted {
+        };
+        match store::nodes::insert(&self.db, inserted).await {
             Ok(model) => Ok(model.into()),
             Err(e) if is_unique_violation(&e) => Err(NodeError::Conflict(
                 "a node with this name already exists".into(),
@@ -186,28 +182,18 @@ impl Nodes {
         if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
             return Err(NodeError::invalid("ids", "at most 1000 ids at once"));
         }
-        let mut query = node::Entity::find()
-            .filter(node::Column::Id.gt(page.after))
-            .order_by_asc(node::Column::Id)
-            .limit(page.fetch());
-        if !ids.is_empty() {
-            query = query.filter(node::Column::Id.is_in(ids.iter().copied()));
-        }
-        let (rows, next) = page.finish(query.all(&self.db).await?, |n| n.id);
+        let rows = store::nodes::page(&self.db, page.after, page.fetch(), ids).await?;
+        let (rows, next) = page.finish(rows, |n| n.id);
         Ok((rows.into_iter().map(Node::from).collect(), next))
     }
 
     /// Every node, for the service's own use (probes, drivers).
     pub async fn all_nodes(&self) -> Result<Vec<node::Model>> {
-        Ok(node::Entity::find()
-            .order_by_asc(node::Column::Id)
-            .all(&self.db)
-            .await?)
+        Ok(store::nodes::all(&self.db).await?)
     }
 
     pub async fn node_by_id(&self, id: NodeId) -> Result<node::Model> {
-        node::Entity::find_by_id(id.get())
-            .one(&self.db)
+        store::nodes::find(&self.db, id.get())
             .await?
             .ok_or(NodeError::NotFound("node"))
     }
@@ -220,13 +206,8 @@ impl Nodes {
     ) -> Result<Node> {
         require_admin(caller)?;
         let found = match (id, uuid) {
-            (Some(id), _) => node::Entity::find_by_id(id).one(&self.db).await?,
-            (None, Some(uuid)) => {
-                node::Entity::find()
-                    .filter(node::Column::Uuid.eq(uuid))
-                    .one(&self.db)
-                    .await?
-            }
+            (Some(id), _) => store::nodes::find(&self.db, id).await?,
+            (None, Some(uuid)) => store::nodes::by_uuid(&self.db, uuid).await?,
             (None, None) => return Err(NodeError::invalid("nodeId", "name a node")),
         };
         found.map(Node::from).ok_or(NodeError::NotFound("node"))
@@ -235,22 +216,14 @@ impl Nodes {
     pub async fn set_state(&self, caller: Caller, id: i64, state: NodeState) -> Result<Node> {
         require_admin(caller)?;
         let found = self.node_by_id(NodeId::stored(id)).await?;
-        let mut active: node::ActiveModel = found.into();
-        active.state = Set(state.as_str().to_owned());
-        Ok(active.update(&self.db).await?.into())
+        Ok(store::nodes::set_state(&self.db, found, state.as_str())
+            .await?
+            .into())
     }
 
     /// Records a probe's verdict.
     pub async fn set_health(&self, id: NodeId, health: &str) -> Result<()> {
-        node::Entity::update_many()
-            .col_expr(
-                node::Column::Health,
-                sea_orm::sea_query::Expr::value(health),
-            )
-            .filter(node::Column::Id.eq(id.get()))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::nodes::set_health(&self.db, id.get(), health).await?)
     }
 
     /// The node's decrypted credentials (for its driver only).
@@ -272,35 +245,22 @@ impl Nodes {
     pub async fn delete_node(&self, caller: Caller, id: NodeId) -> Result<()> {
         require_admin(caller)?;
         let found = self.node_by_id(id).await?;
-        let servers = reservation::Entity::find()
-            .filter(reservation::Column::NodeId.eq(id.get()))
-            .count(&self.db)
-            .await?;
+        let servers = store::nodes::count_servers(&self.db, id.get()).await?;
         if servers > 0 {
             return Err(NodeError::Conflict(format!(
                 "node {} still has {servers} server(s); delete or move them first",
                 found.name
             )));
         }
-        let pool_ids: Vec<i64> = pool::Entity::find()
-            .filter(pool::Column::NodeId.eq(id.get()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-        let addresses = allocation::Entity::find()
-            .filter(allocation::Column::PoolId.is_in(pool_ids))
-            .count(&self.db)
-            .await?;
+        let pool_ids = store::pools::ids_of_node(&self.db, id.get()).await?;
+        let addresses = store::pools::count_allocated_in(&self.db, &pool_ids).await?;
         if addresses > 0 {
             return Err(NodeError::Conflict(format!(
                 "node {} still has {addresses} allocated address(es)",
                 found.name
             )));
         }
-        node::Entity::delete_by_id(id.get()).exec(&self.db).await?;
-        Ok(())
+        Ok(store::nodes::delete(&self.db, id.get()).await?)
     }
 }
 
@@ -314,16 +274,12 @@ impl Nodes {
             .canonicalize()
             .map_err(|e| NodeError::Internal(e.into()))?;
         let (cores, memory_mb, disk_gb) = local_capacity(local, &path);
-        let exists = node::Entity::find()
-            .filter(node::Column::Name.eq(local.name.as_str()))
-            .one(&self.db)
-            .await?;
-        if let Some(found) = exists {
+        if let Some(found) = store::nodes::by_name(&self.db, local.name.as_str()).await? {
             let mut active: node::ActiveModel = found.into();
             active.cores = Set(i64::from(cores));
             active.memory_mb = Set(clamp(memory_mb));
             active.disk_gb = Set(clamp(disk_gb));
-            active.update(&self.db).await?;
+            store::nodes::update(&self.db, active).await?;
             return Ok(());
         }
         let mut settings = local.settings.clone();
