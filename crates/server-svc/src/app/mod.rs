@@ -20,9 +20,10 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::config::Config;
+use crate::domain::catalog::{Image, Plan};
 use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
-use crate::store::entity::{image, plan, server};
+use crate::store::entity::server;
 
 pub use billing::BillingPass;
 pub use proto::ids::{NodeId, ServerId, TaskId, UserId};
@@ -151,13 +152,9 @@ impl App {
     async fn plan_and_image(
         &self,
         server: &server::Model,
-    ) -> Result<(Option<plan::Model>, Option<image::Model>)> {
-        let plan = plan::Entity::find_by_id(server.plan_id)
-            .one(&self.db)
-            .await?;
-        let image = image::Entity::find_by_id(server.image_id)
-            .one(&self.db)
-            .await?;
+    ) -> Result<(Option<Plan>, Option<Image>)> {
+        let plan = crate::store::catalog::plan(&self.db, server.plan_id).await?;
+        let image = crate::store::catalog::image(&self.db, server.image_id).await?;
         Ok((plan, image))
     }
 }

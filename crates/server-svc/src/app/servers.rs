@@ -14,7 +14,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use super::catalog::{image_of, plan_of, require_admin};
+use super::catalog::require_admin;
 use super::saga::{
     CreateParams, DeleteParams, PasswordParams, PowerParams, ReinstallParams, ResizeParams, to_json,
 };
@@ -25,7 +25,8 @@ use crate::domain::state::{Action, Refusal, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
 use crate::domain::validate::{Hostname, ServerName};
 use crate::error::{Result, ServerError};
-use crate::store::entity::{image, location, plan, server, task};
+use crate::store;
+use crate::store::entity::{server, task};
 use platform::saga::{Engine, Progress};
 
 const MAX_CORES: u32 = 256;
@@ -191,12 +192,7 @@ impl App {
         .map_err(|m| ServerError::invalid("hostname", m))?;
         let image = self.image_for(new.image_id, &new.image_name).await?;
         let location = new.location.trim().to_owned();
-        if !location.is_empty()
-            && location::Entity::find_by_id(location.clone())
-                .one(&self.db)
-                .await?
-                .is_none()
-        {
+        if !location.is_empty() && !store::catalog::location_exists(&self.db, &location).await? {
             return Err(ServerError::invalid("location", "no such location"));
         }
         if new.node.is_some() && !caller.admin {
@@ -217,12 +213,11 @@ impl App {
             }
             None
         } else {
-            Some(plan_of(
-                plan::Entity::find_by_id(new.plan_id)
-                    .one(&self.db)
+            Some(
+                store::catalog::plan(&self.db, new.plan_id)
                     .await?
                     .ok_or_else(|| ServerError::invalid("plan_id", "no such plan"))?,
-            ))
+            )
         };
         let cores = match (new.cores, &plan) {
             (0, Some(p)) => p.vcpus,
@@ -399,7 +394,7 @@ impl App {
         };
         events::server_event(&self.db, events::CREATED, &row, facts).await?;
         self.spawn_drive(task_id.clone());
-        let image = Some(image_of(image));
+        let image = Some(image);
         Ok(ActionReply {
             view: ServerView {
                 server: row.into(),
@@ -412,22 +407,20 @@ impl App {
     }
 
     /// The image a create names: by id, or by name (any case) or id as text.
-    async fn image_for(&self, id: i64, name: &str) -> Result<image::Model> {
+    async fn image_for(&self, id: i64, name: &str) -> Result<Image> {
         let name = name.trim();
         if id == 0 && !name.is_empty() {
             let by_id = name.parse::<i64>().ok().filter(|id| *id > 0);
             let found = match by_id {
-                Some(id) => image::Entity::find_by_id(id).one(&self.db).await?,
-                None => image::Entity::find()
-                    .all(&self.db)
+                Some(id) => store::catalog::image(&self.db, id).await?,
+                None => store::catalog::images(&self.db)
                     .await?
                     .into_iter()
                     .find(|i| i.name.eq_ignore_ascii_case(name)),
             };
             return found.ok_or_else(|| ServerError::invalid("image", "image not found"));
         }
-        image::Entity::find_by_id(id)
-            .one(&self.db)
+        store::catalog::image(&self.db, id)
             .await?
             .ok_or_else(|| ServerError::invalid("image_id", "no such image"))
     }
@@ -436,16 +429,14 @@ impl App {
     /// ratio of the new size to the plan's (cores, memory or disk), rounded up. Servers
     /// without a plan stay unpriced.
     async fn price_of_size(&self, server: &server::Model, size: (i64, i64, i64)) -> Result<i64> {
-        let Some(plan) = plan::Entity::find_by_id(server.plan_id)
-            .one(&self.db)
-            .await?
-        else {
+        let Some(plan) = store::catalog::plan(&self.db, server.plan_id).await? else {
             return Ok(server.hourly_price);
         };
+        let base = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let ratio = [
-            (size.0, plan.vcpus),
-            (size.1, plan.memory_mb),
-            (size.2, plan.disk_gb),
+            (size.0, i64::from(plan.vcpus)),
+            (size.1, base(plan.memory_mb)),
+            (size.2, base(plan.disk_gb)),
         ]
         .into_iter()
         .map(|(want, base)| want as f64 / base.max(1) as f64)
@@ -490,17 +481,15 @@ impl App {
             query = query.filter(server::Column::Location.eq(location));
         }
         let (rows, next) = page.finish(query.all(&self.db).await?, |s| s.id);
-        let plans: HashMap<i64, Plan> = plan::Entity::find()
-            .all(&self.db)
+        let plans: HashMap<i64, Plan> = store::catalog::plans(&self.db)
             .await?
             .into_iter()
-            .map(|p| (p.id, plan_of(p)))
+            .map(|p| (p.id, p))
             .collect();
-        let images: HashMap<i64, Image> = image::Entity::find()
-            .all(&self.db)
+        let images: HashMap<i64, Image> = store::catalog::images(&self.db)
             .await?
             .into_iter()
-            .map(|i| (i.id, image_of(i)))
+            .map(|i| (i.id, i))
             .collect();
         let views = rows
             .into_iter()
@@ -521,8 +510,8 @@ impl App {
     async fn view(&self, server: server::Model) -> Result<ServerView> {
         let (plan, image) = self.plan_and_image(&server).await?;
         Ok(ServerView {
-            plan: plan.map(plan_of),
-            image: image.map(image_of),
+            plan,
+            image,
             server: server.into(),
         })
     }
@@ -638,11 +627,7 @@ impl App {
                 } else {
                     server.image_id
                 };
-                if image::Entity::find_by_id(image_id)
-                    .one(&self.db)
-                    .await?
-                    .is_none()
-                {
+                if store::catalog::image(&self.db, image_id).await?.is_none() {
                     return Err(ServerError::invalid("image_id", "no such image"));
                 }
                 let (plain, sealed) = self.fresh_password()?;

@@ -1,5 +1,6 @@
 //! Persistence for server-svc: sea-orm entities and migrations. The rules live in `app`.
 
+pub mod catalog;
 mod convert;
 pub mod entity;
 pub mod migration;

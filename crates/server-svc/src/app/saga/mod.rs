@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::domain::state::ServerState;
 use crate::domain::task::{TaskKind, TaskState};
 use crate::error::{Result, ServerError};
-use crate::store::entity::{image, server, task};
+use crate::store::entity::{server, task};
 
 pub use create::Params as CreateParams;
 pub use delete::Params as DeleteParams;
@@ -457,11 +457,10 @@ impl App {
             }))
             .await?
             .into_inner();
-        let image = image::Entity::find_by_id(image_id)
-            .one(&self.db)
+        let templates = crate::store::catalog::image(&self.db, image_id)
             .await?
-            .ok_or(ServerError::NotFound("image"))?;
-        let templates = super::catalog::image_of(image).templates;
+            .ok_or(ServerError::NotFound("image"))?
+            .templates;
         let template = templates.get(&node.driver).cloned().ok_or_else(|| {
             ServerError::Conflict(format!(
                 "image {image_id} has no template for {} nodes",
