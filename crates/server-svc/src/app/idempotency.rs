@@ -6,13 +6,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use platform::grpc::Caller;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
 use super::{App, now_ms};
 use crate::error::{Result, ServerError};
-use crate::store::entity::idempotency;
+use crate::store;
 
 /// How long a repeat waits for the first request's reply before giving up (within the
 /// gateway's own call time-out).
@@ -72,26 +70,10 @@ impl App {
 
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let claimed = idempotency::Entity::insert(idempotency::ActiveModel {
-                scope: Set(scope.clone()),
-                request_hash: Set(hash.clone()),
-                reply: Set(None),
-                created_at: Set(now_ms()),
-            })
-            .on_conflict(
-                OnConflict::column(idempotency::Column::Scope)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-            if claimed == 1 {
+            if store::idempotency::claim(&self.db, &scope, &hash, now_ms()).await? {
                 return self.run_claimed(&scope, run).await;
             }
-            let Some(row) = idempotency::Entity::find_by_id(scope.clone())
-                .one(&self.db)
-                .await?
-            else {
+            let Some(row) = store::idempotency::find(&self.db, &scope).await? else {
                 // The first request failed and let the key go: claim it again.
                 continue;
             };
@@ -122,21 +104,12 @@ impl App {
                     .sealer
                     .seal(&reply.for_replay().encode_to_vec())
                     .map_err(ServerError::Internal)?;
-                idempotency::Entity::update_many()
-                    .col_expr(
-                        idempotency::Column::Reply,
-                        sea_orm::sea_query::Expr::value(sealed),
-                    )
-                    .filter(idempotency::Column::Scope.eq(scope))
-                    .exec(&self.db)
-                    .await?;
+                store::idempotency::keep_reply(&self.db, scope, sealed).await?;
                 Ok(reply)
             }
             Err(error) => {
                 // A refused or failed request changed nothing: the key may be used again.
-                idempotency::Entity::delete_by_id(scope.to_owned())
-                    .exec(&self.db)
-                    .await?;
+                store::idempotency::release(&self.db, scope).await?;
                 Err(error)
             }
         }
@@ -149,16 +122,6 @@ impl App {
         let cutoff = now
             - i64::try_from(self.config.idempotency_ttl_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX);
-        let done = idempotency::Entity::delete_many()
-            .filter(idempotency::Column::CreatedAt.lt(cutoff))
-            .filter(idempotency::Column::Reply.is_not_null())
-            .exec(&self.db)
-            .await?;
-        let abandoned = idempotency::Entity::delete_many()
-            .filter(idempotency::Column::CreatedAt.lt(now - ABANDONED_MS))
-            .filter(idempotency::Column::Reply.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(done.rows_affected + abandoned.rows_affected)
+        Ok(store::idempotency::expire(&self.db, cutoff, now - ABANDONED_MS).await?)
     }
 }

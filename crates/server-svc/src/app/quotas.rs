@@ -3,14 +3,12 @@
 //! own. A create checks them in its own transaction, queued behind the user's other creates.
 
 use platform::grpc::Caller;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::ConnectionTrait;
 
 use super::{App, UserId, now_ms};
 use crate::config::QuotaDefaults;
-use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
-use crate::store::entity::{quota, server};
+use crate::store;
 
 /// What a user may hold, and what they hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,30 +63,13 @@ impl App {
         }
         let user_id = user.get();
         let limits_row = limits.unwrap_or(self.config.quota);
-        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        quota::Entity::insert(quota::ActiveModel {
-            user_id: Set(user_id),
-            custom: Set(limits.is_some()),
-            servers: Set(i64::from(limits_row.servers)),
-            cores: Set(i64::from(limits_row.cores)),
-            memory_mb: Set(to_i64(limits_row.memory_mb)),
-            addresses: Set(i64::from(limits_row.addresses)),
-            updated_at: Set(now_ms()),
-        })
-        .on_conflict(
-            OnConflict::column(quota::Column::UserId)
-                .update_columns([
-                    quota::Column::Custom,
-                    quota::Column::Servers,
-                    quota::Column::Cores,
-                    quota::Column::MemoryMb,
-                    quota::Column::Addresses,
-                    quota::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
+        let row = store::quotas::Limits {
+            servers: i64::from(limits_row.servers),
+            cores: i64::from(limits_row.cores),
+            memory_mb: i64::try_from(limits_row.memory_mb).unwrap_or(i64::MAX),
+            addresses: i64::from(limits_row.addresses),
+        };
+        store::quotas::put(&self.db, user_id, row, limits.is_some(), now_ms()).await?;
         self.quota(caller, Some(user)).await
     }
 
@@ -101,29 +82,7 @@ impl App {
         user_id: i64,
         want: Want,
     ) -> Result<()> {
-        // The row exists (a lock row when the defaults apply) and is locked until commit on
-        // PostgreSQL; SQLite's write transaction already runs alone.
-        quota::Entity::insert(quota::ActiveModel {
-            user_id: Set(user_id),
-            custom: Set(false),
-            servers: Set(0),
-            cores: Set(0),
-            memory_mb: Set(0),
-            addresses: Set(0),
-            updated_at: Set(now_ms()),
-        })
-        .on_conflict(
-            OnConflict::column(quota::Column::UserId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-        let mut lock = quota::Entity::find_by_id(user_id);
-        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            lock = lock.lock_exclusive();
-        }
-        lock.one(txn).await?;
+        store::quotas::lock(txn, user_id, now_ms()).await?;
         let (limits, _) = self.limits_of(txn, user_id).await?;
         let used = used_by(txn, user_id).await?;
         let over = if used.servers.saturating_add(want.servers) > limits.servers {
@@ -150,8 +109,8 @@ impl App {
         db: &C,
         user_id: i64,
     ) -> Result<(QuotaDefaults, bool)> {
-        Ok(match quota::Entity::find_by_id(user_id).one(db).await? {
-            Some(row) if row.custom => (
+        Ok(match store::quotas::custom(db, user_id).await? {
+            Some(row) => (
                 QuotaDefaults {
                     servers: clamp_u32(row.servers),
                     cores: clamp_u32(row.cores),
@@ -178,16 +137,7 @@ fn target(caller: Caller, user: Option<UserId>) -> Result<i64> {
 /// holds few servers; they are summed here rather than in SQL, where PostgreSQL's SUM of a
 /// BIGINT is a NUMERIC.)
 async fn used_by<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<QuotaDefaults> {
-    let sizes: Vec<(i64, i64)> = server::Entity::find()
-        .select_only()
-        .column(server::Column::Cores)
-        .column(server::Column::MemoryMb)
-        .filter(server::Column::OwnerId.eq(user_id))
-        .filter(server::Column::DeletedAt.is_null())
-        .filter(server::Column::Status.ne(ServerState::Terminated.as_str()))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let sizes = store::quotas::sizes_of(db, user_id).await?;
     let servers = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
     Ok(QuotaDefaults {
         servers,

@@ -3,4 +3,6 @@
 pub mod catalog;
 mod convert;
 pub mod entity;
+pub mod idempotency;
 pub mod migration;
+pub mod quotas;
