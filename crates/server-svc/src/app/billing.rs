@@ -9,13 +9,12 @@ use std::time::Duration;
 use platform::grpc::{Caller, Reason};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::servers::ActParams;
 use super::{App, events, now_ms};
 use crate::domain::state::{Action, ServerState};
 use crate::error::Result;
+use crate::store;
 use crate::store::entity::server;
 
 /// What one billing pass did.
@@ -62,12 +61,7 @@ impl App {
     pub async fn bill_once(self: &Arc<Self>) -> Result<BillingPass> {
         let now = now_ms();
         let period = self.billing_period_ms();
-        let due = server::Entity::find()
-            .filter(server::Column::DeletedAt.is_null())
-            .filter(server::Column::PaidUntil.gt(0))
-            .filter(server::Column::PaidUntil.lte(now))
-            .all(&self.db)
-            .await?;
+        let due = store::servers::due(&self.db, now).await?;
         let mut pass = BillingPass::default();
         for s in due {
             let state = ServerState::parse(&s.status).unwrap_or(ServerState::Unknown);
@@ -116,11 +110,7 @@ impl App {
                         Some(since) => since,
                         None => {
                             let since = self.overdue_episode(s.owner_id).await?.unwrap_or(now);
-                            server::Entity::update_many()
-                                .col_expr(server::Column::OverdueSince, Expr::value(since))
-                                .filter(server::Column::Id.eq(s.id))
-                                .exec(&self.db)
-                                .await?;
+                            store::servers::set_overdue_since(&self.db, s.id, since).await?;
                             since
                         }
                     };
@@ -157,31 +147,12 @@ impl App {
 
     /// When the owner's current overdue episode began (the earliest of their servers).
     async fn overdue_episode(&self, owner_id: i64) -> Result<Option<i64>> {
-        Ok(server::Entity::find()
-            .filter(server::Column::OwnerId.eq(owner_id))
-            .filter(server::Column::DeletedAt.is_null())
-            .filter(server::Column::OverdueSince.is_not_null())
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .filter_map(|s| s.overdue_since)
-            .min())
+        Ok(store::servers::overdue_since(&self.db, owner_id).await?)
     }
 
     /// A period was paid: the clock moves on and any debt is settled.
     async fn paid(&self, id: i64, from: i64, to: i64, running: bool) -> Result<()> {
-        server::Entity::update_many()
-            .col_expr(server::Column::PaidUntil, Expr::value(to))
-            .col_expr(
-                server::Column::OverdueSince,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(server::Column::RanInPeriod, Expr::value(running))
-            .filter(server::Column::Id.eq(id))
-            .filter(server::Column::PaidUntil.eq(from))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::servers::advance_clock(&self.db, id, from, to, running, true).await?)
     }
 
     /// A period with nothing to charge: the clock moves on, the debt (if any) stays.
@@ -240,34 +211,17 @@ impl App {
     }
 
     async fn stop_clock(&self, s: &server::Model) -> Result<()> {
-        server::Entity::update_many()
-            .col_expr(server::Column::PaidUntil, Expr::value(0))
-            .filter(server::Column::Id.eq(s.id))
-            .filter(server::Column::PaidUntil.eq(s.paid_until))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::servers::stop_clock(&self.db, s.id, s.paid_until).await?)
     }
 
     async fn advance_clock(&self, id: i64, from: i64, to: i64, running: bool) -> Result<()> {
-        server::Entity::update_many()
-            .col_expr(server::Column::PaidUntil, Expr::value(to))
-            .col_expr(server::Column::RanInPeriod, Expr::value(running))
-            .filter(server::Column::Id.eq(id))
-            .filter(server::Column::PaidUntil.eq(from))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(store::servers::advance_clock(&self.db, id, from, to, running, false).await?)
     }
 
     /// Asks the node again about servers whose state is `unknown` (their node did not
     /// answer), so they do not stay unknown once it is back.
     pub async fn reconcile_unknown(&self) -> Result<usize> {
-        let unknown = server::Entity::find()
-            .filter(server::Column::DeletedAt.is_null())
-            .filter(server::Column::Status.eq(ServerState::Unknown.as_str()))
-            .all(&self.db)
-            .await?;
+        let unknown = store::servers::unknown(&self.db).await?;
         let mut settled = 0;
         for s in unknown {
             let Some(node_id) = s.node_id else { continue };
@@ -287,16 +241,8 @@ impl App {
             };
             // The new state and its event commit together.
             let txn = platform::db::begin_write(&self.db).await?;
-            let done = server::Entity::update_many()
-                .col_expr(server::Column::Status, Expr::value(state.as_str()))
-                .col_expr(server::Column::StatusReason, Expr::value(""))
-                .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
-                .filter(server::Column::Id.eq(s.id))
-                .filter(server::Column::Status.eq(ServerState::Unknown.as_str()))
-                .exec(&txn)
-                .await?;
-            if done.rows_affected == 1
-                && let Some(updated) = server::Entity::find_by_id(s.id).one(&txn).await?
+            if store::servers::settle_unknown(&txn, s.id, state, now_ms()).await?
+                && let Some(updated) = store::servers::find(&txn, s.id).await?
             {
                 events::server_event(&txn, events::STATE, &updated, events::TaskFacts::default())
                     .await?;

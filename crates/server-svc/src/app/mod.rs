@@ -15,13 +15,12 @@ use platform::Shutdown;
 use platform::auth::{CallerAuth, Service, Sign};
 use platform::crypto::Sealer;
 use platform::grpc::Caller;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::domain::catalog::{Image, Plan};
-use crate::domain::state::ServerState;
 use crate::error::{Result, ServerError};
 use crate::store::entity::server;
 
@@ -121,30 +120,21 @@ impl App {
         &self.db
     }
 
-    /// The servers a caller may see: their own, or any for an administrator. A server being
-    /// deleted is gone from view; it reappears only if the deletion fails (in `error`, with
-    /// the reason).
-    fn visible(caller: Caller) -> sea_orm::Select<server::Entity> {
-        let query = server::Entity::find()
-            .filter(server::Column::DeletedAt.is_null())
-            .filter(server::Column::Status.ne(ServerState::Deleting.as_str()));
-        if caller.admin {
-            query
-        } else {
-            query.filter(server::Column::OwnerId.eq(caller.user_id))
-        }
+    /// Whose servers a caller may see: their own, or any (`None`) for an administrator. A
+    /// server being deleted is gone from view; it reappears only if the deletion fails (in
+    /// `error`, with the reason).
+    fn visible_to(caller: Caller) -> Option<i64> {
+        (!caller.admin).then_some(caller.user_id)
     }
 
     /// One server the caller may see. A foreign or deleted server is "not found", never
     /// someone else's data.
     async fn visible_server(&self, caller: Caller, key: &ServerKey) -> Result<server::Model> {
-        let query = Self::visible(caller);
-        let query = match key {
-            ServerKey::Id(id) => query.filter(server::Column::Id.eq(id.get())),
-            ServerKey::Uuid(uuid) => query.filter(server::Column::Uuid.eq(uuid.as_str())),
+        let key = match key {
+            ServerKey::Id(id) => crate::store::servers::Key::Id(id.get()),
+            ServerKey::Uuid(uuid) => crate::store::servers::Key::Uuid(uuid),
         };
-        query
-            .one(&self.db)
+        crate::store::servers::find_visible(&self.db, Self::visible_to(caller), key)
             .await?
             .ok_or(ServerError::NotFound("server"))
     }

@@ -9,10 +9,7 @@ use platform::grpc::Caller;
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
 use rand::Rng as _;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{IntoActiveModel, Set};
 
 use super::catalog::require_admin;
 use super::saga::{
@@ -26,7 +23,7 @@ use crate::domain::task::{TaskKind, TaskState};
 use crate::domain::validate::{Hostname, ServerName};
 use crate::error::{Result, ServerError};
 use crate::store;
-use crate::store::entity::{server, task};
+use crate::store::entity::server;
 use platform::saga::{Engine, Progress};
 
 const MAX_CORES: u32 = 256;
@@ -289,53 +286,50 @@ impl App {
             },
         )
         .await?;
-        let row = server::ActiveModel {
-            uuid: Set(uuid.to_string()),
-            owner_id: Set(owner_id),
-            name: Set(name.as_str().to_owned()),
-            hostname: Set(hostname.as_str().to_owned()),
-            plan_id: Set(plan.as_ref().map_or(0, |p| p.id)),
-            image_id: Set(image.id),
-            location: Set(location),
-            node_id: Set(new.node.map(NodeId::get)),
-            reservation_id: Set(None),
-            guest_name: Set(format!("vps-{}", uuid.simple())),
-            ipv4: Set(None),
-            ipv6: Set(None),
-            status: Set(ServerState::Creating.as_str().to_owned()),
-            status_reason: Set(String::new()),
-            cores: Set(i64::from(cores)),
-            memory_mb: Set(to_i64(memory_mb)),
-            disk_gb: Set(to_i64(disk_gb)),
-            backups: Set(new.backups),
-            ports: Set(new.ports.trim().to_owned()),
-            primary_port: Set(new.primary_port.trim().to_owned()),
-            variables: Set(variables),
-            traffic_combined: Set(new.traffic_combined),
-            traffic_limit: Set(to_i64(traffic_limit)),
-            traffic_in: Set(0),
-            traffic_out: Set(0),
-            root_password: Set(Some(sealed)),
-            hourly_price: Set(plan.as_ref().map_or(0, Plan::hourly_price)),
-            paid_until: Set(0),
-            ran_in_period: Set(false),
-            overdue_since: Set(None),
-            task_id: Set(Some(task_id.clone())),
-            created_at: Set(at),
-            updated_at: Set(at),
-            deleted_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        insert_task(
+        let row = store::servers::insert(
             &txn,
-            &task_id,
-            &row,
-            TaskKind::Create,
-            to_json(&CreateParams::default())?,
+            server::ActiveModel {
+                uuid: Set(uuid.to_string()),
+                owner_id: Set(owner_id),
+                name: Set(name.as_str().to_owned()),
+                hostname: Set(hostname.as_str().to_owned()),
+                plan_id: Set(plan.as_ref().map_or(0, |p| p.id)),
+                image_id: Set(image.id),
+                location: Set(location),
+                node_id: Set(new.node.map(NodeId::get)),
+                reservation_id: Set(None),
+                guest_name: Set(format!("vps-{}", uuid.simple())),
+                ipv4: Set(None),
+                ipv6: Set(None),
+                status: Set(ServerState::Creating.as_str().to_owned()),
+                status_reason: Set(String::new()),
+                cores: Set(i64::from(cores)),
+                memory_mb: Set(to_i64(memory_mb)),
+                disk_gb: Set(to_i64(disk_gb)),
+                backups: Set(new.backups),
+                ports: Set(new.ports.trim().to_owned()),
+                primary_port: Set(new.primary_port.trim().to_owned()),
+                variables: Set(variables),
+                traffic_combined: Set(new.traffic_combined),
+                traffic_limit: Set(to_i64(traffic_limit)),
+                traffic_in: Set(0),
+                traffic_out: Set(0),
+                root_password: Set(Some(sealed)),
+                hourly_price: Set(plan.as_ref().map_or(0, Plan::hourly_price)),
+                paid_until: Set(0),
+                ran_in_period: Set(false),
+                overdue_since: Set(None),
+                task_id: Set(Some(task_id.clone())),
+                created_at: Set(at),
+                updated_at: Set(at),
+                deleted_at: Set(None),
+                ..Default::default()
+            },
         )
         .await?;
+        let params = to_json(&CreateParams::default())?;
+        let running = TaskState::Running;
+        store::tasks::insert(&txn, &task_id, &row, TaskKind::Create, running, params, at).await?;
         txn.commit().await?;
 
         // Credits and placement run before the reply, so a short balance is a 402 and a
@@ -354,24 +348,14 @@ impl App {
                     Ok(true) => {
                         let txn = platform::db::begin_write(&self.db).await?;
                         // A delete asked for meanwhile has nothing left to do: it is done.
-                        if let Some(queued) = server::Entity::find_by_id(row.id)
-                            .one(&txn)
+                        if let Some(queued) = store::servers::find(&txn, row.id)
                             .await?
                             .and_then(|s| s.delete_task_id)
                         {
-                            task::Entity::update_many()
-                                .col_expr(
-                                    task::Column::State,
-                                    sea_orm::sea_query::Expr::value(TaskState::Succeeded.as_str()),
-                                )
-                                .filter(task::Column::Id.eq(queued))
-                                .exec(&txn)
-                                .await?;
+                            store::tasks::set_state(&txn, &queued, TaskState::Succeeded).await?;
                         }
-                        task::Entity::delete_by_id(task_id.clone())
-                            .exec(&txn)
-                            .await?;
-                        server::Entity::delete_by_id(row.id).exec(&txn).await?;
+                        store::tasks::delete(&txn, &task_id).await?;
+                        store::servers::delete(&txn, row.id).await?;
                         txn.commit().await?;
                     }
                     // An undo cannot be done now (identity-svc or node-svc away): the saga
@@ -463,24 +447,24 @@ impl App {
         location: &str,
         page: platform::page::Page,
     ) -> Result<(Vec<ServerView>, String)> {
-        let mut query = Self::visible(caller)
-            .filter(server::Column::Id.gt(page.after))
-            .order_by_asc(server::Column::Id)
-            .limit(page.fetch());
-        if let Some(owner) = owner.filter(|_| caller.admin) {
-            query = query.filter(server::Column::OwnerId.eq(owner.get()));
-        }
         let status = status.trim();
-        if !status.is_empty() {
-            let state = ServerState::parse(status)
-                .ok_or_else(|| ServerError::invalid("status", "unknown status"))?;
-            query = query.filter(server::Column::Status.eq(state.as_str()));
-        }
+        let status = if status.is_empty() {
+            None
+        } else {
+            Some(
+                ServerState::parse(status)
+                    .ok_or_else(|| ServerError::invalid("status", "unknown status"))?,
+            )
+        };
         let location = location.trim();
-        if !location.is_empty() {
-            query = query.filter(server::Column::Location.eq(location));
-        }
-        let (rows, next) = page.finish(query.all(&self.db).await?, |s| s.id);
+        let listing = store::servers::Listing {
+            visible_to: Self::visible_to(caller),
+            owner: owner.filter(|_| caller.admin).map(UserId::get),
+            status,
+            location: (!location.is_empty()).then_some(location),
+        };
+        let rows = store::servers::page(&self.db, listing, page.after, page.fetch()).await?;
+        let (rows, next) = page.finish(rows, |s| s.id);
         let plans: HashMap<i64, Plan> = store::catalog::plans(&self.db)
             .await?
             .into_iter()
@@ -537,7 +521,7 @@ impl App {
             am.backups = Set(backups);
         }
         am.updated_at = Set(now_ms());
-        let updated = am.update(&self.db).await?;
+        let updated = store::servers::update(&self.db, am).await?;
         self.view(updated).await
     }
 
@@ -576,9 +560,7 @@ impl App {
         // One task at a time per server, whatever the state says (a password change or a
         // resize keeps the state it began in).
         if let Some(previous) = &server.task_id
-            && let Some(running) = task::Entity::find_by_id(previous.clone())
-                .one(&self.db)
-                .await?
+            && let Some(running) = store::tasks::find(&self.db, previous).await?
             && TaskState::parse(&running.state).is_some_and(TaskState::is_open)
         {
             if action == Action::Delete {
@@ -745,18 +727,19 @@ impl App {
             } else {
                 p.reason.trim().chars().take(200).collect()
             };
-            server::Entity::update_many()
-                .col_expr(
-                    server::Column::StatusReason,
-                    sea_orm::sea_query::Expr::value(why),
-                )
-                .filter(server::Column::Id.eq(server.id))
-                .exec(&txn)
-                .await?;
+            store::servers::set_status_reason(&txn, server.id, why).await?;
         }
-        insert_task(&txn, &task_id, &server, kind, params).await?;
-        let updated = server::Entity::find_by_id(server.id)
-            .one(&txn)
+        store::tasks::insert(
+            &txn,
+            &task_id,
+            &server,
+            kind,
+            TaskState::Running,
+            params,
+            now_ms(),
+        )
+        .await?;
+        let updated = store::servers::find(&txn, server.id)
             .await?
             .ok_or(ServerError::NotFound("server"))?;
         let subject = if action == Action::Suspend {
@@ -803,19 +786,15 @@ impl App {
     ) -> Result<ActionReply> {
         let task_id = new_task_id();
         let txn = platform::db::begin_write(&self.db).await?;
-        let mut claim = server::Entity::update_many()
-            .col_expr(
-                server::Column::DeleteTaskId,
-                sea_orm::sea_query::Expr::value(task_id.clone()),
-            )
-            .filter(server::Column::Id.eq(server.id))
-            .filter(server::Column::DeleteTaskId.is_null())
-            .filter(server::Column::Status.eq(server.status.clone()));
-        claim = match &server.task_id {
-            Some(running) => claim.filter(server::Column::TaskId.eq(running.clone())),
-            None => claim.filter(server::Column::TaskId.is_null()),
-        };
-        if claim.exec(&txn).await?.rows_affected == 0 {
+        let claimed = store::servers::queue_delete(
+            &txn,
+            server.id,
+            &task_id,
+            &server.status,
+            server.task_id.as_deref(),
+        )
+        .await?;
+        if !claimed {
             // The running task ended (or another delete came) meanwhile: decide again.
             txn.rollback().await?;
             return Box::pin(self.act(
@@ -826,29 +805,25 @@ impl App {
             ))
             .await;
         }
-        insert_task(
+        // Queued: it starts when the running task ends.
+        let params = to_json(&DeleteParams::default())?;
+        let queued = TaskState::Queued;
+        store::tasks::insert(
             &txn,
             &task_id,
             &server,
             TaskKind::Delete,
-            to_json(&DeleteParams::default())?,
+            queued,
+            params,
+            now_ms(),
         )
         .await?;
-        task::Entity::update_many()
-            .col_expr(
-                task::Column::State,
-                sea_orm::sea_query::Expr::value(TaskState::Queued.as_str()),
-            )
-            .filter(task::Column::Id.eq(task_id.clone()))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
         // The task may have ended just before the claim; if it did, nothing will start the
         // delete: look once more.
         let now = self.server_row(server.id).await?;
         let still_running = match &now.task_id {
-            Some(t) => task::Entity::find_by_id(t.clone())
-                .one(&self.db)
+            Some(t) => store::tasks::find(&self.db, t)
                 .await?
                 .is_some_and(|t| TaskState::parse(&t.state).is_some_and(TaskState::is_open)),
             None => false,
@@ -869,26 +844,14 @@ impl App {
             return Ok(());
         };
         let txn = platform::db::begin_write(&self.db).await?;
-        let mut claim = server::Entity::update_many()
-            .col_expr(
-                server::Column::Status,
-                sea_orm::sea_query::Expr::value(ServerState::Deleting.as_str()),
-            )
-            .col_expr(
-                server::Column::TaskId,
-                sea_orm::sea_query::Expr::value(queued.clone()),
-            )
-            .col_expr(
-                server::Column::DeleteTaskId,
-                sea_orm::sea_query::Expr::value(Option::<String>::None),
-            )
-            .filter(server::Column::Id.eq(server.id))
-            .filter(server::Column::DeleteTaskId.eq(queued.clone()));
-        claim = match &server.task_id {
-            Some(t) => claim.filter(server::Column::TaskId.eq(t.clone())),
-            None => claim.filter(server::Column::TaskId.is_null()),
-        };
-        if claim.exec(&txn).await?.rows_affected == 0 {
+        let started = store::servers::start_queued_delete(
+            &txn,
+            server.id,
+            &queued,
+            server.task_id.as_deref(),
+        )
+        .await?;
+        if !started {
             // finish() promoted it first.
             txn.rollback().await?;
             return Ok(());
@@ -896,18 +859,7 @@ impl App {
         let params = DeleteParams {
             prior_status: server.status.clone(),
         };
-        task::Entity::update_many()
-            .col_expr(
-                task::Column::State,
-                sea_orm::sea_query::Expr::value(TaskState::Running.as_str()),
-            )
-            .col_expr(
-                task::Column::Params,
-                sea_orm::sea_query::Expr::value(to_json(&params)?),
-            )
-            .filter(task::Column::Id.eq(queued.clone()))
-            .exec(&txn)
-            .await?;
+        store::tasks::start(&txn, &queued, to_json(&params)?, now_ms()).await?;
         txn.commit().await?;
         self.spawn_drive(queued);
         Ok(())
@@ -948,18 +900,8 @@ impl App {
         if guest.net_rx_bytes != u64::try_from(server.traffic_in).unwrap_or(0)
             || guest.net_tx_bytes != u64::try_from(server.traffic_out).unwrap_or(0)
         {
-            server::Entity::update_many()
-                .col_expr(
-                    server::Column::TrafficIn,
-                    sea_orm::sea_query::Expr::value(to_i64(guest.net_rx_bytes)),
-                )
-                .col_expr(
-                    server::Column::TrafficOut,
-                    sea_orm::sea_query::Expr::value(to_i64(guest.net_tx_bytes)),
-                )
-                .filter(server::Column::Id.eq(server.id))
-                .exec(&self.db)
-                .await?;
+            let (rx, tx) = (to_i64(guest.net_rx_bytes), to_i64(guest.net_tx_bytes));
+            store::servers::set_traffic(&self.db, server.id, rx, tx).await?;
         }
         view.guest = Some(guest);
         Ok(view)
@@ -990,8 +932,7 @@ impl App {
     }
 
     pub async fn get_task(&self, caller: Caller, id: &TaskId) -> Result<Task> {
-        let task = task::Entity::find_by_id(id.as_str().to_owned())
-            .one(&self.db)
+        let task = store::tasks::find(&self.db, id.as_str())
             .await?
             .ok_or(ServerError::NotFound("task"))?;
         if !caller.admin && task.owner_id != caller.user_id {
@@ -999,31 +940,4 @@ impl App {
         }
         Ok(task.into())
     }
-}
-
-async fn insert_task<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    task_id: &str,
-    server: &server::Model,
-    kind: TaskKind,
-    params: String,
-) -> Result<()> {
-    let at = now_ms();
-    task::ActiveModel {
-        id: Set(task_id.to_owned()),
-        server_id: Set(server.id),
-        owner_id: Set(server.owner_id),
-        kind: Set(kind.as_str().to_owned()),
-        state: Set(TaskState::Running.as_str().to_owned()),
-        step: Set(String::new()),
-        steps_done: Set(String::new()),
-        error: Set(String::new()),
-        error_reason: Set(String::new()),
-        params: Set(params),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
 }

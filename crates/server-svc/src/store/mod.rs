@@ -1,4 +1,6 @@
-//! Persistence for server-svc: sea-orm entities and migrations. The rules live in `app`.
+//! Persistence for server-svc: sea-orm entities and migrations, every query the rules make
+//! (servers, tasks, the catalog, quotas, idempotency keys), and the mapping of rows onto the
+//! domain's types.
 
 pub mod catalog;
 mod convert;
@@ -6,3 +8,5 @@ pub mod entity;
 pub mod idempotency;
 pub mod migration;
 pub mod quotas;
+pub mod servers;
+pub mod tasks;

@@ -6,8 +6,7 @@ use platform::grpc::{Caller, Reason};
 use platform::saga::{Run, Saga};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::Set;
 use serde::{Deserialize, Serialize};
 
 use super::size_of;
@@ -118,13 +117,7 @@ impl App {
         }
         // The billing clock starts once, however often this step runs.
         let period = self.billing_period_ms();
-        server::Entity::update_many()
-            .col_expr(server::Column::PaidUntil, Expr::value(now_ms() + period))
-            .filter(server::Column::Id.eq(s.id))
-            .filter(server::Column::PaidUntil.eq(0))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        Ok(crate::store::servers::start_clock(&self.db, s.id, now_ms() + period).await?)
     }
 
     async fn refund_first_hour(&self, s: &server::Model) -> Result<()> {

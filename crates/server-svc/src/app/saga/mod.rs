@@ -19,11 +19,7 @@ use platform::grpc::{Caller, Reason, ServiceError as _};
 use platform::saga::{Engine, Host, Phase, Record, SagaError};
 use proto::identity::v1 as idpb;
 use proto::node::v1 as nodepb;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set,
-};
+use sea_orm::{IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
 
 use super::{App, events, now_ms};
@@ -31,6 +27,7 @@ use crate::config::Config;
 use crate::domain::state::ServerState;
 use crate::domain::task::{TaskKind, TaskState};
 use crate::error::{Result, ServerError};
+use crate::store;
 use crate::store::entity::{server, task};
 
 pub use create::Params as CreateParams;
@@ -214,16 +211,7 @@ impl Host for App {
     }
 
     async fn open(&self) -> Result<Vec<String>> {
-        Ok(task::Entity::find()
-            .select_only()
-            .column(task::Column::Id)
-            .filter(
-                task::Column::State
-                    .is_in([TaskState::Running.as_str(), TaskState::Unwinding.as_str()]),
-            )
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?)
+        Ok(store::tasks::open_ids(&self.db).await?)
     }
 }
 
@@ -260,11 +248,7 @@ impl App {
         // Locked until commit on PostgreSQL, so a delete queued meanwhile is either seen
         // here (and promoted) or waits and then finds the task ended (SQLite's write
         // transactions run one at a time anyway).
-        let mut find = server::Entity::find_by_id(task.server_id);
-        if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            find = find.lock_exclusive();
-        }
-        let Some(row) = find.one(&txn).await? else {
+        let Some(row) = store::servers::find_locked(&txn, task.server_id).await? else {
             return Err(ServerError::NotFound("server"));
         };
         let prior = ServerState::parse(&prior.prior_status).unwrap_or(ServerState::Stopped);
@@ -328,29 +312,24 @@ impl App {
             am.status = Set(ServerState::Deleting.as_str().to_owned());
             am.task_id = Set(Some(queued.clone()));
             am.delete_task_id = Set(None);
-            let mut delete = task::Entity::find_by_id(queued.clone())
-                .one(&txn)
-                .await?
-                .ok_or(ServerError::NotFound("task"))?
-                .into_active_model();
-            delete.state = Set(TaskState::Running.as_str().to_owned());
-            delete.params = Set(to_json(&DeleteParams {
+            if store::tasks::find(&txn, queued).await?.is_none() {
+                return Err(ServerError::NotFound("task"));
+            }
+            let params = to_json(&DeleteParams {
                 prior_status: status.as_str().to_owned(),
-            })?);
-            delete.updated_at = Set(at);
-            delete.update(&txn).await?;
+            })?;
+            store::tasks::start(&txn, queued, params, at).await?;
         }
-        let updated = am.update(&txn).await?;
-        let mut t = task.clone().into_active_model();
-        t.state = Set(if failed {
+        let updated = store::servers::update(&txn, am).await?;
+        let ended = if failed {
             TaskState::Failed
         } else {
             TaskState::Succeeded
-        }
-        .as_str()
-        .to_owned());
-        t.updated_at = Set(at);
-        t.update(&txn).await?;
+        };
+        store::tasks::set(&txn, &task.id, at, |t| {
+            t.state = Set(ended.as_str().to_owned());
+        })
+        .await?;
         let subject = if kind == TaskKind::Delete && !failed {
             events::DELETED
         } else {
@@ -373,8 +352,7 @@ impl App {
     }
 
     pub(super) async fn task_row(&self, task_id: &str) -> Result<task::Model> {
-        task::Entity::find_by_id(task_id.to_owned())
-            .one(&self.db)
+        store::tasks::find(&self.db, task_id)
             .await?
             .ok_or(ServerError::NotFound("task"))
     }
@@ -384,19 +362,11 @@ impl App {
         task_id: &str,
         change: impl FnOnce(&mut task::ActiveModel),
     ) -> Result<()> {
-        let mut am = task::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(task_id.to_owned()),
-            updated_at: Set(now_ms()),
-            ..Default::default()
-        };
-        change(&mut am);
-        am.update(&self.db).await?;
-        Ok(())
+        Ok(store::tasks::set(&self.db, task_id, now_ms(), change).await?)
     }
 
     pub(super) async fn server_row(&self, id: i64) -> Result<server::Model> {
-        server::Entity::find_by_id(id)
-            .one(&self.db)
+        store::servers::find(&self.db, id)
             .await?
             .ok_or(ServerError::NotFound("server"))
     }
@@ -406,14 +376,7 @@ impl App {
         id: i64,
         change: impl FnOnce(&mut server::ActiveModel),
     ) -> Result<()> {
-        let mut am = server::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(id),
-            updated_at: Set(now_ms()),
-            ..Default::default()
-        };
-        change(&mut am);
-        am.update(&self.db).await?;
-        Ok(())
+        Ok(store::servers::set(&self.db, id, now_ms(), change).await?)
     }
 
     /// A server being built whose owner deleted it meanwhile: the saga builds no further.
@@ -656,20 +619,8 @@ impl App {
         to: &str,
         task_id: &str,
     ) -> Result<bool> {
-        let mut update = server::Entity::update_many()
-            .col_expr(server::Column::Status, Expr::value(to))
-            .col_expr(server::Column::TaskId, Expr::value(task_id))
-            .col_expr(server::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(server::Column::Id.eq(id))
-            .filter(server::Column::Status.eq(from))
-            .filter(server::Column::DeletedAt.is_null());
         // Also conditional on the task: of two actions that both saw this state, one wins.
-        update = match from_task {
-            Some(task) => update.filter(server::Column::TaskId.eq(task)),
-            None => update.filter(server::Column::TaskId.is_null()),
-        };
-        let done = update.exec(db).await?;
-        Ok(done.rows_affected == 1)
+        Ok(store::servers::swap_status(db, id, from, from_task, to, task_id, now_ms()).await?)
     }
 }
 
