@@ -9,6 +9,7 @@ use platform::grpc::Caller;
 use proto::node::v1 as pb;
 use proto::node::v1::nodes_client::NodesClient;
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::{ADMIN_ID, Cred, Signed, TestApp};
@@ -251,4 +252,46 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until a task's saga has stopped half-way through its unwind (a halt fault): the
+/// task is still unwinding and nobody holds its lease.
+pub async fn halted(app: &TestApp, task_id: &str) {
+    let db = sea_orm::Database::connect(app.server_config.database_url.as_str())
+        .await
+        .expect("server-svc's database");
+    let backend = db.get_database_backend();
+    for _ in 0..300 {
+        let unwinding = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                if backend == sea_orm::DatabaseBackend::Postgres {
+                    "SELECT id FROM tasks WHERE id = $1 AND state = 'unwinding'"
+                } else {
+                    "SELECT id FROM tasks WHERE id = ? AND state = 'unwinding'"
+                },
+                [task_id.into()],
+            ))
+            .await
+            .expect("tasks")
+            .is_some();
+        let leased = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                if backend == sea_orm::DatabaseBackend::Postgres {
+                    "SELECT name FROM leases WHERE name = $1"
+                } else {
+                    "SELECT name FROM leases WHERE name = ?"
+                },
+                [format!("task:{task_id}").into()],
+            ))
+            .await
+            .expect("leases")
+            .is_some();
+        if unwinding && !leased {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {task_id} never stopped half-way through its unwind");
 }

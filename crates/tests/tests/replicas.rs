@@ -100,3 +100,84 @@ async fn sagas_survive_a_replica_and_run_once() {
     assert_eq!(balance(&app, &jwt).await, 5);
     b_shutdown.trigger();
 }
+
+/// Two replicas bill one server with one-second periods while the one that holds the
+/// billing lease stops half-way: the other takes the lease over, and every period is
+/// charged exactly once, in order, with no gap longer than the takeover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_billing_period_is_charged_once_across_replicas() {
+    let backend = Backend::postgres().unwrap_or(Backend::Sqlite);
+    let mut options = Options::default();
+    options.server.billing_period_secs = 1;
+    options.server.billing_tick_secs = 1;
+    let app = TestApp::start_with(backend, options).await;
+    let (_b_url, b_shutdown) = app.another_server_svc(|_| {}).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let (sam, jwt) = app.user("sam").await;
+    grant(&app, &admin, sam, 100).await;
+
+    let created = app
+        .post(
+            "/api/server/create",
+            tests::Cred::Bearer(&jwt),
+            serde_json::json!({"osId": 1, "tariffId": 1, "name": "billed"}),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        created.text
+    );
+    let id = created.json["id"].as_i64().expect("id");
+    tests::fleet::wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+
+    // Both replicas run their billing loops; one of them holds the lease. Stop the first
+    // replica half-way: if it held the lease, the other takes over.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    app.stop_server_svc();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    b_shutdown.trigger();
+
+    let credits = app.get("/api/credits", tests::Cred::Bearer(&jwt)).await;
+    let entries = credits.json["entries"].as_array().expect("entries").clone();
+    let mut periods: Vec<i64> = entries
+        .iter()
+        .filter_map(|e| e["reference"].as_str())
+        .filter_map(|r| r.rsplit_once(":period:").map(|(_, at)| at.parse::<i64>()))
+        .map(|at| at.expect("a period's start"))
+        .collect();
+    periods.sort_unstable();
+    let before = periods.len();
+    periods.dedup();
+    assert_eq!(
+        periods.len(),
+        before,
+        "no period charged twice: {entries:?}"
+    );
+    assert!(
+        periods.len() >= 4,
+        "billing went on through the takeover: {} periods",
+        periods.len()
+    );
+    assert!(
+        periods.windows(2).all(|w| w[1] - w[0] == 1000),
+        "every period charged, one after another, none skipped: {periods:?}"
+    );
+    let charged: i64 = entries
+        .iter()
+        .filter(|e| {
+            e["reference"]
+                .as_str()
+                .is_some_and(|r| r.contains(":period:"))
+        })
+        .map(|e| -e["amount"].as_i64().expect("amount"))
+        .sum();
+    assert_eq!(
+        charged,
+        i64::try_from(periods.len()).expect("few"),
+        "one hour's price (1) per period"
+    );
+}

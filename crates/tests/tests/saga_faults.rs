@@ -1,13 +1,16 @@
 //! Every saga but create (whose test is in `sagas.rs`), failed at every one of its steps as
-//! the saga itself lists them, with every undo failing once on the way back, on a real LXC
-//! node: the task fails naming the step, the server ends where the saga says it should, and
-//! once it is deleted nothing is left: no guest, no reservation, no address, and not a
-//! credit charged or refunded twice.
+//! the saga itself lists them, with every undo failing once on the way back and the unwind
+//! interrupted after the undo of the step before (as if the process died) and repeated
+//! after a restart, on a real LXC node: the task fails naming the step, the server ends
+//! where the saga says it should, and once it is deleted nothing is left: no guest, no
+//! reservation, no address, and not a credit charged or refunded twice.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server_svc::domain::task::TaskKind;
-use tests::fleet::{ContainerDir, balance, grant, held, lxc_node, pool, wait_server, wait_task};
+use tests::fleet::{
+    ContainerDir, balance, grant, halted, held, lxc_node, pool, wait_server, wait_task,
+};
 use tests::{Backend, Cred, TestApp};
 
 const BUSYBOX: i64 = 1;
@@ -112,9 +115,11 @@ async fn every_saga_failing_at_every_step_leaves_nothing_behind() {
             continue;
         }
         let steps = server_svc::app::steps(kind);
-        for step in steps.iter().copied() {
+        for (at, step) in steps.iter().copied().enumerate() {
             let mut faults = vec![format!("{kind}:{step}")];
             faults.extend(steps.iter().map(|s| format!("{kind}:{s}:undo-fail")));
+            let interrupted = at.checked_sub(1).map(|i| steps[i]);
+            faults.extend(interrupted.map(|s| format!("{kind}:{s}:undo-halt")));
             app.restart_server_svc(|c| c.faults = faults).await;
 
             let created = app
@@ -132,6 +137,10 @@ async fn every_saga_failing_at_every_step_leaves_nothing_behind() {
             let size = held(&app, node).await;
 
             let task_id = begin(&app, &jwt, kind, id).await;
+            if interrupted.is_some() {
+                halted(&app, &task_id).await;
+                app.restart_server_svc(|c| c.faults.clear()).await;
+            }
             let task = wait_task(&app, &jwt, &task_id).await;
             assert_eq!(task["state"], "failed", "{kind}:{step}: {task}");
             assert!(

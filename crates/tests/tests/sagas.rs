@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use server_svc::domain::task::TaskKind;
 use tests::fleet::{
-    ContainerDir, Nats, balance, grant, held, lxc_node, pool, wait_server, wait_task,
+    ContainerDir, Nats, balance, grant, halted, held, lxc_node, pool, wait_server, wait_task,
 };
 use tests::{Backend, Cred, Options, TestApp};
 
@@ -22,48 +22,6 @@ const SMALL: i64 = 1;
 
 fn create_body(name: &str) -> Value {
     json!({"osId": BUSYBOX, "tariffId": SMALL, "name": name})
-}
-
-/// Waits until a task's saga has stopped half-way through its unwind (a halt fault): the
-/// task is still unwinding and nobody holds its lease.
-async fn halted(app: &TestApp, task_id: &str) {
-    let db = sea_orm::Database::connect(app.server_config.database_url.as_str())
-        .await
-        .expect("server-svc's database");
-    let backend = db.get_database_backend();
-    for _ in 0..300 {
-        let unwinding = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                if backend == sea_orm::DatabaseBackend::Postgres {
-                    "SELECT id FROM tasks WHERE id = $1 AND state = 'unwinding'"
-                } else {
-                    "SELECT id FROM tasks WHERE id = ? AND state = 'unwinding'"
-                },
-                [task_id.into()],
-            ))
-            .await
-            .expect("tasks")
-            .is_some();
-        let leased = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                if backend == sea_orm::DatabaseBackend::Postgres {
-                    "SELECT name FROM leases WHERE name = $1"
-                } else {
-                    "SELECT name FROM leases WHERE name = ?"
-                },
-                [format!("task:{task_id}").into()],
-            ))
-            .await
-            .expect("leases")
-            .is_some();
-        if unwinding && !leased {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task {task_id} never stopped half-way through its unwind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
