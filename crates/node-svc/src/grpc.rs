@@ -158,7 +158,10 @@ impl NodesRpc for NodeService {
     async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> Reply<pb::Node> {
         let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
         let (id, uuid) = match request.into_inner().by {
-            Some(pb::get_node_request::By::Id(id)) => (Some(id), None),
+            Some(pb::get_node_request::By::Id(id)) => {
+                let id = NodeId::new(id).ok_or_else(|| status(NodeError::NotFound("node")))?;
+                (Some(id), None)
+            }
             Some(pb::get_node_request::By::Uuid(uuid)) => (None, Some(uuid)),
             None => (None, None),
         };
@@ -186,7 +189,11 @@ impl NodesRpc for NodeService {
         };
         let updated = self
             .app
-            .set_state(caller, r.id, state)
+            .set_state(
+                caller,
+                NodeId::new(r.id).ok_or_else(|| status(NodeError::NotFound("node")))?,
+                state,
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(node_pb(updated)))
@@ -213,7 +220,13 @@ impl NodesRpc for NodeService {
             disk_gb: size.disk_gb,
         };
         let location = (!r.location.is_empty()).then_some(r.location.as_str());
-        let pinned = (r.node_id != 0).then_some(r.node_id);
+        if r.node_id < 0 {
+            return Err(status(NodeError::invalid(
+                "node_id",
+                "node id must be positive",
+            )));
+        }
+        let pinned = NodeId::new(r.node_id);
         let tags: Vec<String> = r
             .tags
             .iter()
@@ -279,7 +292,11 @@ impl NodesRpc for NodeService {
         let family = i32::try_from(r.family).unwrap_or(0);
         let got = self
             .app
-            .allocate(&r.owner, family, r.node_id)
+            .allocate(
+                &r.owner,
+                family,
+                NodeId::new(r.node_id).ok_or_else(|| status(NodeError::NotFound("node")))?,
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(pb::Address {

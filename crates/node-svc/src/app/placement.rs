@@ -3,6 +3,7 @@
 //! oversubscribe a node, on SQLite or PostgreSQL) plus a reservation row, in one transaction.
 
 use chrono::Utc;
+use proto::ids::NodeId;
 use sea_orm::TransactionTrait;
 
 use super::{Nodes, is_unique_violation};
@@ -53,7 +54,7 @@ impl Nodes {
         size: Size,
         location: Option<&str>,
         tags: &[String],
-        pinned: Option<i64>,
+        pinned: Option<NodeId>,
     ) -> Result<Reservation> {
         if id.trim().is_empty() || id.len() > 128 {
             return Err(NodeError::invalid(
@@ -81,7 +82,7 @@ impl Nodes {
             .await?
             .into_iter()
             .filter(|n| location.is_none_or(|l| n.location == l))
-            .filter(|n| pinned.is_none_or(|p| n.id == p))
+            .filter(|n| pinned.is_none_or(|p| n.id == p.get()))
             .filter(|n| {
                 let have: Vec<&str> = n.tags.split(',').collect();
                 tags.iter().all(|t| have.contains(&t.as_str()))

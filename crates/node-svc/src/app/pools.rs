@@ -237,7 +237,7 @@ impl Nodes {
         &self,
         owner: &str,
         family: i32,
-        node_id: i64,
+        node: NodeId,
     ) -> Result<AllocatedAddress> {
         if owner.trim().is_empty() || owner.len() > 128 {
             return Err(NodeError::invalid(
@@ -251,7 +251,7 @@ impl Nodes {
         if let Some(found) = self.existing(owner, family).await? {
             return Ok(found);
         }
-        let node: node::Model = self.node_by_id(NodeId::stored(node_id)).await?;
+        let node: node::Model = self.node_by_id(node).await?;
         let pools = store::pools::serving(&self.db, family, node.id, &node.location).await?;
         for pool in pools {
             if let Some(found) = self.take_from(&pool, owner).await? {

@@ -201,21 +201,21 @@ impl Nodes {
     pub async fn get_node(
         &self,
         caller: Caller,
-        id: Option<i64>,
+        id: Option<NodeId>,
         uuid: Option<&str>,
     ) -> Result<Node> {
         require_admin(caller)?;
         let found = match (id, uuid) {
-            (Some(id), _) => store::nodes::find(&self.db, id).await?,
+            (Some(id), _) => store::nodes::find(&self.db, id.get()).await?,
             (None, Some(uuid)) => store::nodes::by_uuid(&self.db, uuid).await?,
             (None, None) => return Err(NodeError::invalid("nodeId", "name a node")),
         };
         found.map(Node::from).ok_or(NodeError::NotFound("node"))
     }
 
-    pub async fn set_state(&self, caller: Caller, id: i64, state: NodeState) -> Result<Node> {
+    pub async fn set_state(&self, caller: Caller, id: NodeId, state: NodeState) -> Result<Node> {
         require_admin(caller)?;
-        let found = self.node_by_id(NodeId::stored(id)).await?;
+        let found = self.node_by_id(id).await?;
         Ok(store::nodes::set_state(&self.db, found, state.as_str())
             .await?
             .into())
