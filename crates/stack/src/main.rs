@@ -51,13 +51,13 @@ impl Default for StackConfig {
             data_dir: PathBuf::from("data"),
             host: IpAddr::from([127, 0, 0, 1]),
             internal_host: IpAddr::from([127, 0, 0, 1]),
-            gateway_port: 5000,
-            identity_port: 50051,
-            server_port: 50052,
-            snapshot_port: 50053,
-            node_port: 50054,
-            monitor_port: 50055,
-            notify_port: 50056,
+            gateway_port: Service::Gateway.default_port(),
+            identity_port: Service::Identity.default_port(),
+            server_port: Service::Server.default_port(),
+            snapshot_port: Service::Snapshot.default_port(),
+            node_port: Service::Node.default_port(),
+            monitor_port: Service::Monitor.default_port(),
+            notify_port: Service::Notify.default_port(),
             nats_port: 4222,
             nats_server: "nats-server".to_owned(),
             admin_username: "admin".to_owned(),
@@ -160,11 +160,13 @@ async fn main() -> anyhow::Result<()> {
     if configs.node.local_lxc.is_none() {
         tracing::warn!("LXC is not installed (apt-get install lxc): no local node is registered");
     }
+    // Where to reach them (loopback for a service bound to every address).
     let identity_addr = listeners.addr(Service::Identity);
+    let gateway_reach = listeners.addr(Service::Gateway);
     let mut tasks = JoinSet::new();
     stack::spawn_all(&mut tasks, &configs, &mut listeners, &shutdown)?;
 
-    let ready = wait_for_port(reachable(gateway_addr), Duration::from_secs(30));
+    let ready = wait_for_port(gateway_reach, Duration::from_secs(30));
     tokio::select! {
         result = ready => result.context("the gateway did not come up")?,
         Some(done) = tasks.join_next() => {
@@ -244,15 +246,6 @@ fn keygen(dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Where to reach a listener: an unspecified bind address (0.0.0.0) is reached on loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port())
-    } else {
-        addr
-    }
 }
 
 fn exit_error(done: Result<stack::Ended, tokio::task::JoinError>) -> anyhow::Error {
