@@ -312,20 +312,12 @@ impl TestApp {
             server_shutdown.clone(),
         );
         let gateway_listener = listeners.take(Service::Gateway).expect("gateway");
-        let base = format!(
-            "http://{}",
-            gateway_listener.local_addr().expect("gateway address")
+        let base = start_gateway(
+            gateway_listener,
+            configs.gateway.clone(),
+            options.extra_routes,
+            shutdown.clone(),
         );
-        let state = AppState::new(configs.gateway.clone()).expect("gateway state");
-        let extra = options.extra_routes;
-        let gateway_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) =
-                gateway::serve_app(gateway_listener, state, extra, gateway_shutdown).await
-            {
-                eprintln!("gateway stopped: {e:#}");
-            }
-        });
         let mut services = tokio::task::JoinSet::new();
         stack::spawn_all(&mut services, &configs, &mut listeners, &shutdown)
             .expect("start the services");
@@ -373,7 +365,7 @@ impl TestApp {
             caller: self.keys.config_for(Service::Gateway),
             ..config
         };
-        start_gateway(config, Router::new(), self.shutdown.clone()).await
+        start_gateway(bind().await, config, Router::new(), self.shutdown.clone())
     }
 
     /// Stops server-svc (as a crash would: sagas stop where they are) and starts it again on
@@ -674,12 +666,13 @@ async fn bind() -> tokio::net::TcpListener {
         .expect("bind loopback")
 }
 
-async fn start_gateway(
+/// Serves a gateway (with `extra` routes) on `listener`; its base URL.
+fn start_gateway(
+    listener: tokio::net::TcpListener,
     config: gateway::Config,
     extra: Router<AppState>,
     shutdown: Shutdown,
 ) -> String {
-    let listener = bind().await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(config).expect("gateway state");
     tokio::spawn(async move {
