@@ -12,6 +12,15 @@ pub const MAX_LIMIT: u32 = 1000;
 const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 const PREFIX: &str = "after:";
 
+/// A batch of ids a list is asked for: at most [`MAX_LIMIT`], else refused naming the
+/// field.
+pub fn check_batch<T>(ids: &[T]) -> Result<(), (&'static str, String)> {
+    if ids.len() > usize::try_from(MAX_LIMIT).unwrap_or(usize::MAX) {
+        return Err(("ids", format!("at most {MAX_LIMIT} ids at once")));
+    }
+    Ok(())
+}
+
 /// Where a page starts and how long it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -113,5 +122,7 @@ mod tests {
             Page::parse(10, &forged).expect_err("negative").0,
             "page_token"
         );
+        assert!(check_batch(&[0u8; 1000]).is_ok());
+        assert_eq!(check_batch(&[0u8; 1001]).expect_err("too many").0, "ids");
     }
 }

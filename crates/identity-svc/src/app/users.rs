@@ -93,9 +93,8 @@ impl Identity {
         ids: &[i64],
     ) -> Result<(Vec<User>, String)> {
         require_admin(caller)?;
-        if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
-            return Err(IdentityError::invalid("ids", "at most 1000 ids at once"));
-        }
+        platform::page::check_batch(ids)
+            .map_err(|(field, message)| IdentityError::invalid(field, message))?;
         let rows = store::users::page(&self.db, page.after, page.fetch(), ids).await?;
         let (rows, next) = page.finish(rows, |u| u.id);
         Ok((rows.into_iter().map(User::from).collect(), next))

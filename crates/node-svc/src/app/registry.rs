@@ -179,9 +179,8 @@ impl Nodes {
         ids: &[i64],
     ) -> Result<(Vec<Node>, String)> {
         require_admin(caller)?;
-        if ids.len() > usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX) {
-            return Err(NodeError::invalid("ids", "at most 1000 ids at once"));
-        }
+        platform::page::check_batch(ids)
+            .map_err(|(field, message)| NodeError::invalid(field, message))?;
         let rows = store::nodes::page(&self.db, page.after, page.fetch(), ids).await?;
         let (rows, next) = page.finish(rows, |n| n.id);
         Ok((rows.into_iter().map(Node::from).collect(), next))

@@ -700,13 +700,16 @@ impl App {
             )
             .await?;
         }
-        let claimed = Self::swap_status(
+        // Conditional on the state and the task read: of two actions that both saw this
+        // state, one wins.
+        let claimed = store::servers::swap_status(
             &txn,
             server.id,
             current.as_str(),
             server.task_id.as_deref(),
             next.as_str(),
             &task_id,
+            now_ms(),
         )
         .await?;
         if !claimed {

@@ -609,19 +609,6 @@ impl App {
         i64::try_from(self.config.billing_period_secs.max(1).saturating_mul(1000))
             .unwrap_or(i64::MAX)
     }
-
-    /// Marks a server's status conditionally: only when it is still `from`.
-    pub(super) async fn swap_status<C: sea_orm::ConnectionTrait>(
-        db: &C,
-        id: i64,
-        from: &str,
-        from_task: Option<&str>,
-        to: &str,
-        task_id: &str,
-    ) -> Result<bool> {
-        // Also conditional on the task: of two actions that both saw this state, one wins.
-        Ok(store::servers::swap_status(db, id, from, from_task, to, task_id, now_ms()).await?)
-    }
 }
 
 pub fn size_of(s: &server::Model) -> nodepb::Capacity {
