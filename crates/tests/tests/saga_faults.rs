@@ -56,23 +56,7 @@ async fn begin(app: &TestApp, jwt: &str, kind: TaskKind, id: i64) -> String {
         }
         TaskKind::Delete => app.delete(&format!("/api/server/{id}"), me).await,
         TaskKind::Suspend => {
-            let mut servers = app.servers_client(platform::auth::Service::Gateway);
-            let reply = servers
-                .act(platform::grpc::Caller::admin(tests::ADMIN_ID).request(
-                    proto::server::v1::ActRequest {
-                        server: Some(proto::server::v1::ServerRef {
-                            id,
-                            uuid: String::new(),
-                        }),
-                        action: proto::server::v1::Action::Suspend.into(),
-                        reason: "fault test".to_owned(),
-                        ..Default::default()
-                    },
-                ))
-                .await
-                .expect("suspend")
-                .into_inner();
-            return reply.task_id;
+            return admin_act(app, id, proto::server::v1::Action::Suspend).await;
         }
         TaskKind::Create | TaskKind::Unsuspend => unreachable!("not begun here"),
     };
@@ -80,22 +64,24 @@ async fn begin(app: &TestApp, jwt: &str, kind: TaskKind, id: i64) -> String {
     task_of(&reply.json)
 }
 
-/// Gives a suspended server back to its owner, as an administrator.
-async fn unsuspend(app: &TestApp, id: i64) {
+/// An action on a server as an administrator (suspensions have no panel route); its task.
+async fn admin_act(app: &TestApp, id: i64, action: proto::server::v1::Action) -> String {
     let mut servers = app.servers_client(platform::auth::Service::Gateway);
+    let request = proto::server::v1::ActRequest {
+        server: Some(proto::server::v1::ServerRef {
+            id,
+            uuid: String::new(),
+        }),
+        action: action.into(),
+        reason: "fault test".to_owned(),
+        ..Default::default()
+    };
     servers
-        .act(platform::grpc::Caller::admin(tests::ADMIN_ID).request(
-            proto::server::v1::ActRequest {
-                server: Some(proto::server::v1::ServerRef {
-                    id,
-                    uuid: String::new(),
-                }),
-                action: proto::server::v1::Action::Unsuspend.into(),
-                ..Default::default()
-            },
-        ))
+        .act(platform::grpc::Caller::admin(tests::ADMIN_ID).request(request))
         .await
-        .expect("unsuspend");
+        .unwrap_or_else(|e| panic!("{action:?}: {e}"))
+        .into_inner()
+        .task_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +151,7 @@ async fn every_saga_failing_at_every_step_leaves_nothing_behind() {
             // Without faults, the server goes, and with it everything it held.
             app.restart_server_svc(|c| c.faults.clear()).await;
             if kind == TaskKind::Suspend {
-                unsuspend(&app, id).await;
+                admin_act(&app, id, proto::server::v1::Action::Unsuspend).await;
             }
             let deleted = app.delete(&format!("/api/server/{id}"), me).await;
             assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
