@@ -55,12 +55,7 @@ impl From<task::Model> for Task {
             owner: UserId::stored(t.owner_id),
             kind: TaskKind::parse(&t.kind),
             state: TaskState::parse(&t.state),
-            steps_done: t
-                .steps_done
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            steps_done: super::tasks::steps_done(&t.steps_done),
             step: t.step,
             error: t.error,
             error_reason: t.error_reason,

@@ -9,6 +9,15 @@ use sea_orm::{
 use super::entity::{server, task};
 use crate::domain::task::{TaskKind, TaskState};
 
+/// The steps a task has done, as stored (comma-separated, in order).
+pub fn steps_done(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A new task on `server`, in `state`, with its saga's parameters (JSON).
 pub async fn insert<C: ConnectionTrait>(
     db: &C,

@@ -166,12 +166,7 @@ impl Host for App {
             TaskState::Queued | TaskState::Succeeded | TaskState::Failed => Phase::Idle,
         };
         Ok(Record {
-            done: task
-                .steps_done
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            done: store::tasks::steps_done(&task.steps_done),
             id: task.id,
             kind: task.kind,
             subject: task.server_id,
