@@ -13,6 +13,9 @@ command -v lxc-create >/dev/null || need_packages+=(lxc)
 # A static busybox: guests made from it need none of the host's libraries bound in.
 dpkg -s busybox-static >/dev/null 2>&1 || need_packages+=(busybox-static)
 command -v newuidmap >/dev/null || need_packages+=(uidmap)
+# Backups: guests' files as tar streams compressed with zstd, loop images made with mkfs.
+command -v zstd >/dev/null || need_packages+=(zstd)
+command -v mkfs.ext4 >/dev/null || need_packages+=(e2fsprogs)
 command -v jq >/dev/null || need_packages+=(jq)   # for the README's first requests
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"

@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vps/identity/v1/identity.proto",
         "vps/node/v1/node.proto",
         "vps/server/v1/server.proto",
+        "vps/snapshot/v1/snapshot.proto",
     ];
     let fds = protox::compile(files, ["protos"])?;
     // The descriptors themselves, for server reflection and for tests that walk every RPC.

@@ -72,6 +72,10 @@ impl ApiError {
             Code::FailedPrecondition if reason == Some(Reason::IdempotencyMismatch) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            // A backup archive that does not match its manifest: refused, nothing touched.
+            Code::FailedPrecondition if reason == Some(Reason::ArchiveCorrupt) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::ResourceExhausted if reason == Some(Reason::NoCapacity) => {
                 StatusCode::INSUFFICIENT_STORAGE
@@ -115,6 +119,11 @@ impl ApiError {
     /// Whether the service refused because the action is wrong for the server's state.
     pub fn is_wrong_state(&self) -> bool {
         self.reason == Some(Reason::WrongState)
+    }
+
+    /// Whether the service refused because a per-server limit is reached.
+    pub fn is_limit_reached(&self) -> bool {
+        self.reason == Some(Reason::LimitReached)
     }
 
     /// The status, headers and body in a dialect's shape.

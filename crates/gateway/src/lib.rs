@@ -10,6 +10,7 @@ pub mod extract;
 mod openapi;
 pub mod ratelimit;
 pub mod servers;
+pub mod snapshots;
 pub mod state;
 
 use std::net::SocketAddr;

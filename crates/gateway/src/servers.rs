@@ -67,6 +67,10 @@ pub fn task_kind_name(kind: pb::TaskKind) -> &'static str {
         pb::TaskKind::Password => "password",
         pb::TaskKind::Suspend => "suspend",
         pb::TaskKind::Unsuspend => "unsuspend",
+        pb::TaskKind::Snapshot => "snapshot",
+        pb::TaskKind::SnapshotRestore => "snapshot_restore",
+        pb::TaskKind::Backup => "backup",
+        pb::TaskKind::BackupRestore => "backup_restore",
         pb::TaskKind::Unspecified => "unknown",
     }
 }

@@ -24,10 +24,15 @@ pub type ServersClient = proto::server::v1::servers_client::ServersClient<
     InterceptedService<Channel, platform::auth::Sign>,
 >;
 
+pub type SnapshotsClient = proto::snapshot::v1::snapshots_client::SnapshotsClient<
+    InterceptedService<Channel, platform::auth::Sign>,
+>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub identity: IdentityClient,
     pub servers: ServersClient,
+    pub snapshots: SnapshotsClient,
     pub nodes: NodesClient,
     pub consoles: ConsolesClient,
     pub auth: Authenticator,
@@ -63,9 +68,17 @@ impl AppState {
             config.peers.channel(Service::Server, timeout)?,
             caller_auth.sign_for(Service::Server),
         );
+        // A backup restore answers once its archive is checked, which reads it whole.
+        let snapshots = proto::snapshot::v1::snapshots_client::SnapshotsClient::with_interceptor(
+            config
+                .peers
+                .channel(Service::Snapshot, Duration::from_secs(600))?,
+            caller_auth.sign_for(Service::Snapshot),
+        );
         Ok(Self {
             identity,
             servers,
+            snapshots,
             nodes,
             consoles,
             auth,
@@ -81,6 +94,10 @@ impl AppState {
 
     pub fn servers(&self) -> ServersClient {
         self.servers.clone()
+    }
+
+    pub fn snapshots(&self) -> SnapshotsClient {
+        self.snapshots.clone()
     }
 
     pub fn nodes(&self) -> NodesClient {

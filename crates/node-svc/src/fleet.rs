@@ -82,6 +82,7 @@ fn driver_for(node: &node::Model, nodes: &Nodes) -> Result<Arc<dyn Hypervisor>> 
                 insecure: settings.get("insecure").is_some_and(|v| v == "true"),
                 storage: setting("storage", "local-lvm"),
                 bridge: setting("bridge", "vmbr0"),
+                backup_storage: setting("backup_storage", "local"),
             };
             let driver = ProxmoxDriver::new(config).map_err(NodeError::Internal)?;
             Ok(Arc::new(driver))
@@ -145,6 +146,30 @@ impl Fleet {
             });
         }
         self.call_unchecked(&handle, operation).await
+    }
+
+    /// Like [`Fleet::call`], without the time-out: for archives, which take as long as the
+    /// guest is large (their streams show they are alive).
+    pub async fn call_long<T, F, Fut>(&self, node_id: NodeId, operation: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
+        Fut: Future<Output = Result<T, DriverError>>,
+    {
+        let handle = self.handle(node_id).await?;
+        if handle.unreachable.load(Ordering::Relaxed) {
+            return Err(NodeError::Unreachable {
+                node: handle.name.clone(),
+                source: anyhow::anyhow!("the last health probe failed"),
+            });
+        }
+        let _permit = handle
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| NodeError::Internal(e.into()))?;
+        operation(handle.driver.clone())
+            .await
+            .map_err(|e| map_driver_error(&handle.name, e))
     }
 
     async fn call_unchecked<T, F, Fut>(&self, handle: &Arc<Handle>, operation: F) -> Result<T>

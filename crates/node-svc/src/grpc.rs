@@ -605,6 +605,7 @@ impl GuestsRpc for GuestService {
                     name: s.name,
                     description: s.description,
                     created_at: s.created_at,
+                    size_bytes: s.size_bytes,
                 })
                 .collect(),
         }))
@@ -640,6 +641,118 @@ impl GuestsRpc for GuestService {
             .call(node, |d| async move {
                 d.snapshot_delete(&name, &snapshot).await
             })
+            .await
+            .map_err(status)?;
+        Ok(notes(Vec::new()))
+    }
+
+    type BackupGuestStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
+
+    async fn backup_guest(
+        &self,
+        request: Request<pb::BackupGuestRequest>,
+    ) -> Reply<Self::BackupGuestStream> {
+        Caller::required(&request)?.require_service(&[Service::Snapshot])?;
+        let (node, name) = guest(request.into_inner().guest)?;
+        let (sink, mut chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        let (out, stream) = tokio::sync::mpsc::channel::<Result<pb::BackupChunk, Status>>(8);
+        let fleet = self.fleet.clone();
+        tokio::spawn(async move {
+            let work = fleet.call_long(node, |d| async move { d.backup(&name, sink).await });
+            let relay = async {
+                while let Some(data) = chunks.recv().await {
+                    let chunk = pb::BackupChunk {
+                        data: data.to_vec(),
+                        facts: None,
+                    };
+                    if out.send(Ok(chunk)).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let (result, ()) = tokio::join!(work, relay);
+            let last = result.map_err(status).map(|facts| pb::BackupChunk {
+                data: Vec::new(),
+                facts: Some(pb::BackupFacts {
+                    format: facts.format,
+                    volume: facts.volume.unwrap_or_default(),
+                    id_map: facts.id_map,
+                    was_running: facts.was_running,
+                    guest_config: facts.config,
+                }),
+            });
+            let _ = out.send(last).await;
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
+    }
+
+    async fn restore_guest(
+        &self,
+        request: Request<tonic::Streaming<pb::RestoreChunk>>,
+    ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(&[Service::Snapshot])?;
+        let mut incoming = request.into_inner();
+        let first = incoming.message().await?.ok_or_else(|| {
+            status(NodeError::invalid(
+                "guest",
+                "the first message names the guest",
+            ))
+        })?;
+        let (node, name) = guest(first.guest)?;
+        let volume = (!first.volume.is_empty()).then_some(first.volume);
+        let (feed, source) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, String>>(8);
+        let first_data = first.data;
+        let relay = async move {
+            if !first_data.is_empty() && feed.send(Ok(first_data.into())).await.is_err() {
+                return Ok(());
+            }
+            loop {
+                match incoming.message().await {
+                    Ok(Some(chunk)) => {
+                        if feed.send(Ok(chunk.data.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        // The sender hung up or failed: the driver must not take a partial
+                        // archive for a whole one.
+                        let _ = feed.send(Err(status.message().to_owned())).await;
+                        return Err(status);
+                    }
+                }
+            }
+            Ok::<(), Status>(())
+        };
+        let work = self.fleet.call_long(node, |d| async move {
+            d.restore(&name, volume.as_deref(), source).await
+        });
+        let (done, relayed) = tokio::join!(work, relay);
+        // A stream cut short must not count as a whole archive.
+        relayed?;
+        Ok(notes(done.map_err(status)?))
+    }
+
+    async fn delete_backup_volume(
+        &self,
+        request: Request<pb::BackupVolumeRef>,
+    ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(&[Service::Snapshot])?;
+        let r = request.into_inner();
+        let node = NodeId::new(r.node_id)
+            .ok_or_else(|| status(NodeError::invalid("node_id", "a node id is required")))?;
+        if r.volume.is_empty() || r.volume.len() > 255 || r.volume.chars().any(char::is_control) {
+            return Err(status(NodeError::invalid(
+                "volume",
+                "a backup volume id is required",
+            )));
+        }
+        let volume = r.volume;
+        self.fleet
+            .call(node, |d| async move { d.delete_backup(&volume).await })
             .await
             .map_err(status)?;
         Ok(notes(Vec::new()))

@@ -61,6 +61,7 @@ impl FakePve {
             insecure: false,
             storage: "local-lvm".to_owned(),
             bridge: "vmbr0".to_owned(),
+            backup_storage: "local".to_owned(),
         }
     }
 
@@ -301,6 +302,7 @@ async fn an_unreachable_node_says_so() {
         insecure: true,
         storage: "local-lvm".into(),
         bridge: "vmbr0".into(),
+        backup_storage: "local".into(),
     };
     let driver = ProxmoxDriver::new(config).expect("driver");
     assert!(matches!(

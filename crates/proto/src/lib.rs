@@ -21,6 +21,14 @@ pub mod events {
             pub const SERVER_DELETED: &str = "vps.events.server.deleted";
             pub const SERVER_SUSPENDED: &str = "vps.events.server.suspended";
             pub const PAYMENT_REMINDER: &str = "vps.events.billing.payment_reminder";
+            pub const SNAPSHOT_CREATED: &str = "vps.events.snapshot.created";
+            pub const SNAPSHOT_RESTORED: &str = "vps.events.snapshot.restored";
+            pub const SNAPSHOT_DELETED: &str = "vps.events.snapshot.deleted";
+            pub const SNAPSHOT_FAILED: &str = "vps.events.snapshot.failed";
+            pub const BACKUP_CREATED: &str = "vps.events.backup.created";
+            pub const BACKUP_RESTORED: &str = "vps.events.backup.restored";
+            pub const BACKUP_DELETED: &str = "vps.events.backup.deleted";
+            pub const BACKUP_FAILED: &str = "vps.events.backup.failed";
         }
 
         /// The schema version every event of this package carries.
@@ -43,6 +51,12 @@ pub mod node {
 pub mod server {
     pub mod v1 {
         tonic::include_proto!("vps.server.v1");
+    }
+}
+
+pub mod snapshot {
+    pub mod v1 {
+        tonic::include_proto!("vps.snapshot.v1");
     }
 }
 

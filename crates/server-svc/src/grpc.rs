@@ -147,6 +147,10 @@ fn kind_pb(kind: TaskKind) -> pb::TaskKind {
         TaskKind::Password => pb::TaskKind::Password,
         TaskKind::Suspend => pb::TaskKind::Suspend,
         TaskKind::Unsuspend => pb::TaskKind::Unsuspend,
+        TaskKind::Snapshot => pb::TaskKind::Snapshot,
+        TaskKind::SnapshotRestore => pb::TaskKind::SnapshotRestore,
+        TaskKind::Backup => pb::TaskKind::Backup,
+        TaskKind::BackupRestore => pb::TaskKind::BackupRestore,
     }
 }
 
@@ -399,7 +403,9 @@ impl ServersRpc for ServerService {
     }
 
     async fn get_server(&self, request: Request<pb::ServerRef>) -> Reply<pb::Server> {
-        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
+        // snapshot-svc reads the servers whose snapshots it keeps, and checks their owner.
+        let caller = Caller::required(&request)?
+            .user_or_service(Scopes::SERVERS_READ, &[platform::auth::Service::Snapshot])?;
         let key = server_key(Some(request.into_inner())).map_err(status)?;
         let view = self.app.get_server(caller, &key).await.map_err(status)?;
         Ok(Response::new(server_pb(view)))
@@ -514,6 +520,52 @@ impl ServersRpc for ServerService {
             .await
             .map_err(status)?;
         Ok(Response::new(quota_pb(view)))
+    }
+
+    async fn hold(&self, request: Request<pb::HoldRequest>) -> Reply<pb::HoldReply> {
+        Caller::required(&request)?.require_service(&[platform::auth::Service::Snapshot])?;
+        let r = request.into_inner();
+        let kind = match r.kind() {
+            pb::TaskKind::Snapshot => TaskKind::Snapshot,
+            pb::TaskKind::SnapshotRestore => TaskKind::SnapshotRestore,
+            pb::TaskKind::Backup => TaskKind::Backup,
+            pb::TaskKind::BackupRestore => TaskKind::BackupRestore,
+            _ => {
+                return Err(status(ServerError::invalid(
+                    "kind",
+                    "only snapshot-svc's kinds of task hold a server",
+                )));
+            }
+        };
+        let task_id = TaskId::new(&r.task_id)
+            .ok_or_else(|| status(ServerError::invalid("task_id", "a task id is required")))?;
+        let app = self.app.clone();
+        let held = run_detached(async move { app.hold(r.server_id, kind, task_id.as_str()).await })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::HoldReply {
+            prior_status: state_pb(held.prior).into(),
+            server: Some(server_pb(held.view)),
+        }))
+    }
+
+    async fn release(&self, request: Request<pb::ReleaseRequest>) -> Reply<pb::Server> {
+        Caller::required(&request)?.require_service(&[platform::auth::Service::Snapshot])?;
+        let r = request.into_inner();
+        let task_id =
+            TaskId::new(&r.task_id).ok_or_else(|| status(ServerError::NotFound("task")))?;
+        let to = match r.status() {
+            pb::ServerStatus::Unspecified => None,
+            other => Some(state_of(other)),
+        };
+        let app = self.app.clone();
+        let view = run_detached(async move {
+            app.release(r.server_id, task_id.as_str(), r.failed, to, &r.error)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(server_pb(view)))
     }
 }
 

@@ -1,34 +1,72 @@
-//! snapshot-svc: snapshots, backups, per-server limits and the restore saga.
+//! snapshot-svc: snapshots and backups of servers, backup schedules with retention, and the
+//! sagas that take and restore them, behind the `vps.snapshot.v1.Snapshots` gRPC API.
 //!
-//! Not built yet: it serves gRPC health only, so deployments and the launcher already run
-//! it in its place. Its API arrives with its issue.
+//! Layers: `grpc` (transport, thin) -> `app` (rules, sagas, the scheduler) -> `store`
+//! (sea-orm); `domain` holds names, slots and retention, free of I/O; `target` is where
+//! archives are kept (a directory or an S3-compatible bucket).
 
-use std::net::SocketAddr;
+pub mod app;
+mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+mod store;
+pub mod target;
+
+use std::sync::Arc;
 
 use platform::Shutdown;
-use serde::Deserialize;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-}
+pub use config::{Config, TargetConfig};
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
-        }
-    }
-}
-
+/// Starts snapshot-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let listener = platform::grpc::bind(config.listen).await?;
-    serve_on(listener, shutdown).await
+    serve_on(listener, config, shutdown).await
 }
 
-pub async fn serve_on(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    platform::grpc::serve_health_only("snapshot-svc", listener, shutdown).await
+/// Serves on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut host = platform::host::ServiceHost::new("snapshot-svc", shutdown.clone());
+    let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
+        &config.database_url,
+        config.database_max_connections,
+    )
+    .await?;
+    if let Some(nats_url) = &config.nats_url {
+        let client = platform::outbox::connect(nats_url.expose_secret()).await?;
+        let js = async_nats::jetstream::new(client);
+        platform::outbox::ensure_stream(&js).await?;
+        let relay = platform::outbox::Relay::new(db.clone(), js);
+        host.spawn("outbox relay", relay.run(shutdown.clone()));
+    }
+    let target = target::Target::open(&config.backup_target)?;
+    let auth = platform::auth::CallerAuth::load(platform::auth::Service::Snapshot, &config.caller)?;
+    let app = app::App::new(db, &auth, target, Arc::new(config), shutdown.clone())?;
+    let resumed = app
+        .resume_tasks()
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming tasks: {}", platform::grpc::chain(&e)))?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished tasks");
+    }
+    host.spawn("saga resumer", app.resumer());
+    host.spawn("backup scheduler", app.scheduler());
+    let draining = app.clone();
+    host.on_drain(async move { draining.drain(platform::host::DRAIN_LIMIT).await });
+    host.serving::<proto::snapshot::v1::snapshots_server::SnapshotsServer<grpc::SnapshotService>>()
+        .await;
+    let router = host
+        .grpc()?
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            grpc::SnapshotService::new(app).into_server(),
+            auth.verifier,
+        ));
+    host.serve_grpc(router, listener).await
 }

@@ -107,7 +107,7 @@ impl Configs {
 
         self.server.listen = listen(Service::Server);
         self.server.database_url = database(Service::Server);
-        self.server.peers = peers;
+        self.server.peers = peers.clone();
         self.server.caller = keys.config_for(Service::Server);
 
         self.node.listen = listen(Service::Node);
@@ -115,6 +115,10 @@ impl Configs {
         self.node.caller = keys.config_for(Service::Node);
 
         self.snapshot.listen = listen(Service::Snapshot);
+        self.snapshot.database_url = database(Service::Snapshot);
+        self.snapshot.peers = peers;
+        self.snapshot.caller = keys.config_for(Service::Snapshot);
+
         self.monitor.listen = listen(Service::Monitor);
         self.notify.listen = listen(Service::Notify);
     }
@@ -162,7 +166,11 @@ pub fn spawn(
             });
         }
         Service::Snapshot => {
-            tasks.spawn(async move { (service, snapshot_svc::serve_on(listener, shutdown).await) });
+            let config = configs.snapshot.clone();
+            tasks.spawn(async move {
+                let result = snapshot_svc::serve_on(listener, config, shutdown).await;
+                (service, result)
+            });
         }
         Service::Monitor => {
             tasks.spawn(async move { (service, monitor_svc::serve_on(listener, shutdown).await) });

@@ -145,10 +145,13 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
             .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
-    configs.server.nats_url = Some(SecretString::from(nats_url(
+    let events_url = nats_url(
         SocketAddr::new(config.internal_host, config.nats_port),
         &nats_password,
-    )));
+    );
+    configs.server.nats_url = Some(SecretString::from(events_url.clone()));
+    configs.snapshot.nats_url = Some(SecretString::from(events_url));
+    configs.snapshot.backup_target.path = data_dir.join("backups");
     configs.server.catalog_path = Some(catalog_path);
     configs.server.secrets_key = Some(SecretString::from(server_key));
     configs.server.secrets_key_previous = server_key_previous;

@@ -56,6 +56,39 @@ impl ContainerDir {
         names
     }
 
+    /// Runs `script` with `/bin/sh` in a running container (through `lxc-attach`, with an
+    /// empty environment) and returns what it printed; panics if it fails.
+    pub fn exec(&self, name: &str, script: &str) -> String {
+        let out = std::process::Command::new("lxc-attach")
+            .arg("-P")
+            .arg(self.dir.path())
+            .args(["-n", name, "--clear-env", "--", "/bin/sh", "-c", script])
+            .output()
+            .expect("lxc-attach");
+        assert!(
+            out.status.success(),
+            "{script:?} in {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The snapshots LXC itself keeps of a container (`lxc-snapshot -L`).
+    pub fn lxc_snapshots(&self, name: &str) -> Vec<String> {
+        let out = std::process::Command::new("lxc-snapshot")
+            .arg("-P")
+            .arg(self.dir.path())
+            .args(["-n", name, "-L"])
+            .output()
+            .expect("lxc-snapshot");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| w.starts_with("snap"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Whether a container runs, as `lxc-info` says.
     pub fn running(&self, name: &str) -> bool {
         std::process::Command::new("lxc-info")
@@ -100,7 +133,13 @@ pub async fn lxc_node(app: &TestApp, dir: &ContainerDir, memory_mb: u64) -> i64 
             memory: 1.0,
             disk: 1.0,
         }),
-        settings: [("path".to_owned(), dir.path())].into(),
+        // Guests the driver stops itself (for a snapshot) get a short grace, as in the
+        // services' own stops here.
+        settings: [
+            ("path".to_owned(), dir.path()),
+            ("stop_grace_secs".to_owned(), "2".to_owned()),
+        ]
+        .into(),
         ..Default::default()
     };
     nodes_client(app)
@@ -149,6 +188,19 @@ pub async fn held(app: &TestApp, node_id: i64) -> ((u32, u64, u64), u64) {
         (reserved.cores, reserved.memory_mb, reserved.disk_gb),
         pools.iter().map(|p| p.allocated).sum(),
     )
+}
+
+/// The name of a server's guest on its node, as server-svc has it.
+pub async fn guest_of(app: &TestApp, server_id: i64) -> String {
+    app.servers_client(Service::Gateway)
+        .get_server(ADMIN.request(proto::server::v1::ServerRef {
+            id: server_id,
+            uuid: String::new(),
+        }))
+        .await
+        .expect("the server")
+        .into_inner()
+        .guest_name
 }
 
 /// Grants credits to a user as the administrator.

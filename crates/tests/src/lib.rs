@@ -114,6 +114,7 @@ pub struct Options {
     pub identity: identity_svc::Config,
     pub node: node_svc::Config,
     pub server: server_svc::Config,
+    pub snapshot: snapshot_svc::Config,
     /// Extra routes mounted on the gateway under its middleware.
     pub extra_routes: Router<AppState>,
 }
@@ -133,6 +134,12 @@ impl Default for Options {
             server: server_svc::Config {
                 stop_grace_secs: 1,
                 ..server_svc::Config::default()
+            },
+            snapshot: snapshot_svc::Config {
+                // A backup's first slot comes at once when a test asks for slots this short.
+                schedule_tick_secs: 1,
+                stop_grace_secs: 1,
+                ..snapshot_svc::Config::default()
             },
             extra_routes: Router::new(),
         }
@@ -185,10 +192,13 @@ pub struct TestApp {
     pub identity_url: String,
     pub node_url: String,
     pub server_url: String,
+    pub snapshot_url: String,
     pub http: reqwest::Client,
     pub database_url: String,
     /// server-svc's configuration, as started (tests restart it to test resumption).
     pub server_config: server_svc::Config,
+    /// snapshot-svc's configuration, as started.
+    pub snapshot_config: snapshot_svc::Config,
     shutdown: Shutdown,
     server_shutdown: Shutdown,
     _dir: tempfile::TempDir,
@@ -258,7 +268,12 @@ impl TestApp {
         platform::telemetry::init_quiet("tests");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut databases = std::collections::HashMap::new();
-        for service in [Service::Identity, Service::Node, Service::Server] {
+        for service in [
+            Service::Identity,
+            Service::Node,
+            Service::Server,
+            Service::Snapshot,
+        ] {
             let url = backend.database_url(dir.path(), service.name()).await;
             databases.insert(service, url);
         }
@@ -291,6 +306,13 @@ impl TestApp {
                 secrets_key: Some(SecretString::from(SERVER_SECRETS_KEY)),
                 ..options.server
             },
+            snapshot: snapshot_svc::Config {
+                backup_target: snapshot_svc::TargetConfig {
+                    path: dir.path().join("backups"),
+                    ..options.snapshot.backup_target.clone()
+                },
+                ..options.snapshot
+            },
             ..stack::Configs::default()
         };
         configs.wire(&listeners, &keys, |service| {
@@ -300,6 +322,7 @@ impl TestApp {
         let identity_url = peers.identity.clone();
         let node_url = peers.node.clone();
         let server_url = peers.server.clone();
+        let snapshot_url = peers.snapshot.clone();
         let database_url = configs.identity.database_url.clone();
 
         // server-svc runs under its own shutdown (tests restart it), and the gateway with
@@ -336,15 +359,18 @@ impl TestApp {
             }
         });
         let server_config = configs.server;
+        let snapshot_config = configs.snapshot;
         let app = Self {
             base,
             keys,
             identity_url,
             node_url,
             server_url,
+            snapshot_url,
             http: reqwest::Client::new(),
             database_url,
             server_config,
+            snapshot_config,
             shutdown,
             server_shutdown,
             _dir: dir,
@@ -515,6 +541,22 @@ impl TestApp {
             system,
             Service::Server,
         ))
+    }
+
+    pub fn snapshots_client(
+        &self,
+        system: Service,
+    ) -> proto::snapshot::v1::snapshots_client::SnapshotsClient<Signed> {
+        proto::snapshot::v1::snapshots_client::SnapshotsClient::new(self.signed(
+            &self.snapshot_url,
+            system,
+            Service::Snapshot,
+        ))
+    }
+
+    /// Where snapshot-svc keeps backup archives (a directory target).
+    pub fn backup_dir(&self) -> std::path::PathBuf {
+        self.snapshot_config.backup_target.path.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -26,6 +26,10 @@ const SERVICE_ONLY: &[&str] = &[
     "/vps.node.v1.Nodes/ReleaseAddress",
     "/vps.node.v1.Guests/*",
     "/vps.node.v1.Consoles/*",
+    "/vps.server.v1.Servers/Hold",
+    "/vps.server.v1.Servers/Release",
+    "/vps.snapshot.v1.Snapshots/SetAutomaticBackups",
+    "/vps.snapshot.v1.Snapshots/ForgetServer",
 ];
 
 /// The one call that takes no caller token: its credential is a service account key.
@@ -52,6 +56,7 @@ fn rpcs() -> Vec<Rpc> {
             "vps.identity.v1" => Service::Identity,
             "vps.node.v1" => Service::Node,
             "vps.server.v1" => Service::Server,
+            "vps.snapshot.v1" => Service::Snapshot,
             other => panic!("a package this test does not know: {other}"),
         };
         for service in &file.service {
@@ -154,6 +159,7 @@ async fn every_rpc_refuses_callers_it_cannot_verify() {
         let url = match rpc.audience {
             Service::Identity => &app.identity_url,
             Service::Node => &app.node_url,
+            Service::Snapshot => &app.snapshot_url,
             _ => &app.server_url,
         };
         let channel = platform::grpc::channel(url).expect("channel");

@@ -6,6 +6,7 @@
 mod quotas;
 mod servers;
 mod service_accounts;
+mod snapshots;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -70,6 +71,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_credits))
         .routes(routes!(user_credits, adjust_credits))
         .merge(servers::routes())
+        .merge(snapshots::routes())
         .merge(service_accounts::routes())
         .merge(quotas::routes())
 }

@@ -1,6 +1,8 @@
 //! The VPS.org dialect (seeds 002 and 004): `Authorization: Bearer <API token>`, errors as
-//! `{"detail": ...}` (with `errors` naming the field). Servers here; snapshots arrive with
-//! snapshot-svc.
+//! `{"detail": ...}` (with `errors` naming the field). Servers here; snapshots and backups
+//! in `snapshots`.
+
+mod snapshots;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -36,9 +38,10 @@ impl Dialect for VpsOrg {
         )
     }
 
-    /// An action wrong for the server's state is a 400 here ("already running").
+    /// An action wrong for the server's state is a 400 here ("already running"), and so is
+    /// a limit reached ("snapshot limit reached").
     fn error_status(error: &ApiError) -> StatusCode {
-        if error.is_wrong_state() {
+        if error.is_wrong_state() || error.is_limit_reached() {
             StatusCode::BAD_REQUEST
         } else {
             error.status
@@ -75,6 +78,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(start_server))
         .routes(routes!(stop_server))
         .routes(routes!(reboot_server))
+        .merge(snapshots::routes())
 }
 
 /// Our status as VPS.org names it.

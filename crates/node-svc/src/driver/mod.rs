@@ -61,7 +61,28 @@ pub struct SnapshotInfo {
     pub description: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// What it takes on disk, where the driver can tell.
+    pub size_bytes: Option<u64>,
 }
+
+/// What a driver tells of an archive it made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupFacts {
+    /// `tar+zstd`, or `vzdump` for a backup the hypervisor keeps (named by `volume`).
+    pub format: String,
+    pub volume: Option<String>,
+    /// The guest's id mapping (LXC's `lxc.idmap` lines).
+    pub id_map: Vec<String>,
+    pub was_running: bool,
+    /// The guest's own config as the hypervisor keeps it (LXC), for a restore by hand.
+    pub config: String,
+}
+
+/// The archive's bytes as a driver makes them.
+pub type ChunkSink = tokio::sync::mpsc::Sender<bytes::Bytes>;
+/// The archive's bytes as a restore receives them; an error means the sender could not send
+/// the whole archive, and the restore must not go ahead.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>;
 
 /// What a driver did besides the obvious, for the task's log (e.g. "stopped the container
 /// for the snapshot and started it again").
@@ -113,6 +134,21 @@ pub trait Hypervisor: Send + Sync {
     async fn snapshot_list(&self, name: &str) -> DriverResult<Vec<SnapshotInfo>>;
     async fn snapshot_rollback(&self, name: &str, snapshot: &str) -> DriverResult<Notes>;
     async fn snapshot_delete(&self, name: &str, snapshot: &str) -> DriverResult<()>;
+    /// The whole guest as one archive, its bytes sent into `sink` as they are made (none,
+    /// for a backup the hypervisor keeps: the facts name its volume). The guest is frozen or
+    /// stopped meanwhile and left as it was.
+    async fn backup(&self, name: &str, sink: ChunkSink) -> DriverResult<BackupFacts>;
+    /// Puts an archive back into the stopped guest `name`: from `volume` on the hypervisor,
+    /// or from the bytes `source` yields until it closes. The guest's disk is replaced only
+    /// once the whole archive has unpacked.
+    async fn restore(
+        &self,
+        name: &str,
+        volume: Option<&str>,
+        source: Chunks,
+    ) -> DriverResult<Notes>;
+    /// Deletes a backup the hypervisor keeps; a missing one is already deleted.
+    async fn delete_backup(&self, volume: &str) -> DriverResult<()>;
     /// Usage of every guest of the node, in one pass.
     async fn usage(&self) -> DriverResult<Vec<Usage>>;
     /// A terminal on a running guest.

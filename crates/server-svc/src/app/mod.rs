@@ -4,6 +4,7 @@
 mod billing;
 mod catalog;
 mod events;
+mod holds;
 mod idempotency;
 mod quotas;
 mod saga;
@@ -40,6 +41,7 @@ impl ServerKey {
         Self::Id(ServerId::stored(server.id))
     }
 }
+pub use holds::Held;
 pub use quotas::QuotaView;
 pub use saga::steps;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
@@ -50,6 +52,8 @@ pub type NodesClient =
     proto::node::v1::nodes_client::NodesClient<InterceptedService<Channel, Sign>>;
 pub type GuestsClient =
     proto::node::v1::guests_client::GuestsClient<InterceptedService<Channel, Sign>>;
+pub type SnapshotsClient =
+    proto::snapshot::v1::snapshots_client::SnapshotsClient<InterceptedService<Channel, Sign>>;
 pub type ConsolesClient =
     proto::node::v1::consoles_client::ConsolesClient<InterceptedService<Channel, Sign>>;
 
@@ -59,6 +63,7 @@ pub struct App {
     nodes: NodesClient,
     guests: GuestsClient,
     consoles: ConsolesClient,
+    snapshots: SnapshotsClient,
     sealer: Sealer,
     config: Arc<Config>,
     /// The sagas that carry out tasks.
@@ -85,6 +90,9 @@ impl App {
             Service::Node,
             std::time::Duration::from_secs(180 + u64::from(config.stop_grace_secs)),
         )?;
+        let snapshot_channel = config
+            .peers
+            .channel(Service::Snapshot, std::time::Duration::from_secs(60))?;
         let leases = platform::lease::LeaseHolder::new(
             db.clone(),
             std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),
@@ -109,6 +117,10 @@ impl App {
             consoles: proto::node::v1::consoles_client::ConsolesClient::with_interceptor(
                 node_channel,
                 auth.sign_for(Service::Node),
+            ),
+            snapshots: proto::snapshot::v1::snapshots_client::SnapshotsClient::with_interceptor(
+                snapshot_channel,
+                auth.sign_for(Service::Snapshot),
             ),
             sealer,
             config,

@@ -491,7 +491,7 @@ impl App {
         self.view(server).await
     }
 
-    async fn view(&self, server: server::Model) -> Result<ServerView> {
+    pub(super) async fn view(&self, server: server::Model) -> Result<ServerView> {
         let (plan, image) = self.plan_and_image(&server).await?;
         Ok(ServerView {
             plan,

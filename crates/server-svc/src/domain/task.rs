@@ -16,10 +16,16 @@ pub enum TaskKind {
     Password,
     Suspend,
     Unsuspend,
+    /// Held for snapshot-svc, whose sagas do the work: taking a snapshot, rolling one
+    /// back, taking a backup, restoring one.
+    Snapshot,
+    SnapshotRestore,
+    Backup,
+    BackupRestore,
 }
 
 impl TaskKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 14] = [
         Self::Create,
         Self::Delete,
         Self::Resize,
@@ -30,7 +36,23 @@ impl TaskKind {
         Self::Password,
         Self::Suspend,
         Self::Unsuspend,
+        Self::Snapshot,
+        Self::SnapshotRestore,
+        Self::Backup,
+        Self::BackupRestore,
     ];
+
+    /// The kinds snapshot-svc holds a server for: no saga of server-svc's drives them.
+    pub const HELD: [Self; 4] = [
+        Self::Snapshot,
+        Self::SnapshotRestore,
+        Self::Backup,
+        Self::BackupRestore,
+    ];
+
+    pub fn is_held(self) -> bool {
+        Self::HELD.contains(&self)
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +66,10 @@ impl TaskKind {
             Self::Password => "password",
             Self::Suspend => "suspend",
             Self::Unsuspend => "unsuspend",
+            Self::Snapshot => "snapshot",
+            Self::SnapshotRestore => "snapshot_restore",
+            Self::Backup => "backup",
+            Self::BackupRestore => "backup_restore",
         }
     }
 

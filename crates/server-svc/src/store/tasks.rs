@@ -106,7 +106,7 @@ pub async fn delete<C: ConnectionTrait>(db: &C, id: &str) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// The tasks whose sagas are at work (running or unwinding).
+/// The tasks whose sagas are at work (running or unwinding); holds are snapshot-svc's.
 pub async fn open_ids<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
     task::Entity::find()
         .select_only()
@@ -114,6 +114,7 @@ pub async fn open_ids<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> 
         .filter(
             task::Column::State.is_in([TaskState::Running.as_str(), TaskState::Unwinding.as_str()]),
         )
+        .filter(task::Column::Kind.is_not_in(TaskKind::HELD.map(TaskKind::as_str)))
         .into_tuple::<String>()
         .all(db)
         .await

@@ -616,12 +616,42 @@ async fn get_task(
     if id.is_empty() || id.len() > 64 {
         return Err(ApiError::not_found("task").into());
     }
-    let task = state
+    let caller = auth.principal.caller();
+    let found = state
         .servers()
-        .get_task(auth.principal.caller().request(pb::GetTaskRequest { id }))
-        .await?
-        .into_inner();
-    Ok(Json(TaskView::from(task)))
+        .get_task(caller.request(pb::GetTaskRequest { id: id.clone() }))
+        .await;
+    match found {
+        Ok(task) => Ok(Json(TaskView::from(task.into_inner()))),
+        // Not server-svc's: a task of snapshot-svc's that holds no server (a deletion).
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            let task = state
+                .snapshots()
+                .get_task(caller.request(proto::snapshot::v1::GetTaskRequest { id }))
+                .await?
+                .into_inner();
+            Ok(Json(TaskView::from(task)))
+        }
+        Err(status) => Err(status.into()),
+    }
+}
+
+impl From<proto::snapshot::v1::Task> for TaskView {
+    fn from(t: proto::snapshot::v1::Task) -> Self {
+        let failed = t.state == "failed";
+        Self {
+            id: t.id,
+            server_id: t.server_id,
+            kind: t.kind,
+            state: t.state,
+            step: t.step,
+            steps_done: t.steps_done,
+            error: failed.then_some(t.error),
+            error_reason: failed.then(|| "FAILED".to_owned()),
+            created_at: timestamp(t.created_at_ms),
+            updated_at: timestamp(t.updated_at_ms),
+        }
+    }
 }
 
 /// Plans (tariffs), OS images and locations.

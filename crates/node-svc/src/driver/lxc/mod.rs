@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 
+mod archive;
 mod isolation;
 mod options;
 mod usage;
@@ -20,8 +21,8 @@ use usage::{cpu_time_ns, guest_disk_bytes, memory, network, running_inits, uptim
 
 use super::Console;
 use super::{
-    DriverError, DriverResult, GuestSpec, Hypervisor, Notes, PowerState, Resources, SnapshotInfo,
-    Usage, valid_name,
+    BackupFacts, ChunkSink, Chunks, DriverError, DriverResult, GuestSpec, Hypervisor, Notes,
+    PowerState, Resources, SnapshotInfo, Usage, valid_name,
 };
 
 /// Marks a container as ours: creating over an unmarked one is refused.
@@ -710,6 +711,7 @@ impl Hypervisor for LxcDriver {
                 name: s.name,
                 description: s.description,
                 created_at: s.created_at,
+                size_bytes: None,
             })
             .collect())
     }
@@ -725,10 +727,36 @@ impl Hypervisor for LxcDriver {
             .find(|s| s.name == snapshot)
             .ok_or_else(|| DriverError::NotFound(format!("snapshot {snapshot}")))?
             .clone();
+        let loop_image = match archive::disk_of(&self.config_text(name).await?)? {
+            archive::Disk::Loop(image) => Some(image),
+            archive::Disk::Dir(_) => None,
+        };
         let ((), notes) = self
             .while_stopped(name, || async {
+                if let Some(image) = &loop_image {
+                    // LXC keeps a loop guest's snapshots as directories, and its own
+                    // rollback would turn the guest into a directory guest: put the
+                    // snapshot's files into a fresh image instead (the config stays).
+                    let snapshot = self.dir(name).join("snaps").join(&entry.lxc).join("rootfs");
+                    return archive::replace_image(image, &self.dir(name), |root| async move {
+                        archive::copy_tree(&snapshot, &root).await
+                    })
+                    .await;
+                }
+                // Its errors go to its log, not its standard error: have it log there.
                 let out = self
-                    .run("lxc-snapshot", &["-n", name, "-r", &entry.lxc], None)
+                    .run(
+                        "lxc-snapshot",
+                        &[
+                            "-n",
+                            name,
+                            "-r",
+                            &entry.lxc,
+                            "--logfile=/dev/stderr",
+                            "--logpriority=ERROR",
+                        ],
+                        None,
+                    )
                     .await?;
                 if out.code != 0 {
                     return Err(failed("lxc-snapshot", &out));
@@ -736,7 +764,7 @@ impl Hypervisor for LxcDriver {
                 Ok(())
             })
             .await?;
-        // Restoring in place brings back the snapshot's config and drops our tag file.
+        // LXC's own rollback brings back the snapshot's config and drops our tag file.
         tokio::fs::write(self.dir(name).join(TAG_FILE), b"vps\n")
             .await
             .map_err(|e| DriverError::Failed(format!("tagging the container: {e}")))?;
@@ -763,6 +791,30 @@ impl Hypervisor for LxcDriver {
             }
         }
         self.write_index(name, &index).await
+    }
+
+    async fn backup(&self, name: &str, sink: ChunkSink) -> DriverResult<BackupFacts> {
+        self.backup_guest(name, sink).await
+    }
+
+    async fn restore(
+        &self,
+        name: &str,
+        volume: Option<&str>,
+        source: Chunks,
+    ) -> DriverResult<Notes> {
+        if volume.is_some() {
+            return Err(DriverError::Conflict(
+                "an LXC node keeps no backups of its own: send the archive".into(),
+            ));
+        }
+        self.restore_guest(name, source).await
+    }
+
+    async fn delete_backup(&self, _volume: &str) -> DriverResult<()> {
+        Err(DriverError::Conflict(
+            "an LXC node keeps no backups of its own".into(),
+        ))
     }
 
     async fn console(&self, name: &str) -> DriverResult<Console> {

@@ -23,7 +23,26 @@ pub const API: &[(&str, &str, &[&str])] = &[
             "tags",
             "unprivileged",
             "password",
+            "restore",
+            "force",
+            "storage",
         ],
+    ),
+    ("POST", "/nodes/{node}/qemu", &["vmid", "archive", "force"]),
+    (
+        "POST",
+        "/nodes/{node}/vzdump",
+        &["vmid", "storage", "mode", "compress"],
+    ),
+    (
+        "GET",
+        "/nodes/{node}/storage/{storage}/content",
+        &["content", "vmid"],
+    ),
+    (
+        "DELETE",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        &[],
     ),
     (
         "POST",

@@ -255,6 +255,35 @@ impl ProxmoxDriver {
                 created_at: number(&s["snaptime"])
                     .and_then(|t| i64::try_from(t).ok())
                     .unwrap_or(0),
+                size_bytes: None,
+            })
+            .collect())
+    }
+
+    /// The backups of a guest on `storage`: their volume ids and creation times.
+    pub(super) async fn backups_of(
+        &self,
+        guest: &Guest,
+        storage: &str,
+    ) -> DriverResult<Vec<(String, u64)>> {
+        let data = self
+            .call(
+                Method::GET,
+                &format!("/nodes/{}/storage/{storage}/content", self.config.node),
+                &[
+                    ("content", "backup".to_owned()),
+                    ("vmid", guest.vmid.to_string()),
+                ],
+            )
+            .await?;
+        Ok(data
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| {
+                let volid = v["volid"].as_str()?.to_owned();
+                Some((volid, number(&v["ctime"]).unwrap_or(0)))
             })
             .collect())
     }

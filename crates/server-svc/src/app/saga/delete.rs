@@ -1,5 +1,5 @@
-//! Delete: settle what the server used, stop it, remove the guest, and give its addresses
-//! and capacity back. Nothing here can be undone, so a failing step is tried again before
+//! Delete: settle what the server used, stop it, remove the guest, give its addresses and
+//! capacity back, and have snapshot-svc forget its snapshots and backups. Nothing here can be undone, so a failing step is tried again before
 //! the saga gives up (the server then shows `error` with the reason).
 
 use platform::saga::{Run, Saga};
@@ -17,6 +17,7 @@ pub enum Step {
     RemoveGuest,
     ReleaseAddress,
     ReleaseCapacity,
+    ForgetSnapshots,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -49,6 +50,7 @@ impl Saga<App> for Delete {
                 Some(reservation_id) => app.release_reservation(reservation_id).await,
                 None => Ok(()),
             },
+            Step::ForgetSnapshots => app.forget_snapshots(&s).await,
         }
     }
 

@@ -82,6 +82,11 @@ pub fn steps(kind: TaskKind) -> Vec<&'static str> {
         TaskKind::Password => platform::saga::steps_of::<App, power::Password>(),
         TaskKind::Suspend => platform::saga::steps_of::<App, suspend::Suspend>(),
         TaskKind::Unsuspend => platform::saga::steps_of::<App, suspend::Unsuspend>(),
+        // snapshot-svc's sagas do the work of these.
+        TaskKind::Snapshot
+        | TaskKind::SnapshotRestore
+        | TaskKind::Backup
+        | TaskKind::BackupRestore => Vec::new(),
     }
 }
 
@@ -90,7 +95,7 @@ pub(super) fn to_json<P: Serialize>(params: &P) -> Result<String> {
     serde_json::to_string(params).map_err(|e| ServerError::Internal(e.into()))
 }
 
-fn from_json<P: serde::de::DeserializeOwned>(task: &task::Model) -> Result<P> {
+pub(super) fn from_json<P: serde::de::DeserializeOwned>(task: &task::Model) -> Result<P> {
     serde_json::from_str(&task.params).map_err(|e| {
         ServerError::Internal(anyhow::anyhow!(
             "task {} ({}) has unreadable parameters: {e}",
@@ -106,6 +111,9 @@ fn from_json<P: serde::de::DeserializeOwned>(task: &task::Model) -> Result<P> {
 struct Prior {
     #[serde(default)]
     prior_status: String,
+    /// A held task: the status snapshot-svc's work left the server in (empty: the prior).
+    #[serde(default)]
+    final_status: String,
 }
 
 impl SagaError for ServerError {
@@ -141,7 +149,7 @@ fn task_state(task: &task::Model) -> Result<TaskState> {
     })
 }
 
-fn task_kind(task: &task::Model) -> Result<TaskKind> {
+pub(super) fn task_kind(task: &task::Model) -> Result<TaskKind> {
     TaskKind::parse(&task.kind).ok_or_else(|| {
         ServerError::Internal(anyhow::anyhow!(
             "task {} has an unknown kind {:?}",
@@ -238,7 +246,7 @@ impl App {
     pub(super) async fn end_task(&self, task_id: &str, failed: bool) -> Result<Option<String>> {
         let task = self.task_row(task_id).await?;
         let kind = task_kind(&task)?;
-        let prior: Prior = from_json(&task)?;
+        let prior_status: Prior = from_json(&task)?;
         let txn = platform::db::begin_write(&self.db).await?;
         // Locked until commit on PostgreSQL, so a delete queued meanwhile is either seen
         // here (and promoted) or waits and then finds the task ended (SQLite's write
@@ -246,11 +254,19 @@ impl App {
         let Some(row) = store::servers::find_locked(&txn, task.server_id).await? else {
             return Err(ServerError::NotFound("server"));
         };
-        let prior = ServerState::parse(&prior.prior_status).unwrap_or(ServerState::Stopped);
+        let prior = ServerState::parse(&prior_status.prior_status).unwrap_or(ServerState::Stopped);
         let at = now_ms();
         let mut am = row.clone().into_active_model();
         am.updated_at = Set(at);
-        let (status, reason) = if failed {
+        let held_status = ServerState::parse(&prior_status.final_status).unwrap_or(prior);
+        let (status, reason) = if kind.is_held() {
+            let reason = if held_status == ServerState::Error {
+                task.error.clone()
+            } else {
+                String::new()
+            };
+            (held_status, reason)
+        } else if failed {
             match kind {
                 TaskKind::Create | TaskKind::Reinstall | TaskKind::Delete => {
                     (ServerState::Error, task.error.clone())
@@ -270,6 +286,10 @@ impl App {
                 TaskKind::Delete => (ServerState::Terminated, String::new()),
                 TaskKind::Suspend => (ServerState::Suspended, row.status_reason.clone()),
                 TaskKind::Resize | TaskKind::Password => (prior, String::new()),
+                TaskKind::Snapshot
+                | TaskKind::SnapshotRestore
+                | TaskKind::Backup
+                | TaskKind::BackupRestore => (held_status, String::new()),
             }
         };
         am.status = Set(status.as_str().to_owned());
@@ -344,6 +364,26 @@ impl App {
         txn.commit().await?;
         tracing::info!(task = %task.id, kind = %task.kind, server = updated.id, status = %updated.status, failed, "task finished");
         Ok(queued)
+    }
+
+    /// Has snapshot-svc forget a deleted server's snapshots and backups.
+    async fn forget_snapshots(&self, s: &server::Model) -> Result<()> {
+        let reply = self
+            .snapshots
+            .clone()
+            .forget_server(
+                Caller::SYSTEM
+                    .request(proto::snapshot::v1::ForgetServerRequest { server_id: s.id }),
+            )
+            .await?
+            .into_inner();
+        tracing::info!(
+            server = s.id,
+            snapshots = reply.snapshots,
+            backups = reply.backups,
+            "snapshot-svc forgot the server"
+        );
+        Ok(())
     }
 
     pub(super) async fn task_row(&self, task_id: &str) -> Result<task::Model> {
