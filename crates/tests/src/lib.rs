@@ -201,11 +201,13 @@ pub struct TestApp {
     pub snapshot_config: snapshot_svc::Config,
     shutdown: Shutdown,
     server_shutdown: Shutdown,
+    snapshot_shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.snapshot_shutdown.trigger();
         self.server_shutdown.trigger();
         self.shutdown.trigger();
     }
@@ -334,6 +336,14 @@ impl TestApp {
             configs.server.clone(),
             server_shutdown.clone(),
         );
+        // So does snapshot-svc (its scheduler is tested across restarts).
+        let snapshot_listener = listeners.take(Service::Snapshot).expect("snapshot-svc");
+        let snapshot_shutdown = Shutdown::new();
+        spawn_snapshot_svc(
+            snapshot_listener,
+            configs.snapshot.clone(),
+            snapshot_shutdown.clone(),
+        );
         let gateway_listener = listeners.take(Service::Gateway).expect("gateway");
         let base = start_gateway(
             gateway_listener,
@@ -373,6 +383,7 @@ impl TestApp {
             snapshot_config,
             shutdown,
             server_shutdown,
+            snapshot_shutdown,
             _dir: dir,
         };
         app.wait_until_ready(ready_rx).await;
@@ -413,6 +424,47 @@ impl TestApp {
         spawn_server_svc(listener, config.clone(), self.server_shutdown.clone());
         self.server_config = config;
         self.wait_for_server_svc().await;
+    }
+
+    /// Stops snapshot-svc (its sagas stop at their next step boundary, its scheduler with
+    /// them).
+    pub fn stop_snapshot_svc(&self) {
+        self.snapshot_shutdown.trigger();
+    }
+
+    /// Starts snapshot-svc again (after [`TestApp::stop_snapshot_svc`]) on the same address
+    /// and database, with `change` applied to its configuration.
+    pub async fn restart_snapshot_svc(&mut self, change: impl FnOnce(&mut snapshot_svc::Config)) {
+        self.snapshot_shutdown.trigger();
+        let mut config = self.snapshot_config.clone();
+        change(&mut config);
+        let mut listener = None;
+        for _ in 0..200 {
+            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
+                listener = Some(bound);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let listener = listener.expect("snapshot-svc's address is free again");
+        self.snapshot_shutdown = Shutdown::new();
+        spawn_snapshot_svc(listener, config.clone(), self.snapshot_shutdown.clone());
+        self.snapshot_config = config;
+    }
+
+    /// Another snapshot-svc replica on the same database and backup target, with `change`
+    /// applied to its configuration: its shutdown.
+    pub async fn another_snapshot_svc(
+        &self,
+        change: impl FnOnce(&mut snapshot_svc::Config),
+    ) -> Shutdown {
+        let listener = bind().await;
+        let mut config = self.snapshot_config.clone();
+        config.listen = listener.local_addr().expect("addr");
+        change(&mut config);
+        let shutdown = Shutdown::new();
+        spawn_snapshot_svc(listener, config, shutdown.clone());
+        shutdown
     }
 
     /// Stops server-svc (its sagas stop at their next step boundary).
@@ -688,6 +740,18 @@ async fn read_reply(response: reqwest::Response) -> Reply {
         text,
         json,
     }
+}
+
+fn spawn_snapshot_svc(
+    listener: tokio::net::TcpListener,
+    config: snapshot_svc::Config,
+    shutdown: Shutdown,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = snapshot_svc::serve_on(listener, config, shutdown).await {
+            eprintln!("snapshot-svc stopped: {e:#}");
+        }
+    });
 }
 
 fn spawn_server_svc(

@@ -467,8 +467,218 @@ async fn wait_idle(app: &TestApp, jwt: &str, id: i64) {
     }
 }
 
+/// The tasks snapshot-svc ran of `kind`, with when each began (ms), oldest first.
+async fn tasks_of(app: &TestApp, kind: &str) -> Vec<i64> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let db = sea_orm::Database::connect(app.snapshot_config.database_url.as_str())
+        .await
+        .expect("snapshot-svc's database");
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+        "SELECT created_at FROM tasks WHERE kind = $1 ORDER BY created_at"
+    } else {
+        "SELECT created_at FROM tasks WHERE kind = ? ORDER BY created_at"
+    };
+    db.query_all_raw(Statement::from_sql_and_values(backend, sql, [kind.into()]))
+        .await
+        .expect("tasks")
+        .iter()
+        .map(|row| row.try_get::<i64>("", "created_at").expect("created_at"))
+        .collect()
+}
+
+const SLOT_SECS: u64 = 4;
+
+async fn schedules_fire_once_per_slot_and_prune(backend: Backend) {
+    let options = tests::Options {
+        snapshot: snapshot_svc::Config {
+            schedule_every_secs: Some(SLOT_SECS),
+            schedule_tick_secs: 1,
+            stop_grace_secs: 1,
+            ..snapshot_svc::Config::default()
+        },
+        ..tests::Options::default()
+    };
+    let mut app = TestApp::start_with(backend, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let (jwt, token, id) = tenant(&app, "sid").await;
+    let me = Cred::Bearer(&jwt);
+    // A second replica on the same database: the slots are shared, never doubled.
+    let replica = app.another_snapshot_svc(|_| {}).await;
+
+    let path = format!("/api/server/{id}/backups/schedule");
+    assert_eq!(app.get(&path, me).await.status, StatusCode::NOT_FOUND);
+    let bad = app
+        .call(
+            Method::PUT,
+            &path,
+            me,
+            Some(json!({"frequency": "hourly", "time": "03:00"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    let bad_zone = app
+        .call(
+            Method::PUT,
+            &path,
+            me,
+            Some(json!({"frequency": "daily", "time": "03:00", "timeZone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!(
+        bad_zone.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_zone.text
+    );
+    let put = app
+        .call(
+            Method::PUT,
+            &path,
+            me,
+            Some(json!({"frequency": "weekly", "weekday": "sun", "time": "02:30", "timeZone": "Europe/Berlin", "keepLast": 2})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert_eq!(put.json["data"]["keepLast"], 2);
+    assert_eq!(put.json["data"]["timeZone"], "Europe/Berlin");
+    assert!(put.json["data"]["nextRunAt"].is_string());
+
+    // Let several slots pass.
+    for _ in 0..150 {
+        if tasks_of(&app, "backup").await.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let fired = tasks_of(&app, "backup").await;
+    assert!(fired.len() >= 4, "{fired:?}");
+    let slots: std::collections::BTreeSet<i64> = fired
+        .iter()
+        .map(|at| at / (SLOT_SECS as i64 * 1000))
+        .collect();
+    assert_eq!(
+        slots.len(),
+        fired.len(),
+        "one backup per slot, however many replicas: {fired:?}"
+    );
+
+    // The retention keeps the last two (seen between two slots' backups).
+    let org = Cred::Bearer(&token);
+    let mut kept = Value::Null;
+    for _ in 0..100 {
+        let list = app
+            .get(&format!("/api/v1/backups/?server_id={id}"), org)
+            .await;
+        let results = list.json["results"].as_array().cloned().unwrap_or_default();
+        if results.iter().all(|b| b["status"] == "completed") && results.len() <= 2 {
+            kept = list.json;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(kept["count"], 2, "{kept}");
+    assert!(
+        kept["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|b| b["type"] == "scheduled")
+    );
+    let removed = app.call(Method::DELETE, &path, me, None).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    assert_eq!(app.get(&path, me).await.status, StatusCode::NOT_FOUND);
+
+    // Down over two slots: back, it fires the missed one once, not once per slot missed.
+    let put = app
+        .call(
+            Method::PUT,
+            &path,
+            me,
+            Some(json!({"frequency": "daily", "time": "03:00", "keepLast": 5})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    app.stop_snapshot_svc();
+    replica.trigger();
+    tokio::time::sleep(std::time::Duration::from_secs(SLOT_SECS * 2 + 2)).await;
+    let before = tasks_of(&app, "backup").await.len();
+    app.restart_snapshot_svc(|c| c.schedule_every_secs = Some(600))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let after = tasks_of(&app, "backup").await.len();
+    assert_eq!(after, before + 1, "the missed slots fire once");
+}
+
+async fn automatic_backups_follow_backups_enabled(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let (user, jwt) = app.user("abe").await;
+    grant(&app, &admin, user, 100).await;
+    let token = app.mint(&jwt, "vpsorg", false).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let org = Cred::Bearer(&token);
+    let created = app
+        .post(
+            "/api/v1/servers/",
+            org,
+            json!({"name": "abe-web", "plan_id": SMALL, "os_id": BUSYBOX, "location": "local", "backups_enabled": true}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_i64().expect("id");
+    wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+    let path = format!("/api/server/{id}/backups/schedule");
+    let mut schedule = Value::Null;
+    for _ in 0..50 {
+        let reply = app.get(&path, Cred::Bearer(&jwt)).await;
+        if reply.status == StatusCode::OK {
+            schedule = reply.json;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(schedule["data"]["origin"], "automatic", "{schedule}");
+    assert_eq!(schedule["data"]["frequency"], "daily");
+    assert_eq!(schedule["data"]["keepDaily"], 7);
+
+    let off = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/servers/{id}/"),
+            org,
+            Some(json!({"backups_enabled": false})),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    assert_eq!(
+        app.get(&path, Cred::Bearer(&jwt)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let on = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/servers/{id}/"),
+            org,
+            Some(json!({"backups_enabled": true})),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    assert_eq!(
+        app.get(&path, Cred::Bearer(&jwt)).await.status,
+        StatusCode::OK
+    );
+}
+
 tests::on_every_backend!(
     snapshots_and_rollback,
     backups_restore_and_refuse_corruption,
     limits_and_foreign_servers,
+    schedules_fire_once_per_slot_and_prune,
+    automatic_backups_follow_backups_enabled,
 );

@@ -518,6 +518,10 @@ impl App {
             am.hostname = Set(hostname.as_str().to_owned());
         }
         if let Some(backups) = update.backups {
+            // snapshot-svc first: a flag that says on has its schedule.
+            if backups != server.backups {
+                self.automatic_backups(server.id, backups).await?;
+            }
             am.backups = Set(backups);
         }
         am.updated_at = Set(now_ms());

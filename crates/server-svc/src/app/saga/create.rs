@@ -1,5 +1,5 @@
 //! Create: charge the first hour, place the server on a node, give it addresses, make the
-//! guest, start it and set its root password. Credits and placement run before the reply
+//! guest, start it, set its root password, and turn its automatic backups on if it asked. Credits and placement run before the reply
 //! (a short balance is a 402 and a full fleet a 507 at once); the rest in the background.
 
 use platform::grpc::{Caller, Reason};
@@ -24,6 +24,7 @@ pub enum Step {
     Guest,
     Start,
     Password,
+    Backups,
 }
 
 /// The step the reply waits for: the ones before it run first.
@@ -58,6 +59,8 @@ impl Saga<App> for Create {
             Step::Start => app.start_guest(&s).await,
             Step::Password if run.params.password_set => Ok(()),
             Step::Password => app.set_root_password(&s, None).await,
+            Step::Backups if s.backups => app.automatic_backups(s.id, true).await,
+            Step::Backups => Ok(()),
         }
     }
 
@@ -77,7 +80,7 @@ impl Saga<App> for Create {
             Step::Address => app.release_addresses(&s).await,
             Step::Guest => app.remove_guest(&s).await,
             // A started guest and its password go with the guest.
-            Step::Start | Step::Password => Ok(()),
+            Step::Start | Step::Password | Step::Backups => Ok(()),
         }
     }
 

@@ -366,6 +366,20 @@ impl App {
         Ok(queued)
     }
 
+    /// Turns a server's automatic backups (snapshot-svc's default daily schedule) on or off.
+    pub(super) async fn automatic_backups(&self, server_id: i64, enabled: bool) -> Result<()> {
+        self.snapshots
+            .clone()
+            .set_automatic_backups(
+                Caller::SYSTEM.request(proto::snapshot::v1::SetAutomaticBackupsRequest {
+                    server_id,
+                    enabled,
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Has snapshot-svc forget a deleted server's snapshots and backups.
     async fn forget_snapshots(&self, s: &server::Model) -> Result<()> {
         let reply = self
