@@ -279,6 +279,7 @@ impl App {
         }
         let params = to_json(&BackupDeleteParams {
             backup: StoredBackup::from(row),
+            removed: false,
         })?;
         store::tasks::insert(
             &txn,

@@ -252,6 +252,7 @@ impl App {
             uuid: row.uuid.clone(),
             owner_id: row.owner_id,
             on_hypervisor: row.status == Status::Completed.as_str(),
+            removed: false,
         })?;
         store::tasks::insert(
             &txn,

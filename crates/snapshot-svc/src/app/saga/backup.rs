@@ -1,6 +1,7 @@
 //! Taking a backup: hold the server, stream its guest's archive to the backup target while
 //! hashing it (or have the hypervisor write it to its own storage), write the manifest,
-//! release the server, then rotate and prune. A failure deletes what was written and
+//! release the server. Once it is whole, older backups are rotated and pruned (after the
+//! saga, best effort: never before the new backup exists). A failure deletes what was written and
 //! leaves the backup `failed` (it counts for nothing and is cleaned up by the next one).
 
 use futures_util::StreamExt as _;
@@ -27,7 +28,6 @@ pub enum Step {
     Archive,
     Manifest,
     Release,
-    Rotate,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -110,16 +110,6 @@ impl Saga<App> for TakeBackup {
                 Ok(())
             }
             Step::Release => app.release(run.subject, &run.id, false, None, "").await,
-            Step::Rotate => {
-                // The backup is whole: make it count before anything older goes.
-                store::backups::set(app.db(), run.params.backup_id, now_ms(), |b| {
-                    b.status = Set(Status::Completed.as_str().to_owned());
-                    b.completed_at = Set(Some(now_ms()));
-                })
-                .await?;
-                app.rotate(run.subject).await;
-                Ok(())
-            }
         }
     }
 
@@ -142,7 +132,7 @@ impl Saga<App> for TakeBackup {
                 let (_, manifest_key) = Target::keys(run.subject, &p.uuid);
                 app.target.delete(&manifest_key).await
             }
-            Step::Release | Step::Rotate => Ok(()),
+            Step::Release => Ok(()),
         }
     }
 }
@@ -231,6 +221,13 @@ pub(super) async fn finish(
 ) -> Result<()> {
     let params: Params = super::from_json(task)?;
     let at = now_ms();
+    if !failed {
+        store::backups::set(txn, params.backup_id, at, |b| {
+            b.status = Set(Status::Completed.as_str().to_owned());
+            b.completed_at = Set(Some(at));
+        })
+        .await?;
+    }
     if failed {
         let error = task.error.clone();
         store::backups::set(txn, params.backup_id, at, |b| {

@@ -23,6 +23,9 @@ pub enum Step {
 pub struct Params {
     /// The backup as it was, for the event once its record is gone.
     pub backup: StoredBackup,
+    /// Its archive is gone (noted with the step, kept through a failure).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// The fields of a backup its deletion needs.
@@ -66,7 +69,11 @@ impl Saga<App> for DeleteBackup {
     async fn run(app: &App, run: &mut Run<Params>, step: Step) -> Result<()> {
         let b = &run.params.backup;
         match step {
-            Step::Remove => app.remove_archive(run.subject, b).await,
+            Step::Remove => {
+                app.remove_archive(run.subject, b).await?;
+                run.params.removed = true;
+                Ok(())
+            }
             Step::Forget => Ok(store::backups::delete(app.db(), b.id).await?),
         }
     }
@@ -84,6 +91,15 @@ pub(super) async fn finish(
     let params: Params = super::from_json(task)?;
     let b = &params.backup;
     if failed {
+        // An archive removed but not forgotten can no longer be restored: say so.
+        if params.removed {
+            let error = task.error.clone();
+            store::backups::set(txn, b.id, now_ms(), |row| {
+                row.status = sea_orm::Set(crate::domain::Status::Failed.as_str().to_owned());
+                row.error = sea_orm::Set(error);
+            })
+            .await?;
+        }
         store::backups::release(txn, b.id, &task.id, now_ms()).await?;
     }
     let row = backup::Model {

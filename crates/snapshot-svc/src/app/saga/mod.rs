@@ -201,6 +201,10 @@ impl Host for App {
         store::tasks::set(&txn, id, now_ms(), |t| t.state = Set(state.to_owned())).await?;
         txn.commit().await?;
         tracing::info!(task = id, kind = %task.kind, server = task.server_id, failed, "task finished");
+        if task.kind == BACKUP && !failed {
+            // The new backup counts now: older ones beyond the limit or the retention go.
+            self.rotate(task.server_id).await;
+        }
         Ok(None)
     }
 

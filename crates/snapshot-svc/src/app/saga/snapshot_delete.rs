@@ -35,6 +35,9 @@ pub struct Params {
     pub owner_id: i64,
     /// Whether the hypervisor has anything to delete (a failed snapshot has not).
     pub on_hypervisor: bool,
+    /// The hypervisor's copy is gone (noted with the step, kept through a failure).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 pub struct DeleteSnapshot;
@@ -46,35 +49,41 @@ impl Saga<App> for DeleteSnapshot {
     type Params = Params;
 
     async fn run(app: &App, run: &mut Run<Params>, step: Step) -> Result<()> {
-        let p = &run.params;
-        match step {
-            Step::Remove if p.on_hypervisor && p.node_id > 0 => {
-                let removed = app
-                    .guests
-                    .clone()
-                    .delete_snapshot(Caller::SYSTEM.request(nodepb::SnapshotRequest {
-                        guest: Some(nodepb::GuestRef {
-                            node_id: p.node_id,
-                            name: p.guest.clone(),
-                        }),
-                        snapshot: p.hv_name.clone(),
-                        description: String::new(),
-                    }))
-                    .await;
-                match removed {
-                    Ok(_) => Ok(()),
-                    // The guest is gone, and its snapshots with it.
-                    Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
-                    Err(status) => Err(status.into()),
-                }
-            }
-            Step::Remove => Ok(()),
-            Step::Forget => Ok(store::snapshots::delete(app.db(), p.snapshot_id).await?),
+        if step == Step::Remove {
+            remove(app, &run.params).await?;
+            run.params.removed = true;
+            return Ok(());
         }
+        Ok(store::snapshots::delete(app.db(), run.params.snapshot_id).await?)
     }
 
     async fn undo(_: &App, _: &Run<Params>, _: Step) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Deletes the hypervisor's copy, if it has one.
+async fn remove(app: &App, p: &Params) -> Result<()> {
+    if !p.on_hypervisor || p.node_id <= 0 {
+        return Ok(());
+    }
+    let removed = app
+        .guests
+        .clone()
+        .delete_snapshot(Caller::SYSTEM.request(nodepb::SnapshotRequest {
+            guest: Some(nodepb::GuestRef {
+                node_id: p.node_id,
+                name: p.guest.clone(),
+            }),
+            snapshot: p.hv_name.clone(),
+            description: String::new(),
+        }))
+        .await;
+    match removed {
+        Ok(_) => Ok(()),
+        // The guest is gone, and its snapshots with it.
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
+        Err(status) => Err(status.into()),
     }
 }
 
@@ -85,8 +94,9 @@ pub(super) async fn finish(
 ) -> Result<()> {
     let params: Params = super::from_json(task)?;
     if failed {
-        // It stays as it was (its record, and whatever the hypervisor kept).
-        let kept = if params.on_hypervisor {
+        // It stays, as what the hypervisor still keeps says: a snapshot removed there but
+        // not forgotten here can no longer be restored.
+        let kept = if params.on_hypervisor && !params.removed {
             Status::Completed
         } else {
             Status::Failed
