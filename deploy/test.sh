@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
-# installs what the tests need (nats-server, LXC, a static busybox and uidmap, PostgreSQL from Debian; the
-# fakepve Proxmox VE test server from PyPI), starts lxc-net and a throw-away PostgreSQL
+# installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL from Debian; the
+# fakepve Proxmox VE test server and moto's S3 server from PyPI), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,11 @@ command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; e
 if ! python3 -c 'import fakepve, cryptography' >/dev/null 2>&1; then
   echo "==> installing fakepve"
   python3 -m pip install --quiet --disable-pip-version-check 'fakepve[crypto]==0.5.0'
+fi
+# An S3-compatible server for the backup target's tests: moto's, from PyPI.
+if ! python3 -c 'import moto, flask, flask_cors, sys; sys.exit(moto.__version__ != "5.2.5")' >/dev/null 2>&1; then
+  echo "==> installing moto (S3)"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.2'
 fi
 
 # Guests are unprivileged: their ids map into a subordinate range root must own.

@@ -306,6 +306,92 @@ impl Drop for Nats {
     }
 }
 
+/// An S3-compatible server (moto's, from PyPI) on a free loopback port with one bucket,
+/// stopped when dropped.
+pub struct S3 {
+    child: std::process::Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3 {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto's server (pip install 'moto[s3]')");
+        let s3 = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "vps-backups".to_owned(),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            // Creating the bucket is also the readiness check.
+            if let Ok(reply) = http
+                .put(format!("{}/{}", s3.endpoint, s3.bucket))
+                .send()
+                .await
+                && reply.status().is_success()
+            {
+                return s3;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto's S3 server did not come up on port {port}");
+    }
+
+    /// A backup target in this bucket (moto takes any credentials).
+    pub fn target(&self) -> snapshot_svc::TargetConfig {
+        snapshot_svc::TargetConfig {
+            kind: "s3".to_owned(),
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            region: "us-east-1".to_owned(),
+            access_key_id: "test-key".to_owned(),
+            secret_access_key: Some(secrecy::SecretString::from("test-secret")),
+            prefix: "vps/".to_owned(),
+            ..snapshot_svc::TargetConfig::default()
+        }
+    }
+
+    /// The keys in the bucket.
+    pub async fn keys(&self) -> Vec<String> {
+        let body = reqwest::get(format!("{}/{}?list-type=2", self.endpoint, self.bucket))
+            .await
+            .expect("list the bucket")
+            .text()
+            .await
+            .expect("body");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Waits until a task's saga has stopped half-way through its unwind (a halt fault): the
 /// task is still unwinding and nobody holds its lease.
 pub async fn halted(app: &TestApp, task_id: &str) {
