@@ -390,3 +390,116 @@ async fn the_console_is_a_terminal_in_the_container() {
     }
     drop(console.input);
 }
+
+/// Runs a backup of `name` and gathers the archive's bytes.
+async fn archive_of(
+    driver: &node_svc::driver::lxc::LxcDriver,
+    name: &str,
+) -> (node_svc::driver::BackupFacts, Vec<bytes::Bytes>) {
+    let (sink, mut chunks) = tokio::sync::mpsc::channel(8);
+    let gather = async {
+        let mut all = Vec::new();
+        while let Some(chunk) = chunks.recv().await {
+            all.push(chunk);
+        }
+        all
+    };
+    let (facts, all) = tokio::join!(driver.backup(name, sink), gather);
+    (facts.expect("backup"), all)
+}
+
+/// Feeds `chunks` to a restore of `name`, optionally cut short by an error.
+async fn restore_from(
+    driver: &node_svc::driver::lxc::LxcDriver,
+    name: &str,
+    chunks: Vec<bytes::Bytes>,
+    cut: bool,
+) -> Result<Vec<String>, DriverError> {
+    let (feed, source) = tokio::sync::mpsc::channel(8);
+    let send = async move {
+        let half = chunks.len() / 2;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            if cut && i == half {
+                let _ = feed.send(Err("the sender went away".to_owned())).await;
+                return;
+            }
+            if feed.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(driver.restore(name, None, source), send);
+    result
+}
+
+#[tokio::test]
+async fn backups_are_whole_archives_and_restores_replace_the_disk_only_when_whole() {
+    let mut sandbox = Sandbox::new();
+    let spec = sandbox.spec("vps-arc");
+    let driver = &sandbox.driver;
+    driver.create(&spec).await.expect("create");
+    driver.start("vps-arc").await.expect("start");
+    driver
+        .attach_output("vps-arc", &["/bin/sh", "-c", "echo kept > /root/data"])
+        .await
+        .expect("write");
+
+    // A running guest is frozen meanwhile and left running.
+    let (facts, chunks) = archive_of(driver, "vps-arc").await;
+    assert_eq!(facts.format, "tar+zstd");
+    assert!(facts.was_running);
+    assert!(facts.config.contains("lxc.rootfs.path"));
+    assert!(
+        facts.id_map.iter().any(|m| m.starts_with("u 0 ")),
+        "{facts:?}"
+    );
+    assert!(!chunks.is_empty());
+    assert_eq!(
+        driver.state("vps-arc").await.expect("state"),
+        PowerState::Running
+    );
+
+    driver
+        .attach_output("vps-arc", &["/bin/sh", "-c", "echo changed > /root/data"])
+        .await
+        .expect("change");
+    assert!(
+        matches!(
+            restore_from(driver, "vps-arc", chunks.clone(), false).await,
+            Err(DriverError::Conflict(_))
+        ),
+        "a running guest is not restored into"
+    );
+    driver
+        .stop("vps-arc", Duration::from_secs(1))
+        .await
+        .expect("stop");
+
+    // An archive cut short changes nothing.
+    assert!(
+        restore_from(driver, "vps-arc", chunks.clone(), true)
+            .await
+            .is_err()
+    );
+    driver.start("vps-arc").await.expect("start");
+    let data = driver
+        .attach_output("vps-arc", &["/bin/cat", "/root/data"])
+        .await
+        .expect("read");
+    assert_eq!(data.trim(), "changed", "the disk is as it was");
+    driver
+        .stop("vps-arc", Duration::from_secs(1))
+        .await
+        .expect("stop");
+
+    restore_from(driver, "vps-arc", chunks, false)
+        .await
+        .expect("restore");
+    driver.start("vps-arc").await.expect("start");
+    let data = driver
+        .attach_output("vps-arc", &["/bin/cat", "/root/data"])
+        .await
+        .expect("read");
+    assert_eq!(data.trim(), "kept", "the archive's files are back");
+    driver.delete("vps-arc").await.expect("delete");
+}

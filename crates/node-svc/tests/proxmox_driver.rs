@@ -411,3 +411,62 @@ async fn an_expired_ticket_is_renewed() {
         PowerState::Running
     );
 }
+
+#[tokio::test]
+async fn backups_through_vzdump_restores_and_deletes_through_the_api() {
+    let pve = FakePve::start();
+    let driver = ProxmoxDriver::new(pve.config(pve.token())).expect("driver");
+    driver
+        .create(&spec("vps-bak", DEBIAN))
+        .await
+        .expect("create");
+
+    let (sink, mut bytes) = tokio::sync::mpsc::channel(4);
+    let facts = driver.backup("vps-bak", sink).await.expect("vzdump");
+    assert!(
+        bytes.try_recv().is_err(),
+        "no bytes stream: the hypervisor keeps the archive"
+    );
+    assert_eq!(facts.format, "vzdump");
+    let volume = facts.volume.clone().expect("the volume");
+    assert!(volume.starts_with("local:backup/vzdump-lxc-"), "{volume}");
+    assert!(!facts.was_running);
+    let second = driver
+        .backup("vps-bak", tokio::sync::mpsc::channel(1).0)
+        .await
+        .expect("another");
+    assert_ne!(second.volume, facts.volume, "each backup is its own volume");
+
+    // Restoring needs the guest stopped; it stays ours (found by its tag) afterwards.
+    driver.start("vps-bak").await.expect("start");
+    let (_, none) = tokio::sync::mpsc::channel(1);
+    assert!(matches!(
+        driver.restore("vps-bak", Some(&volume), none).await,
+        Err(DriverError::Conflict(_))
+    ));
+    driver.stop("vps-bak", GRACE).await.expect("stop");
+    let (_, none) = tokio::sync::mpsc::channel(1);
+    driver
+        .restore("vps-bak", Some(&volume), none)
+        .await
+        .expect("restore");
+    assert_eq!(
+        driver.state("vps-bak").await.expect("still ours"),
+        PowerState::Stopped
+    );
+    let (_, none) = tokio::sync::mpsc::channel(1);
+    assert!(matches!(
+        driver.restore("vps-bak", Some("local:x,y=z"), none).await,
+        Err(DriverError::Conflict(_))
+    ));
+
+    driver.delete_backup(&volume).await.expect("delete");
+    driver
+        .delete_backup(&volume)
+        .await
+        .expect("deleting twice is fine");
+    assert!(matches!(
+        driver.delete_backup("no-storage-here").await,
+        Err(DriverError::Conflict(_))
+    ));
+}
