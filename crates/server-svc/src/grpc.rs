@@ -339,6 +339,12 @@ impl ServersRpc for ServerService {
                 "node id must be positive",
             )));
         }
+        if r.from_backup_id < 0 {
+            return Err(status(ServerError::invalid(
+                "backup_id",
+                "a backup id is positive",
+            )));
+        }
         let app = self.app.clone();
         // Spawned: a caller that goes away (a time-out, a closed connection) must not stop
         // a create half-way between its rows and its saga.
@@ -361,6 +367,7 @@ impl ServersRpc for ServerService {
                     variables_json: r.variables_json.clone(),
                     traffic_combined: r.traffic_combined,
                     traffic_limit_bytes: r.traffic_limit_bytes,
+                    from_backup: r.from_backup_id,
                 };
                 app.create_server(caller, new).await.map(reply_pb)
             })

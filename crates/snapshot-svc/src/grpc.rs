@@ -383,6 +383,22 @@ impl SnapshotsRpc for SnapshotService {
         Ok(Response::new(pb::SetAutomaticBackupsReply {}))
     }
 
+    async fn restore_into_guest(
+        &self,
+        request: Request<pb::RestoreIntoGuestRequest>,
+    ) -> Reply<pb::RestoreIntoGuestReply> {
+        Caller::required(&request)?.require_service(&[Service::Server])?;
+        let r = request.into_inner();
+        let backup_id = positive("backup_id", r.backup_id)?;
+        let app = self.app.clone();
+        run_detached(async move {
+            app.restore_into_guest(backup_id, r.owner_id, r.node_id, &r.guest, r.check_only)
+                .await
+        })
+        .await?;
+        Ok(Response::new(pb::RestoreIntoGuestReply {}))
+    }
+
     async fn forget_server(
         &self,
         request: Request<pb::ForgetServerRequest>,

@@ -216,6 +216,43 @@ async fn backups_restore_and_refuse_corruption(backend: Backend) {
         "the archive brought back what was deleted"
     );
 
+    // A new server from the backup: the archive's files, billed as any order; nobody
+    // else's backup will do.
+    let before = tests::fleet::balance(&app, &jwt).await;
+    let cloned = app
+        .post(
+            "/api/server/create",
+            Cred::Bearer(&jwt),
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "name": "bea-clone", "backupId": backup}),
+        )
+        .await;
+    assert_eq!(cloned.status, StatusCode::CREATED, "{}", cloned.text);
+    let clone = cloned.json["id"].as_i64().expect("id");
+    wait_server(&app, &jwt, clone, |s| s["status"] == "running").await;
+    assert!(
+        tests::fleet::balance(&app, &jwt).await < before,
+        "billed as a create"
+    );
+    let clone_guest = guest_of(&app, clone).await;
+    assert_eq!(dir.exec(&clone_guest, "cat /root/data").trim(), "precious");
+    let (_, other) = app.user("bob").await;
+    let foreign = app
+        .post(
+            "/api/server/create",
+            Cred::Bearer(&other),
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "backupId": backup}),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.text);
+    let bad = app
+        .post(
+            "/api/server/create",
+            Cred::Bearer(&jwt),
+            json!({"osId": BUSYBOX, "tariffId": SMALL, "backupId": -1}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+
     // One byte of the archive changed: refused before the server is touched.
     let archive = find_archive(&app, backup);
     let mut bytes = std::fs::read(&archive).expect("the archive");

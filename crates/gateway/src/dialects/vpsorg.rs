@@ -285,6 +285,10 @@ pub struct CreateBody {
     hostname: Option<String>,
     ssh_key_id: Option<i64>,
     backups_enabled: Option<bool>,
+    /// Start from this backup of the caller's (its files; the new server's own size,
+    /// addresses and root password); billed as any order.
+    #[schema(minimum = 1)]
+    backup_id: Option<i64>,
 }
 
 /// Create a server. Answers 201 with `provisioning`; 402 when the balance does not cover the
@@ -299,6 +303,7 @@ pub struct CreateBody {
         (status = 401, description = "Invalid or missing token", body = VpsOrgError),
         (status = 402, description = "Insufficient credits, or a debt is unpaid", body = VpsOrgError),
         (status = 403, description = "A quota would be exceeded", body = VpsOrgError),
+        (status = 404, description = "No such backup of the caller's", body = VpsOrgError),
     ))]
 async fn create_server(
     State(state): State<AppState>,
@@ -330,6 +335,11 @@ async fn create_server(
         image_id: os_id,
         location,
         backups: body.backups_enabled.unwrap_or(false),
+        from_backup_id: match body.backup_id {
+            None => 0,
+            Some(id) if id > 0 => id,
+            Some(_) => return Err(ApiError::invalid("backup_id", "a backup id is positive").into()),
+        },
         ..pb::CreateServerRequest::default()
     };
     let reply = state

@@ -90,9 +90,11 @@ impl App {
             Service::Node,
             std::time::Duration::from_secs(180 + u64::from(config.stop_grace_secs)),
         )?;
+        // A server that starts from a backup waits for its archive to be checked and put
+        // into the guest, which takes as long as the archive is large.
         let snapshot_channel = config
             .peers
-            .channel(Service::Snapshot, std::time::Duration::from_secs(60))?;
+            .channel(Service::Snapshot, std::time::Duration::from_secs(6 * 3600))?;
         let leases = platform::lease::LeaseHolder::new(
             db.clone(),
             std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),

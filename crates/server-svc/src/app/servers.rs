@@ -54,6 +54,8 @@ pub struct NewServer {
     pub variables_json: String,
     pub traffic_combined: bool,
     pub traffic_limit_bytes: u64,
+    /// Starts from this backup of the owner's (0: from the image).
+    pub from_backup: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -263,6 +265,12 @@ impl App {
                 .map_or(0, |p| p.bandwidth_gb.saturating_mul(1_000_000_000))
         };
 
+        if new.from_backup < 0 {
+            return Err(ServerError::invalid("backup_id", "a backup id is positive"));
+        }
+        if new.from_backup > 0 {
+            self.check_backup(new.from_backup, owner_id).await?;
+        }
         let (password, sealed) = self.fresh_password()?;
         let task_id = new_task_id();
         let at = now_ms();
@@ -327,7 +335,10 @@ impl App {
             },
         )
         .await?;
-        let params = to_json(&CreateParams::default())?;
+        let params = to_json(&CreateParams {
+            from_backup: new.from_backup,
+            ..CreateParams::default()
+        })?;
         let running = TaskState::Running;
         store::tasks::insert(&txn, &task_id, &row, TaskKind::Create, running, params, at).await?;
         txn.commit().await?;

@@ -259,6 +259,77 @@ impl App {
         self.backup(caller, id).await
     }
 
+    /// For a new server that starts from a backup of its owner's: checks the backup is
+    /// theirs and complete (`check_only`), or checks its archive and puts it into the new,
+    /// stopped guest.
+    pub async fn restore_into_guest(
+        &self,
+        backup_id: i64,
+        owner_id: i64,
+        node_id: i64,
+        guest: &str,
+        check_only: bool,
+    ) -> Result<()> {
+        let row = store::backups::find(&self.db, backup_id)
+            .await?
+            .filter(|b| b.owner_id == owner_id)
+            .ok_or(SnapshotError::NotFound("backup"))?;
+        if row.status != Status::Completed.as_str() {
+            return Err(SnapshotError::WrongState(format!(
+                "the backup is {}; only a completed backup can be restored",
+                row.status.replace('_', " ")
+            )));
+        }
+        if check_only {
+            return Ok(());
+        }
+        if node_id <= 0 || guest.is_empty() {
+            return Err(SnapshotError::invalid(
+                "guest",
+                "a node and a guest are required",
+            ));
+        }
+        if row.target == "hypervisor" && row.node_id != node_id {
+            return Err(SnapshotError::WrongState(
+                "this backup is kept on its own node's storage and restores only there".to_owned(),
+            ));
+        }
+        let params = BackupRestoreParams {
+            backup_id: row.id,
+            target: row.target.clone(),
+            location: row.location.clone(),
+            size: u64::try_from(row.size_bytes).unwrap_or(0),
+            sha256: row.sha256.clone(),
+            ..BackupRestoreParams::default()
+        };
+        if row.target != "hypervisor" {
+            self.target
+                .verify(&params.location, params.size, &params.sha256)
+                .await?;
+        }
+        let held = super::saga::Held {
+            node_id,
+            guest: guest.to_owned(),
+            prior_status: "stopped".to_owned(),
+        };
+        super::saga::backup_restore::restore(self, &params, &held).await?;
+        let what = Happened {
+            subject: events::BACKUP_RESTORED,
+            task_id: "",
+            operation: "",
+            reason: "",
+            cause: "new_server",
+        };
+        events::backup_event(&self.db, &row, what).await?;
+        tracing::info!(
+            backup = row.id,
+            node = node_id,
+            guest,
+            "backup restored into a new server"
+        );
+        Ok(())
+    }
+
     /// Starts the deletion saga of a backup no other task is at work on.
     async fn begin_backup_delete(self: &Arc<Self>, row: &backup::Model) -> Result<String> {
         let task_id = new_task_id();

@@ -241,6 +241,19 @@ pub struct CreateBody {
     hostname: Option<String>,
     #[schema(min_length = 1, max_length = 32)]
     location: Option<String>,
+    /// Start from this backup of the caller's (its files; the new server's own size,
+    /// addresses and root password); billed as any order.
+    #[schema(minimum = 1)]
+    backup_id: Option<i64>,
+}
+
+/// A backup to start from: positive when given.
+pub fn backup_id(given: Option<i64>) -> std::result::Result<i64, ApiError> {
+    match given {
+        None => Ok(0),
+        Some(id) if id > 0 => Ok(id),
+        Some(_) => Err(ApiError::invalid("backupId", "a backup id is positive")),
+    }
 }
 
 /// Order a server. Answers at once with `creating` and the generated root password, which
@@ -255,6 +268,7 @@ pub struct CreateBody {
         (status = 400, description = "Invalid input", body = PanelError),
         (status = 402, description = "The balance does not cover the first hour, or a debt is unpaid", body = PanelError),
         (status = 403, description = "A quota would be exceeded (servers, vCPUs, memory, addresses)", body = PanelError),
+        (status = 404, description = "No such backup of the caller's", body = PanelError),
         (status = 507, description = "No node has room", body = PanelError),
     ))]
 async fn create_server(
@@ -270,6 +284,7 @@ async fn create_server(
         plan_id: body.tariff_id,
         image_id: body.os_id,
         location: body.location.unwrap_or_default(),
+        from_backup_id: backup_id(body.backup_id)?,
         ..pb::CreateServerRequest::default()
     };
     let reply = state

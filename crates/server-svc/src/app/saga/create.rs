@@ -1,5 +1,6 @@
 //! Create: charge the first hour, place the server on a node, give it addresses, make the
-//! guest, start it, set its root password, and turn its automatic backups on if it asked. Credits and placement run before the reply
+//! guest (and put a backup's files into it, for a server that starts from one), start it,
+//! set its root password, and turn its automatic backups on if it asked. Credits and placement run before the reply
 //! (a short balance is a 402 and a full fleet a 507 at once); the rest in the background.
 
 use platform::grpc::{Caller, Reason};
@@ -22,6 +23,7 @@ pub enum Step {
     Place,
     Address,
     Guest,
+    FromBackup,
     Start,
     Password,
     Backups,
@@ -35,6 +37,9 @@ pub struct Params {
     /// The driver set the root password as it made the guest (nothing left to set).
     #[serde(default)]
     pub password_set: bool,
+    /// The backup the server starts from (0: none).
+    #[serde(default)]
+    pub from_backup: i64,
 }
 
 pub struct Create;
@@ -56,6 +61,13 @@ impl Saga<App> for Create {
                     .await?;
                 Ok(())
             }
+            Step::FromBackup if run.params.from_backup > 0 => {
+                app.restore_backup_into(&s, run.params.from_backup).await?;
+                // The archive brought its own /etc/shadow: the new password is set after.
+                run.params.password_set = false;
+                Ok(())
+            }
+            Step::FromBackup => Ok(()),
             Step::Start => app.start_guest(&s).await,
             Step::Password if run.params.password_set => Ok(()),
             Step::Password => app.set_root_password(&s, None).await,
@@ -80,7 +92,8 @@ impl Saga<App> for Create {
             Step::Address => app.release_addresses(&s).await,
             Step::Guest => app.remove_guest(&s).await,
             // A started guest and its password go with the guest.
-            Step::Start | Step::Password | Step::Backups => Ok(()),
+            // The restored files, a started guest and its password go with the guest.
+            Step::FromBackup | Step::Start | Step::Password | Step::Backups => Ok(()),
         }
     }
 

@@ -380,6 +380,50 @@ impl App {
         Ok(())
     }
 
+    /// Checks that `backup_id` is `owner_id`'s and complete (NOT_FOUND otherwise).
+    pub(super) async fn check_backup(&self, backup_id: i64, owner_id: i64) -> Result<()> {
+        let checked = self
+            .snapshots
+            .clone()
+            .restore_into_guest(Caller::SYSTEM.request(
+                proto::snapshot::v1::RestoreIntoGuestRequest {
+                    backup_id,
+                    owner_id,
+                    check_only: true,
+                    ..Default::default()
+                },
+            ))
+            .await;
+        match checked {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                Err(ServerError::NotFound("backup"))
+            }
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                Err(ServerError::Conflict(status.message().to_owned()))
+            }
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    /// Puts a backup's files into the server's new, stopped guest.
+    async fn restore_backup_into(&self, s: &server::Model, backup_id: i64) -> Result<()> {
+        let guest = Self::guest_ref(s)?;
+        self.snapshots
+            .clone()
+            .restore_into_guest(Caller::SYSTEM.request(
+                proto::snapshot::v1::RestoreIntoGuestRequest {
+                    backup_id,
+                    owner_id: s.owner_id,
+                    node_id: guest.node_id,
+                    guest: guest.name,
+                    check_only: false,
+                },
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Has snapshot-svc forget a deleted server's snapshots and backups.
     async fn forget_snapshots(&self, s: &server::Model) -> Result<()> {
         let reply = self

@@ -83,7 +83,7 @@ impl Saga<App> for RestoreBackup {
 
 /// Streams the archive to node-svc. A read that fails part-way cancels the call rather
 /// than ending the stream, so node-svc never takes a partial archive for a whole one.
-async fn restore(app: &App, p: &Params, held: &Held) -> Result<()> {
+pub(in crate::app) async fn restore(app: &App, p: &Params, held: &Held) -> Result<()> {
     let first = nodepb::RestoreChunk {
         guest: Some(held.guest_ref()),
         volume: if p.target == "hypervisor" {

@@ -5,7 +5,7 @@
 
 pub(super) mod backup;
 pub(super) mod backup_delete;
-mod backup_restore;
+pub(super) mod backup_restore;
 mod snapshot;
 mod snapshot_delete;
 mod snapshot_restore;
@@ -215,7 +215,7 @@ impl Host for App {
 
 /// The guest a server is, and where it stood, as its hold told.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Held {
+pub(super) struct Held {
     pub node_id: i64,
     pub guest: String,
     /// The server's status before the hold (`running`, `stopped` ...).
