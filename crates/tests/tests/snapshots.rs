@@ -719,3 +719,138 @@ tests::on_every_backend!(
     schedules_fire_once_per_slot_and_prune,
     automatic_backups_follow_backups_enabled,
 );
+
+/// Every snapshot and backup event reaches JetStream through the outbox, in the contract's
+/// schema, deduplicated by its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_backup_events_are_published() {
+    use futures_util::StreamExt as _;
+    let nats = tests::fleet::Nats::start().await;
+    let mut options = tests::Options::default();
+    options.snapshot.nats_url = Some(nats.url.clone().into());
+    let mut app = TestApp::start_with(Backend::Sqlite, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let (jwt, _, id) = tenant(&app, "eva").await;
+    let me = Cred::Bearer(&jwt);
+    let snapshots = format!("/api/server/{id}/snapshots");
+    let backups = format!("/api/server/{id}/backups");
+    async fn done(app: &TestApp, jwt: &str, reply: tests::Reply) -> Value {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        wait_task(app, jwt, &task_of(&reply.json)).await
+    }
+    let reply = app.post(&snapshots, me, json!({"snapname": "one"})).await;
+    done(&app, &jwt, reply).await;
+    let reply = app
+        .post(
+            &format!("{snapshots}/rollback"),
+            me,
+            json!({"snapname": "one"}),
+        )
+        .await;
+    done(&app, &jwt, reply).await;
+    let reply = app
+        .call(
+            Method::DELETE,
+            &snapshots,
+            me,
+            Some(json!({"snapname": "one"})),
+        )
+        .await;
+    done(&app, &jwt, reply).await;
+    let taken = app.post(&backups, me, json!({})).await;
+    let backup = taken.json["backup"]["id"].as_i64().expect("id");
+    done(&app, &jwt, taken).await;
+    let reply = app
+        .post(
+            &format!("{backups}/restore"),
+            me,
+            json!({"backupId": backup, "overwrite": true}),
+        )
+        .await;
+    done(&app, &jwt, reply).await;
+    let reply = app
+        .call(
+            Method::DELETE,
+            &backups,
+            me,
+            Some(json!({"backupId": backup})),
+        )
+        .await;
+    done(&app, &jwt, reply).await;
+    // And one that fails after its reply.
+    app.restart_snapshot_svc(|c| c.faults = vec!["snapshot:measure".to_owned()])
+        .await;
+    let reply = app.post(&snapshots, me, json!({"snapname": "two"})).await;
+    let failed = done(&app, &jwt, reply).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+
+    let client = async_nats::connect(&nats.url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let stream = js
+        .get_stream("VPS_EVENTS")
+        .await
+        .expect("the events stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut seen: Vec<(String, Value)> = Vec::new();
+    while !seen.iter().any(|(s, _)| s == "vps.events.snapshot.failed") {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(15), messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("events arrive: {seen:?}"))
+            .expect("a message")
+            .expect("no error");
+        let payload: Value = serde_json::from_slice(&next.payload).expect("JSON");
+        let msg_id = next
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(
+            msg_id.as_deref(),
+            payload["id"].as_str(),
+            "deduplicated by the event id"
+        );
+        next.ack().await.expect("ack");
+        if !next.subject.starts_with("vps.events.server.") {
+            seen.push((next.subject.to_string(), payload));
+        }
+    }
+    let subjects: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "vps.events.snapshot.created",
+            "vps.events.snapshot.restored",
+            "vps.events.snapshot.deleted",
+            "vps.events.backup.created",
+            "vps.events.backup.restored",
+            "vps.events.backup.deleted",
+            "vps.events.snapshot.failed",
+        ]
+    );
+    for (subject, payload) in &seen {
+        assert_eq!(payload["version"], 1, "{payload}");
+        assert_eq!(payload["serverId"], id, "{payload}");
+        assert_eq!(
+            Some(payload["type"].as_str().unwrap_or("")),
+            subject.rsplit('.').next()
+        );
+        assert!(
+            payload["ownerId"].as_i64().is_some_and(|o| o > 0),
+            "{payload}"
+        );
+    }
+    let (_, failure) = seen.last().expect("the failure");
+    assert_eq!(failure["operation"], "create");
+    assert!(
+        failure["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("measure")),
+        "{failure}"
+    );
+    assert_eq!(seen[5].1["cause"], "owner");
+}
