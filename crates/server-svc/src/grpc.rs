@@ -59,6 +59,8 @@ fn plan_pb(p: &Plan) -> pb::Plan {
         bandwidth_gb: p.bandwidth_gb,
         monthly_price: p.monthly_price,
         hourly_price: p.hourly_price(),
+        snapshot_limit: p.snapshot_limit,
+        backup_limit: p.backup_limit,
     }
 }
 
@@ -282,6 +284,8 @@ impl ServersRpc for ServerService {
             disk_gb: p.disk_gb,
             bandwidth_gb: p.bandwidth_gb,
             monthly_price: p.monthly_price,
+            snapshot_limit: p.snapshot_limit,
+            backup_limit: p.backup_limit,
         };
         let saved = self.app.put_plan(caller, plan).await.map_err(status)?;
         Ok(Response::new(plan_pb(&saved)))

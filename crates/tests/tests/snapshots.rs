@@ -854,3 +854,55 @@ async fn snapshot_and_backup_events_are_published() {
     );
     assert_eq!(seen[5].1["cause"], "owner");
 }
+
+/// A plan may allow a server fewer (or more) snapshots than the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_sets_its_own_snapshot_limit() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let catalog = app.get("/api/catalog", Cred::Bearer(&admin)).await;
+    let plan = catalog.json["tariffs"]
+        .as_array()
+        .and_then(|t| t.iter().find(|p| p["id"] == SMALL))
+        .cloned()
+        .expect("the small plan");
+    assert_eq!(plan["snapshotLimit"], 0, "the default applies");
+    let body = |limit: u32| {
+        json!({"name": plan["name"], "vcpus": plan["vcpus"], "memory": plan["memory"],
+               "disk": plan["disk"], "bandwidth": plan["bandwidth"], "price": plan["price"],
+               "snapshotLimit": limit})
+    };
+    let path = format!("/api/admin/plans/{SMALL}");
+    let too_many = app
+        .call(Method::PUT, &path, Cred::Bearer(&admin), Some(body(5000)))
+        .await;
+    assert_eq!(
+        too_many.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        too_many.text
+    );
+    let set = app
+        .call(Method::PUT, &path, Cred::Bearer(&admin), Some(body(1)))
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(set.json["snapshotLimit"], 1);
+
+    let (jwt, _, id) = tenant(&app, "pam").await;
+    let me = Cred::Bearer(&jwt);
+    let snapshots = format!("/api/server/{id}/snapshots");
+    let first = app.post(&snapshots, me, json!({"snapname": "one"})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    wait_task(&app, &jwt, &task_of(&first.json)).await;
+    let second = app.post(&snapshots, me, json!({"snapname": "two"})).await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text);
+    assert!(
+        second.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("limit")),
+        "{}",
+        second.text
+    );
+}

@@ -31,6 +31,12 @@ pub struct Plan {
     pub bandwidth_gb: u64,
     /// Minor units per month.
     pub monthly_price: i64,
+    /// Snapshots and (unprotected) backups a server on this plan may keep; 0: snapshot-svc's
+    /// defaults.
+    #[serde(default)]
+    pub snapshot_limit: u32,
+    #[serde(default)]
+    pub backup_limit: u32,
 }
 
 /// Minor units per hour for a monthly price, rounded up so a month of hours never costs
@@ -121,6 +127,12 @@ impl Catalog {
             {
                 return Err(format!("plan {} has an impossible size or price", plan.id));
             }
+            if plan.snapshot_limit > 1000 || plan.backup_limit > 1000 {
+                return Err(format!(
+                    "plan {} keeps at most 1000 snapshots and 1000 backups per server",
+                    plan.id
+                ));
+            }
         }
         let mut ids = HashSet::new();
         for image in &self.images {
@@ -210,6 +222,8 @@ templates = { lxc = "busybox", proxmox = "lxc:local:vztmpl/alpine-3.20-default_2
     #[test]
     fn hourly_prices_round_up() {
         let plan = |monthly_price| Plan {
+            snapshot_limit: 0,
+            backup_limit: 0,
             id: 1,
             name: "p".into(),
             vcpus: 1,

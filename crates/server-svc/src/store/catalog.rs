@@ -18,6 +18,8 @@ impl From<plan::Model> for Plan {
             disk_gb: u64::try_from(p.disk_gb).unwrap_or(0),
             bandwidth_gb: u64::try_from(p.bandwidth_gb).unwrap_or(0),
             monthly_price: p.monthly_price,
+            snapshot_limit: u32::try_from(p.snapshot_limit).unwrap_or(0),
+            backup_limit: u32::try_from(p.backup_limit).unwrap_or(0),
         }
     }
 }
@@ -44,6 +46,8 @@ fn plan_row(p: &Plan) -> plan::ActiveModel {
         disk_gb: Set(i64::try_from(p.disk_gb).unwrap_or(i64::MAX)),
         bandwidth_gb: Set(i64::try_from(p.bandwidth_gb).unwrap_or(i64::MAX)),
         monthly_price: Set(p.monthly_price),
+        snapshot_limit: Set(i64::from(p.snapshot_limit)),
+        backup_limit: Set(i64::from(p.backup_limit)),
     }
 }
 
@@ -154,6 +158,8 @@ pub async fn put_plan<C: ConnectionTrait>(db: &C, p: &Plan) -> Result<(), DbErr>
                     plan::Column::DiskGb,
                     plan::Column::BandwidthGb,
                     plan::Column::MonthlyPrice,
+                    plan::Column::SnapshotLimit,
+                    plan::Column::BackupLimit,
                 ])
                 .to_owned(),
         )

@@ -107,6 +107,8 @@ pub mod plan {
         pub disk_gb: i64,
         pub bandwidth_gb: i64,
         pub monthly_price: i64,
+        pub snapshot_limit: i64,
+        pub backup_limit: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

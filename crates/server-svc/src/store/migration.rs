@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(QueuedDelete),
             Box::new(Quotas),
             Box::new(platform::lease::CreateLeases),
+            Box::new(PlanLimits),
         ]
     }
 }
@@ -286,6 +287,44 @@ impl MigrationTrait for QueuedDelete {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// How many snapshots and backups a server on each plan may keep (0: the defaults).
+struct PlanLimits;
+
+impl MigrationName for PlanLimits {
+    fn name(&self) -> &str {
+        "m20261130_000003_plan_limits"
+    }
+}
+
+#[derive(DeriveIden)]
+enum PlanLimitColumns {
+    #[sea_orm(iden = "plans")]
+    Table,
+    SnapshotLimit,
+    BackupLimit,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PlanLimits {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        for column in [
+            PlanLimitColumns::SnapshotLimit,
+            PlanLimitColumns::BackupLimit,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(PlanLimitColumns::Table)
+                        .add_column(big_integer(column).default(0))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
 

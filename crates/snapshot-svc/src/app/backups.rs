@@ -450,7 +450,14 @@ impl App {
             }
             kept.retain(|b| !pruned.contains(&b.id));
         }
-        let limit = self.config.backup_limit as usize;
+        let limit = self
+            .server_of(Caller::SYSTEM, server_id)
+            .await
+            .ok()
+            .and_then(|s| s.plan)
+            .map(|p| p.backup_limit)
+            .filter(|l| *l > 0)
+            .unwrap_or(self.config.backup_limit) as usize;
         if kept.len() > limit {
             let extra = kept.len() - limit;
             for b in kept.iter().take(extra).filter(idle) {

@@ -50,7 +50,12 @@ impl App {
         let name = check_name("name", name)?;
         let description = check_description(description)?;
         let server = self.server_of(caller, server_id).await?;
-        let limit = self.config.snapshot_limit;
+        let limit = server
+            .plan
+            .as_ref()
+            .map(|p| p.snapshot_limit)
+            .filter(|l| *l > 0)
+            .unwrap_or(self.config.snapshot_limit);
         let task_id = new_task_id();
         let uuid = uuid::Uuid::now_v7();
         let at = now_ms();

@@ -698,6 +698,8 @@ fn plan_json(p: &pb::Plan) -> Value {
         "bandwidth": p.bandwidth_gb,
         "price": p.monthly_price,
         "hourlyPrice": p.hourly_price,
+        "snapshotLimit": p.snapshot_limit,
+        "backupLimit": p.backup_limit,
     })
 }
 
@@ -715,6 +717,14 @@ pub struct PlanBody {
     bandwidth: u64,
     /// Minor units per month.
     price: i64,
+    /// Snapshots a server on this plan may keep (0 or absent: 5).
+    #[serde(default, rename = "snapshotLimit")]
+    #[schema(maximum = 1000)]
+    snapshot_limit: u32,
+    /// Completed, unprotected backups a server on this plan may keep (0 or absent: 10).
+    #[serde(default, rename = "backupLimit")]
+    #[schema(maximum = 1000)]
+    backup_limit: u32,
 }
 
 /// Add or change a plan (administrators).
@@ -745,6 +755,8 @@ async fn put_plan(
             bandwidth_gb: body.bandwidth,
             monthly_price: body.price,
             hourly_price: 0,
+            snapshot_limit: body.snapshot_limit,
+            backup_limit: body.backup_limit,
         }))
         .await?
         .into_inner();
