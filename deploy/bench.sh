@@ -3,8 +3,10 @@
 #   GET  /api/auth/me   with a JWT (panel),
 #   POST /api/getUser   with an API key (Skyport), and
 #   GET  /api/v1/servers/ listing 100 servers (VPS.org),
-# and the median time from creating a BusyBox server to its running on an LXC node, next to
-# raw lxc-create + lxc-start (deploy/bench_servers.py; needs root and LXC), against a release
+# the median time from creating a BusyBox server to its running on an LXC node, next to
+# raw lxc-create + lxc-start (deploy/bench_servers.py; needs root and LXC), and the median
+# snapshot, rollback, backup and restore times next to the raw lxc-snapshot and tar | zstd,
+# with backup throughput (deploy/bench_snapshots.py; SIZE_MB of data, default 200), against a release
 # build of the embedded stack, with wrk as the load generator on loopback.
 # Settings: DURATION (default 15s), CONNECTIONS (32), THREADS (2).
 set -euo pipefail
@@ -33,8 +35,10 @@ export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
 stack=$!
 cleanup() {
   kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null
-  for name in $(ls "$data/lxc-bench" 2>/dev/null); do
-    lxc-destroy -P "$data/lxc-bench" -n "$name" -f >/dev/null 2>&1 || true
+  for dir in lxc-bench lxc-snap; do
+    for name in $(ls "$data/$dir" 2>/dev/null); do
+      lxc-destroy -P "$data/$dir" -n "$name" -f -s >/dev/null 2>&1 || true
+    done
   done
   rm -rf "$data"
 }
@@ -65,6 +69,7 @@ run "GET /api/auth/me (JWT)" -H "authorization: Bearer $token" "$gw/api/auth/me"
 run "POST /api/getUser (x-api-key)" -s "$data/getuser.lua" "$gw/api/getUser"
 
 if command -v lxc-create >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  python3 deploy/bench_snapshots.py "$gw" "$password" "$data/lxc-snap" "${ROUNDS:-7}" "${SIZE_MB:-200}"
   python3 deploy/bench_servers.py "$gw" "$password" "$data/lxc-bench" "${ROUNDS:-7}" "$data/vpsorg-token"
   run "GET /api/v1/servers/ (100 servers, VPS.org token)" \
     -H "authorization: Bearer $(cat "$data/vpsorg-token")" "$gw/api/v1/servers/"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole stack on its embedded defaults (Debian/Ubuntu, as root or with
-# sudo): installs nats-server, LXC, a static busybox and jq if missing, builds the launcher, and starts every service on
+# sudo): installs nats-server, LXC, a static busybox, zstd and jq if missing, builds the launcher, and starts every service on
 # loopback with SQLite files under ./data (override with VPS_DATA_DIR). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

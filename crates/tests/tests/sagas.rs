@@ -48,7 +48,11 @@ async fn a_failure_at_any_create_step_unwinds_and_leaves_nothing() {
         app.restart_server_svc(|c| c.faults = faults).await;
         let before = balance(&app, &jwt).await;
         let created = app
-            .post("/api/server/create", me, create_body(&format!("f-{step}")))
+            .post(
+                "/api/server/create",
+                me,
+                create_body(&format!("f-{}", step.replace('_', "-"))),
+            )
             .await;
         if !replied {
             // These run before the reply: the request fails and no server exists.

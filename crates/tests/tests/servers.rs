@@ -41,7 +41,16 @@ async fn panel_lifecycle(backend: Backend) {
     assert_eq!(task["state"], "succeeded", "{task}");
     assert_eq!(
         task["stepsDone"],
-        json!(["credits", "place", "address", "guest", "start", "password"])
+        json!([
+            "credits",
+            "place",
+            "address",
+            "guest",
+            "from_backup",
+            "start",
+            "password",
+            "backups"
+        ])
     );
     let server = app.get(&format!("/api/server/{id}"), me).await;
     assert_eq!(server.status, StatusCode::OK);
