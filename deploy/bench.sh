@@ -27,6 +27,8 @@ fi
 cargo build --release --locked -p stack
 
 data=$(mktemp -d /tmp/vps-bench.XXXXXX)
+# Unprivileged guests live below it: their mapped root must be able to pass through.
+chmod 711 "$data"
 port=15000
 export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \

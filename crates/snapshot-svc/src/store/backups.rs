@@ -87,6 +87,23 @@ pub async fn claim<C: ConnectionTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// Puts a backup back under `task` (the undo of a release), only if nobody took it since.
+pub async fn reclaim<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    task: &str,
+    at_ms: i64,
+) -> Result<(), DbErr> {
+    backup::Entity::update_many()
+        .col_expr(backup::Column::TaskId, Expr::value(task))
+        .col_expr(backup::Column::UpdatedAt, Expr::value(at_ms))
+        .filter(backup::Column::Id.eq(id))
+        .filter(backup::Column::TaskId.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Ends `task`'s work on a backup.
 pub async fn release<C: ConnectionTrait>(
     db: &C,

@@ -107,6 +107,29 @@ pub async fn settle<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Puts a snapshot back under `task` in `status` (the undo of a settle).
+pub async fn reclaim<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    task: &str,
+    status: Status,
+    at_ms: i64,
+) -> Result<(), DbErr> {
+    snapshot::Entity::update_many()
+        .col_expr(snapshot::Column::TaskId, Expr::value(task))
+        .col_expr(snapshot::Column::Status, Expr::value(status.as_str()))
+        .col_expr(snapshot::Column::UpdatedAt, Expr::value(at_ms))
+        .filter(snapshot::Column::Id.eq(id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(snapshot::Column::TaskId.is_null())
+                .add(snapshot::Column::TaskId.eq(task)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn of_server<C: ConnectionTrait>(
     db: &C,
     server_id: i64,

@@ -27,6 +27,7 @@ pub enum Step {
     Hold,
     Archive,
     Manifest,
+    Settle,
     Release,
 }
 
@@ -109,6 +110,16 @@ impl Saga<App> for TakeBackup {
                 .await?;
                 Ok(())
             }
+            // Complete (and counted) before the task is seen to end.
+            Step::Settle => {
+                let at = now_ms();
+                store::backups::set(app.db(), run.params.backup_id, at, |b| {
+                    b.status = Set(Status::Completed.as_str().to_owned());
+                    b.completed_at = Set(Some(at));
+                })
+                .await?;
+                Ok(store::backups::release(app.db(), run.params.backup_id, &run.id, at).await?)
+            }
             Step::Release => app.release(run.subject, &run.id, false, None, "").await,
         }
     }
@@ -131,6 +142,15 @@ impl Saga<App> for TakeBackup {
             Step::Manifest => {
                 let (_, manifest_key) = Target::keys(run.subject, &p.uuid);
                 app.target.delete(&manifest_key).await
+            }
+            Step::Settle => {
+                let at = now_ms();
+                store::backups::reclaim(app.db(), p.backup_id, &run.id, at).await?;
+                Ok(store::backups::set(app.db(), p.backup_id, at, |b| {
+                    b.status = Set(Status::InProgress.as_str().to_owned());
+                    b.completed_at = Set(None);
+                })
+                .await?)
             }
             Step::Release => Ok(()),
         }
@@ -221,13 +241,6 @@ pub(super) async fn finish(
 ) -> Result<()> {
     let params: Params = super::from_json(task)?;
     let at = now_ms();
-    if !failed {
-        store::backups::set(txn, params.backup_id, at, |b| {
-            b.status = Set(Status::Completed.as_str().to_owned());
-            b.completed_at = Set(Some(at));
-        })
-        .await?;
-    }
     if failed {
         let error = task.error.clone();
         store::backups::set(txn, params.backup_id, at, |b| {

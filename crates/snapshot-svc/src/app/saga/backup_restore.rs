@@ -26,6 +26,7 @@ pub enum Step {
     Stop,
     Restore,
     Start,
+    Settle,
     Release,
 }
 
@@ -64,6 +65,10 @@ impl Saga<App> for RestoreBackup {
             Step::Restore => restore(app, p, &held).await,
             Step::Start if held.was_running() => app.start_guest(&held).await,
             Step::Start => Ok(()),
+            // The backup is free again before the task is seen to end.
+            Step::Settle => {
+                Ok(store::backups::release(app.db(), p.backup_id, &run.id, now_ms()).await?)
+            }
             Step::Release => app.release(run.subject, &run.id, false, None, "").await,
         }
     }
@@ -76,6 +81,12 @@ impl Saga<App> for RestoreBackup {
                 app.release(run.subject, &run.id, true, None, &error).await
             }
             Step::Stop if held.was_running() => app.start_guest(held).await,
+            Step::Settle => {
+                Ok(
+                    store::backups::reclaim(app.db(), run.params.backup_id, &run.id, now_ms())
+                        .await?,
+                )
+            }
             _ => Ok(()),
         }
     }

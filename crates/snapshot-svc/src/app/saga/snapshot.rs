@@ -1,5 +1,6 @@
-//! Taking a snapshot: hold the server, have the hypervisor take it, note its size, release
-//! the server. A failure deletes whatever the hypervisor made and leaves the snapshot
+//! Taking a snapshot: hold the server, have the hypervisor take it, note its size, mark it
+//! complete, release the server (so a client that sees the task end finds the snapshot
+//! complete). A failure deletes whatever the hypervisor made and leaves the snapshot
 //! `failed` (it no longer counts toward the limit).
 
 use platform::grpc::Caller;
@@ -23,6 +24,7 @@ pub enum Step {
     Hold,
     Take,
     Measure,
+    Settle,
     Release,
 }
 
@@ -84,6 +86,15 @@ impl Saga<App> for TakeSnapshot {
                     .map(|b| i64::try_from(b.div_ceil(1024 * 1024)).unwrap_or(i64::MAX));
                 Ok(())
             }
+            Step::Settle => Ok(store::snapshots::settle(
+                app.db(),
+                run.params.snapshot_id,
+                &run.id,
+                Status::Completed,
+                run.params.size_mb,
+                now_ms(),
+            )
+            .await?),
             Step::Release => app.release(run.subject, &run.id, false, None, "").await,
         }
     }
@@ -105,6 +116,14 @@ impl Saga<App> for TakeSnapshot {
                     .await?;
                 Ok(())
             }
+            Step::Settle => Ok(store::snapshots::reclaim(
+                app.db(),
+                run.params.snapshot_id,
+                &run.id,
+                Status::InProgress,
+                now_ms(),
+            )
+            .await?),
             Step::Measure | Step::Release => Ok(()),
         }
     }
@@ -116,20 +135,17 @@ pub(super) async fn finish(
     failed: bool,
 ) -> Result<()> {
     let params: Params = super::from_json(task)?;
-    let status = if failed {
-        Status::Failed
-    } else {
-        Status::Completed
-    };
-    store::snapshots::settle(
-        txn,
-        params.snapshot_id,
-        &task.id,
-        status,
-        params.size_mb,
-        now_ms(),
-    )
-    .await?;
+    if failed {
+        store::snapshots::settle(
+            txn,
+            params.snapshot_id,
+            &task.id,
+            Status::Failed,
+            None,
+            now_ms(),
+        )
+        .await?;
+    }
     if let Some(row) = store::snapshots::find(txn, params.snapshot_id).await? {
         let what = Happened {
             subject: if failed {

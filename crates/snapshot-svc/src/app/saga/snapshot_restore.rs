@@ -24,6 +24,7 @@ pub enum Step {
     Stop,
     Rollback,
     Start,
+    Settle,
     Release,
 }
 
@@ -66,6 +67,16 @@ impl Saga<App> for RestoreSnapshot {
             }
             Step::Start if held.was_running() => app.start_guest(&held).await,
             Step::Start => Ok(()),
+            // The snapshot is free again before the task is seen to end.
+            Step::Settle => Ok(store::snapshots::settle(
+                app.db(),
+                run.params.snapshot_id,
+                &run.id,
+                Status::Completed,
+                None,
+                now_ms(),
+            )
+            .await?),
             Step::Release => app.release(run.subject, &run.id, false, None, "").await,
         }
     }
@@ -78,6 +89,14 @@ impl Saga<App> for RestoreSnapshot {
                 app.release(run.subject, &run.id, true, None, &error).await
             }
             Step::Stop if held.was_running() => app.start_guest(held).await,
+            Step::Settle => Ok(store::snapshots::reclaim(
+                app.db(),
+                run.params.snapshot_id,
+                &run.id,
+                Status::Completed,
+                now_ms(),
+            )
+            .await?),
             Step::Stop | Step::Rollback | Step::Start | Step::Release => Ok(()),
         }
     }
