@@ -32,10 +32,11 @@ chmod 711 "$data"
 port=15000
 export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \
-  VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=warn
+  VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=${RUST_LOG:-warn}
 ./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
 stack=$!
 cleanup() {
+  cp "$data/stack.err" /tmp/bench-stack.err 2>/dev/null || true
   kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null
   for dir in lxc-bench lxc-snap; do
     for name in $(ls "$data/$dir" 2>/dev/null); do

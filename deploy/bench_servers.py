@@ -43,6 +43,9 @@ call('POST', f'/api/admin/users/{admin_id}/credits', token, {'amount': 1_000_000
 call('PUT', '/api/admin/locations/bench', token, {'name': 'Benchmark node'})
 call('PUT', '/api/admin/plans/90', token,
      {'name': 'Bench', 'vcpus': 1, 'memory': 64, 'disk': 1, 'bandwidth': 1, 'price': 0})
+# Room for the 100 servers of the list benchmark (the default quota is 10 per user).
+call('PUT', f'/api/admin/users/{admin_id}/quota', token,
+     {'servers': 200, 'cores': 400, 'memory': 400 * 1024, 'addresses': 200})
 key = call('POST', '/api/tokens', token, {'type': 'skyport', 'name': 'bench'})[1]['token']
 request = urllib.request.Request(gw + '/api/nodes/create', method='POST', data=json.dumps({
     'name': 'bench', 'ram': '1048576', 'disk': '1000000', 'processor': '256', 'driver': 'lxc',

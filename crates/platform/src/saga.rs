@@ -353,7 +353,10 @@ fn lease_of(id: &str) -> String {
     format!("task:{id}")
 }
 
-struct ActiveGuard<'a>(&'a Mutex<HashSet<String>>, String);
+/// A saga this replica is driving: while it lives, nobody else here drives it (the
+/// resumer's pass skips it). Dropping it lets the saga be driven again.
+#[derive(Debug)]
+pub struct ActiveGuard<'a>(&'a Mutex<HashSet<String>>, String);
 
 impl Drop for ActiveGuard<'_> {
     fn drop(&mut self) {
@@ -436,6 +439,16 @@ impl<H: Host> Engine<H> {
     fn fault(&self, kind: &str, step: &str, fault: Fault) -> bool {
         self.faults
             .contains(&(kind.to_owned(), step.to_owned(), fault))
+    }
+
+    /// Marks a saga as driven here by the caller (a service driving a new saga's first steps
+    /// before its reply), so the resumer does not drive it too; `None` if it already is.
+    pub fn claim(&self, id: &str) -> Option<ActiveGuard<'_>> {
+        let claimed = self
+            .active
+            .lock()
+            .is_ok_and(|mut active| active.insert(id.to_owned()));
+        claimed.then(|| ActiveGuard(&self.active, id.to_owned()))
     }
 
     /// Takes (or renews) a saga's lease: true when this replica may drive it.

@@ -447,3 +447,24 @@ async fn a_saga_another_replica_holds_is_left_alone_and_resumed_once_free() {
         [("held".to_owned(), false)]
     );
 }
+
+#[tokio::test]
+async fn a_saga_driven_before_its_reply_is_not_driven_twice() {
+    let (host, _dir) = host(&[]).await;
+    add(&host, record("t9", "build", PARAMS));
+    let claimed = host.engine.claim("t9").expect("free to claim");
+    assert!(host.engine.claim("t9").is_none(), "claimed once");
+    // The resumer (or a spawned drive) finds it driven here and leaves it alone.
+    assert_eq!(Engine::drive(&*host, "t9").await.expect("drive"), None);
+    assert!(
+        host.state.lock().expect("state").log.is_empty(),
+        "no step ran"
+    );
+    drop(claimed);
+    Engine::drive(&*host, "t9").await.expect("drive");
+    assert_eq!(
+        host.state.lock().expect("state").log.len(),
+        4,
+        "driven once free"
+    );
+}

@@ -347,39 +347,46 @@ impl App {
         // full fleet a 507 at once; the rest of the saga runs in the background.
         // Driven here until the reply, then in the background: no other replica takes it.
         self.sagas.hold(&task_id).await?;
-        match Engine::advance(
-            self.as_ref(),
-            &task_id,
-            Some(super::saga::create_reply_before()),
-        )
-        .await?
-        {
-            Progress::Failed(error) => {
-                match Engine::unwind(self.as_ref(), &task_id).await {
-                    Ok(true) => {
-                        let txn = platform::db::begin_write(&self.db).await?;
-                        // A delete asked for meanwhile has nothing left to do: it is done.
-                        if let Some(queued) = store::servers::find(&txn, row.id)
-                            .await?
-                            .and_then(|s| s.delete_task_id)
-                        {
-                            store::tasks::set_state(&txn, &queued, TaskState::Succeeded).await?;
-                        }
-                        store::tasks::delete(&txn, &task_id).await?;
-                        store::servers::delete(&txn, row.id).await?;
-                        txn.commit().await?;
-                    }
-                    // An undo cannot be done now (identity-svc or node-svc away): the saga
-                    // keeps unwinding in the background and the server ends in `error`.
-                    _ => self.spawn_drive(task_id.clone()),
+        let refused = {
+            // Driven here until the reply: the resumer must not drive it meanwhile.
+            let _driving = self.sagas.claim(&task_id);
+            match Engine::advance(
+                self.as_ref(),
+                &task_id,
+                Some(super::saga::create_reply_before()),
+            )
+            .await?
+            {
+                Progress::Failed(error) => {
+                    Some((Engine::unwind(self.as_ref(), &task_id).await, error))
                 }
-                return Err(error);
+                Progress::Done
+                | Progress::Paused
+                | Progress::Halted
+                | Progress::Unwinding
+                | Progress::Idle => None,
             }
-            Progress::Done
-            | Progress::Paused
-            | Progress::Halted
-            | Progress::Unwinding
-            | Progress::Idle => {}
+        };
+        if let Some((unwound, error)) = refused {
+            match unwound {
+                Ok(true) => {
+                    let txn = platform::db::begin_write(&self.db).await?;
+                    // A delete asked for meanwhile has nothing left to do: it is done.
+                    if let Some(queued) = store::servers::find(&txn, row.id)
+                        .await?
+                        .and_then(|s| s.delete_task_id)
+                    {
+                        store::tasks::set_state(&txn, &queued, TaskState::Succeeded).await?;
+                    }
+                    store::tasks::delete(&txn, &task_id).await?;
+                    store::servers::delete(&txn, row.id).await?;
+                    txn.commit().await?;
+                }
+                // An undo cannot be done now (identity-svc or node-svc away): the saga
+                // keeps unwinding in the background and the server ends in `error`.
+                _ => self.spawn_drive(task_id.clone()),
+            }
+            return Err(error);
         }
         let row = self.server_row(row.id).await?;
         let facts = events::TaskFacts {

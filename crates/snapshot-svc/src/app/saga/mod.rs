@@ -269,23 +269,33 @@ impl App {
         reply_before: Option<&str>,
     ) -> Result<Option<SnapshotError>> {
         self.sagas.hold(task_id).await?;
-        if let Some(stop) = reply_before
-            && let platform::saga::Progress::Failed(error) =
-                Engine::advance(self.as_ref(), task_id, Some(stop)).await?
-        {
-            return match Engine::unwind(self.as_ref(), task_id).await {
-                Ok(true) => {
-                    store::tasks::delete(&self.db, task_id).await?;
-                    Ok(Some(error))
-                }
-                _ => {
-                    self.spawn_drive(task_id.to_owned());
-                    Err(error)
-                }
-            };
+        let refused = {
+            // Driven here until the reply: the resumer must not drive it meanwhile.
+            let _driving = self.sagas.claim(task_id);
+            match reply_before {
+                Some(stop) => match Engine::advance(self.as_ref(), task_id, Some(stop)).await? {
+                    platform::saga::Progress::Failed(error) => {
+                        Some((Engine::unwind(self.as_ref(), task_id).await, error))
+                    }
+                    _ => None,
+                },
+                None => None,
+            }
+        };
+        match refused {
+            Some((Ok(true), error)) => {
+                store::tasks::delete(&self.db, task_id).await?;
+                Ok(Some(error))
+            }
+            Some((_, error)) => {
+                self.spawn_drive(task_id.to_owned());
+                Err(error)
+            }
+            None => {
+                self.spawn_drive(task_id.to_owned());
+                Ok(None)
+            }
         }
-        self.spawn_drive(task_id.to_owned());
-        Ok(None)
     }
 
     /// Holds the server for `task_id` in server-svc.
