@@ -90,6 +90,28 @@ async fn wait_saga(app: &TestApp, task_id: &str) -> String {
     panic!("snapshot-svc's task {task_id} did not end");
 }
 
+/// Waits until snapshot-svc has no saga at work (a saga stopped half-way before its reply
+/// is finished by the restarted service in the background).
+async fn settled(app: &TestApp) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let db = sea_orm::Database::connect(app.snapshot_config.database_url.as_str())
+        .await
+        .expect("snapshot-svc's database");
+    let backend = db.get_database_backend();
+    let sql = "SELECT id FROM tasks WHERE state IN ('running', 'unwinding')";
+    for _ in 0..300 {
+        let open = db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .expect("tasks");
+        if open.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("snapshot-svc's sagas did not all end");
+}
+
 /// The archives on the backup target.
 fn archives(app: &TestApp) -> usize {
     let mut count = 0;
@@ -341,6 +363,7 @@ async fn every_saga_failing_at_every_step(family: &str, expected: usize) {
                 }
             }
             app.restart_snapshot_svc(|c| c.faults.clear()).await;
+            settled(&app).await;
             let case = Case {
                 app: &app,
                 jwt: &jwt,
