@@ -20,6 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .btree_map(".vps.server")
+        // Archive chunks pass through without a copy.
+        .bytes(".vps.node.v1.BackupChunk.data")
+        .bytes(".vps.node.v1.RestoreChunk.data")
         // Events travel as JSON (consumers include customers' webhooks), in camelCase.
         .type_attribute(
             ".vps.events",

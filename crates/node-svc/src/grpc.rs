@@ -662,10 +662,7 @@ impl GuestsRpc for GuestService {
             let work = fleet.call_long(node, |d| async move { d.backup(&name, sink).await });
             let relay = async {
                 while let Some(data) = chunks.recv().await {
-                    let chunk = pb::BackupChunk {
-                        data: data.to_vec(),
-                        facts: None,
-                    };
+                    let chunk = pb::BackupChunk { data, facts: None };
                     if out.send(Ok(chunk)).await.is_err() {
                         break;
                     }
@@ -673,7 +670,7 @@ impl GuestsRpc for GuestService {
             };
             let (result, ()) = tokio::join!(work, relay);
             let last = result.map_err(status).map(|facts| pb::BackupChunk {
-                data: Vec::new(),
+                data: bytes::Bytes::new(),
                 facts: Some(pb::BackupFacts {
                     format: facts.format,
                     volume: facts.volume.unwrap_or_default(),
@@ -706,13 +703,13 @@ impl GuestsRpc for GuestService {
         let (feed, source) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, String>>(8);
         let first_data = first.data;
         let relay = async move {
-            if !first_data.is_empty() && feed.send(Ok(first_data.into())).await.is_err() {
+            if !first_data.is_empty() && feed.send(Ok(first_data)).await.is_err() {
                 return Ok(());
             }
             loop {
                 match incoming.message().await {
                     Ok(Some(chunk)) => {
-                        if feed.send(Ok(chunk.data.into())).await.is_err() {
+                        if feed.send(Ok(chunk.data)).await.is_err() {
                             break;
                         }
                     }

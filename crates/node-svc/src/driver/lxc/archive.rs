@@ -29,7 +29,8 @@ const TAR_KEEP: [&str; 4] = [
     "--xattrs-include=*",
 ];
 
-const CHUNK: usize = 256 * 1024;
+/// Bytes per message of an archive's stream (gRPC allows 4 MiB).
+const CHUNK: usize = 1024 * 1024;
 
 /// Where a guest's disk lives, from its config's `lxc.rootfs.path`.
 #[derive(Debug, Clone, PartialEq, Eq)]

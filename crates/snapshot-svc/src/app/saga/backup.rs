@@ -182,7 +182,7 @@ async fn archive(app: &App, run: &mut Run<Params>) -> Result<()> {
                     {
                         *slot = Some(f);
                     }
-                    (!chunk.data.is_empty()).then(|| Ok(bytes::Bytes::from(chunk.data)))
+                    (!chunk.data.is_empty()).then_some(Ok(chunk.data))
                 }
                 Err(status) => Some(Err(SnapshotError::from(status))),
             }

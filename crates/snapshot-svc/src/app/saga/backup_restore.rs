@@ -102,7 +102,7 @@ pub(in crate::app) async fn restore(app: &App, p: &Params, held: &Held) -> Resul
         } else {
             String::new()
         },
-        data: Vec::new(),
+        data: bytes::Bytes::new(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<nodepb::RestoreChunk>(4);
     tx.send(first)
@@ -123,7 +123,7 @@ pub(in crate::app) async fn restore(app: &App, p: &Params, held: &Held) -> Resul
                         let chunk = nodepb::RestoreChunk {
                             guest: None,
                             volume: String::new(),
-                            data: data.to_vec(),
+                            data,
                         };
                         if tx.send(chunk).await.is_err() {
                             return Ok(());
