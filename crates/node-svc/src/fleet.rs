@@ -131,13 +131,8 @@ impl Fleet {
             .clone())
     }
 
-    /// Runs one driver operation on a node within its limits. Waiting for a turn counts
-    /// against the timeout too.
-    pub async fn call<T, F, Fut>(&self, node_id: NodeId, operation: F) -> Result<T>
-    where
-        F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
-        Fut: Future<Output = Result<T, DriverError>>,
-    {
+    /// A node's handle, unless its last health probe failed.
+    async fn reachable(&self, node_id: NodeId) -> Result<Arc<Handle>> {
         let handle = self.handle(node_id).await?;
         if handle.unreachable.load(Ordering::Relaxed) {
             return Err(NodeError::Unreachable {
@@ -145,6 +140,17 @@ impl Fleet {
                 source: anyhow::anyhow!("the last health probe failed"),
             });
         }
+        Ok(handle)
+    }
+
+    /// Runs one driver operation on a node within its limits. Waiting for a turn counts
+    /// against the timeout too.
+    pub async fn call<T, F, Fut>(&self, node_id: NodeId, operation: F) -> Result<T>
+    where
+        F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
+        Fut: Future<Output = Result<T, DriverError>>,
+    {
+        let handle = self.reachable(node_id).await?;
         self.call_unchecked(&handle, operation).await
     }
 
@@ -155,13 +161,7 @@ impl Fleet {
         F: FnOnce(Arc<dyn Hypervisor>) -> Fut,
         Fut: Future<Output = Result<T, DriverError>>,
     {
-        let handle = self.handle(node_id).await?;
-        if handle.unreachable.load(Ordering::Relaxed) {
-            return Err(NodeError::Unreachable {
-                node: handle.name.clone(),
-                source: anyhow::anyhow!("the last health probe failed"),
-            });
-        }
+        let handle = self.reachable(node_id).await?;
         let _permit = handle
             .permits
             .acquire()

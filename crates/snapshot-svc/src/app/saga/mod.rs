@@ -327,7 +327,7 @@ impl App {
         Ok(Held {
             node_id: server.node_id,
             guest: server.guest_name,
-            prior_status: status_word(prior),
+            prior_status: status_name(prior),
         })
     }
 
@@ -389,10 +389,6 @@ impl App {
 
 /// A server status as its lower-case word (`running`, `restoring` ...).
 pub fn status_name(status: serverpb::ServerStatus) -> String {
-    status_word(status)
-}
-
-fn status_word(status: serverpb::ServerStatus) -> String {
     status
         .as_str_name()
         .trim_start_matches("SERVER_STATUS_")
