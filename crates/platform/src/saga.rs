@@ -369,6 +369,22 @@ impl Drop for ActiveGuard<'_> {
 impl<H: Host> Engine<H> {
     /// An engine with no sagas yet; `leases` hold the sagas it drives (their time-to-live
     /// bounds how long a dead replica's sagas wait).
+    /// An engine as a service configures one: leases on `db` lasting `lease_ttl_secs` (at
+    /// least 3), a resumer pass every `resume_interval_secs` (at least 1), default retries.
+    pub fn for_service(
+        db: &sea_orm::DatabaseConnection,
+        lease_ttl_secs: u64,
+        resume_interval_secs: u64,
+        shutdown: Shutdown,
+    ) -> Self {
+        let leases = LeaseHolder::new(db.clone(), Duration::from_secs(lease_ttl_secs.max(3)));
+        let timing = Timing {
+            resume_every: Duration::from_secs(resume_interval_secs.max(1)),
+            ..Timing::default()
+        };
+        Self::new(leases, timing, shutdown)
+    }
+
     pub fn new(leases: LeaseHolder, timing: Timing, shutdown: Shutdown) -> Self {
         Self {
             sagas: HashMap::new(),

@@ -47,26 +47,23 @@ pub(super) fn engine(
     config: &Config,
     shutdown: platform::Shutdown,
 ) -> anyhow::Result<Engine<App>> {
-    let leases = platform::lease::LeaseHolder::new(
-        db.clone(),
-        std::time::Duration::from_secs(config.lease_ttl_secs.max(3)),
-    );
-    let timing = platform::saga::Timing {
-        resume_every: std::time::Duration::from_secs(config.resume_interval_secs.max(1)),
-        ..platform::saga::Timing::default()
-    };
-    Engine::new(leases, timing, shutdown)
-        .with::<create::Create>()
-        .with::<delete::Delete>()
-        .with::<resize::Resize>()
-        .with::<reinstall::Reinstall>()
-        .with::<power::Start>()
-        .with::<power::Stop>()
-        .with::<power::Reboot>()
-        .with::<power::Password>()
-        .with::<suspend::Suspend>()
-        .with::<suspend::Unsuspend>()
-        .with_faults(&config.faults)
+    Engine::for_service(
+        db,
+        config.lease_ttl_secs,
+        config.resume_interval_secs,
+        shutdown,
+    )
+    .with::<create::Create>()
+    .with::<delete::Delete>()
+    .with::<resize::Resize>()
+    .with::<reinstall::Reinstall>()
+    .with::<power::Start>()
+    .with::<power::Stop>()
+    .with::<power::Reboot>()
+    .with::<power::Password>()
+    .with::<suspend::Suspend>()
+    .with::<suspend::Unsuspend>()
+    .with_faults(&config.faults)
 }
 
 /// The steps of every kind of task, in order (tests walk them).

@@ -50,22 +50,19 @@ pub(super) fn engine(
     config: &Config,
     shutdown: platform::Shutdown,
 ) -> anyhow::Result<Engine<App>> {
-    let leases = platform::lease::LeaseHolder::new(
-        db.clone(),
-        std::time::Duration::from_secs(config.lease_ttl_secs.max(3)),
-    );
-    let timing = platform::saga::Timing {
-        resume_every: std::time::Duration::from_secs(config.resume_interval_secs.max(1)),
-        ..platform::saga::Timing::default()
-    };
-    Engine::new(leases, timing, shutdown)
-        .with::<snapshot::TakeSnapshot>()
-        .with::<snapshot_restore::RestoreSnapshot>()
-        .with::<snapshot_delete::DeleteSnapshot>()
-        .with::<backup::TakeBackup>()
-        .with::<backup_restore::RestoreBackup>()
-        .with::<backup_delete::DeleteBackup>()
-        .with_faults(&config.faults)
+    Engine::for_service(
+        db,
+        config.lease_ttl_secs,
+        config.resume_interval_secs,
+        shutdown,
+    )
+    .with::<snapshot::TakeSnapshot>()
+    .with::<snapshot_restore::RestoreSnapshot>()
+    .with::<snapshot_delete::DeleteSnapshot>()
+    .with::<backup::TakeBackup>()
+    .with::<backup_restore::RestoreBackup>()
+    .with::<backup_delete::DeleteBackup>()
+    .with_faults(&config.faults)
 }
 
 /// Every kind of saga and its steps, in order (tests walk them).
