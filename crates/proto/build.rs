@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vps/common/v1/common.proto",
         "vps/events/v1/events.proto",
         "vps/identity/v1/identity.proto",
+        "vps/monitor/v1/monitor.proto",
         "vps/node/v1/node.proto",
         "vps/server/v1/server.proto",
         "vps/snapshot/v1/snapshot.proto",
@@ -26,6 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Events travel as JSON (consumers include customers' webhooks), in camelCase.
         .type_attribute(
             ".vps.events",
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = \"camelCase\", default)]",
+        )
+        // Samples travel as JSON too, on `vps.stats.<server_id>`.
+        .type_attribute(
+            ".vps.monitor.v1.Sample",
             "#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = \"camelCase\", default)]",
         )
         .compile_fds(fds)?;

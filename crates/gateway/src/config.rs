@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +28,36 @@ pub struct Config {
     /// Caller-token keys (`VPS_CALLER__*`; see docs/grpc.md): the gateway signs the callers
     /// it authenticated.
     pub caller: platform::auth::KeyConfig,
+    /// NATS, for the live feed (`vps.stats.*`, `vps.alerts.*`); without it the Socket.IO
+    /// feed accepts subscriptions but has nothing to send.
+    pub nats_url: Option<SecretString>,
+    /// The Socket.IO feed's limits.
+    pub live: LiveConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LiveConfig {
+    /// Sockets one user may hold open at once.
+    pub max_sockets_per_user: usize,
+    /// Servers one socket may subscribe to.
+    pub max_subscriptions_per_socket: usize,
+    /// Largest message a client may send (bytes, polling and WebSocket alike).
+    pub max_payload_bytes: usize,
+    /// How often each socket's credential is checked again; a revoked session's sockets
+    /// close within this.
+    pub recheck_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_sockets_per_user: 10,
+            max_subscriptions_per_socket: 50,
+            max_payload_bytes: 16 * 1024,
+            recheck_secs: 30,
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +72,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             trust_forwarded_for: false,
             caller: platform::auth::KeyConfig::default(),
+            nats_url: None,
+            live: LiveConfig::default(),
         }
     }
 }

@@ -177,8 +177,17 @@ pub async fn serve_app(
             }
         }
     });
+    // The live feed sits outside every other layer: its long polls and WebSockets outlive
+    // the request time limit by design.
+    let (live_layer, io) = dialects::panel::live::layer(&state);
+    host.spawn(
+        "live feed",
+        dialects::panel::live::run(io, state.clone(), shutdown.clone()),
+    );
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let service = app_with(state, extra).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app_with(state, extra)
+        .layer(live_layer)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;

@@ -112,6 +112,14 @@ pub fn by_id(id: i64) -> pb::ServerRef {
     }
 }
 
+/// A usage read of one server, without history.
+pub fn usage_of(id: i64) -> pb::UsageRequest {
+    pb::UsageRequest {
+        id,
+        ..pb::UsageRequest::default()
+    }
+}
+
 /// Polls a task until it ends or `limit` passes (then the last reading, still running).
 pub async fn wait_task(
     state: &AppState,

@@ -1,34 +1,78 @@
-//! monitor-svc: the polling loop, stored samples, thresholds and alerts.
+//! monitor-svc: the poll loop (one batched call per node and cycle, nodes split between
+//! replicas by leases), samples kept in tiers, traffic per calendar month, threshold alerts,
+//! and per-server Prometheus metrics, behind the `vps.monitor.v1.Monitor` gRPC API.
 //!
-//! Not built yet: it serves gRPC health only, so deployments and the launcher already run
-//! it in its place. Its API arrives with its issue.
+//! Layers: `grpc` (transport, thin) -> `app` (the loop, a node's cycle, reads, metrics) ->
+//! `store` (sea-orm); `domain` holds rates, traffic, alert rules, tiers and node
+//! assignment, free of I/O.
 
-use std::net::SocketAddr;
+pub mod app;
+mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+mod store;
+
+use std::sync::Arc;
 
 use platform::Shutdown;
-use serde::Deserialize;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-}
+pub use config::{AlertConfig, Config};
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50055)),
-        }
-    }
-}
-
+/// Starts monitor-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let listener = platform::grpc::bind(config.listen).await?;
-    serve_on(listener, shutdown).await
+    serve_on(listener, config, shutdown).await
 }
 
-pub async fn serve_on(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    platform::grpc::serve_health_only("monitor-svc", listener, shutdown).await
+/// Serves gRPC on an already bound listener (tests bind port 0 and pass it in), and the
+/// metrics on `metrics_listen` if set.
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    config.check()?;
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let mut host = platform::host::ServiceHost::new("monitor-svc", shutdown.clone());
+    let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
+        &config.database_url,
+        config.database_max_connections,
+    )
+    .await?;
+    let nats = match &config.nats_url {
+        Some(url) => {
+            let client = platform::outbox::connect(url.expose_secret()).await?;
+            let js = async_nats::jetstream::new(client.clone());
+            platform::outbox::ensure_stream(&js).await?;
+            let relay = platform::outbox::Relay::new(db.clone(), js);
+            host.spawn("outbox relay", relay.run(shutdown.clone()));
+            Some(client)
+        }
+        None => None,
+    };
+    let auth = platform::auth::CallerAuth::load(platform::auth::Service::Monitor, &config.caller)?;
+    let app = app::App::new(db, &auth, nats, Arc::new(config), shutdown.clone())?;
+    host.spawn("poll loop", Arc::clone(&app).poll_loop());
+    host.spawn("sample pruning", Arc::clone(&app).prune_loop());
+    if let Some(listener) = metrics {
+        host.spawn(
+            "metrics",
+            app::metrics::serve(Arc::clone(&app), listener, shutdown.clone()),
+        );
+    }
+    host.serving::<proto::monitor::v1::monitor_server::MonitorServer<grpc::MonitorService>>()
+        .await;
+    let router = host
+        .grpc()?
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            grpc::MonitorService::new(app).into_server(),
+            auth.verifier,
+        ));
+    host.serve_grpc(router, listener).await
 }

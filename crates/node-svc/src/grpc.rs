@@ -26,6 +26,8 @@ const PLACING: &[Service] = &[Service::Server];
 const DRIVING_GUESTS: &[Service] = &[Service::Server, Service::Snapshot];
 /// Services that read guests' state and usage.
 const READING_GUESTS: &[Service] = &[Service::Server, Service::Snapshot, Service::Monitor];
+/// Who may list the nodes without being an administrator: placement and the poll loop.
+const LISTING_NODES: &[Service] = &[Service::Server, Service::Monitor];
 
 pub struct NodeService {
     app: Arc<Nodes>,
@@ -140,7 +142,8 @@ impl NodesRpc for NodeService {
         &self,
         request: Request<pb::ListNodesRequest>,
     ) -> Reply<pb::ListNodesResponse> {
-        let caller = Caller::required(&request)?.user_or_service(Scopes::NODES_READ, PLACING)?;
+        let caller =
+            Caller::required(&request)?.user_or_service(Scopes::NODES_READ, LISTING_NODES)?;
         let r = request.into_inner();
         let page = platform::page::Page::parse(r.limit, &r.page_token)
             .map_err(|(field, message)| status(NodeError::invalid(field, message)))?;
@@ -781,9 +784,33 @@ impl GuestsRpc for GuestService {
                     net_tx_bytes: u.net_tx_bytes,
                     uptime_secs: u.uptime_secs,
                     cpu_fraction: u.cpu_fraction.unwrap_or(-1.0),
+                    disk_read_bytes: u.disk_read_bytes,
+                    disk_write_bytes: u.disk_write_bytes,
                 })
                 .collect(),
         }))
+    }
+
+    async fn set_network_limit(
+        &self,
+        request: Request<pb::NetworkLimitRequest>,
+    ) -> Reply<pb::GuestReply> {
+        Caller::required(&request)?.require_service(&[Service::Server])?;
+        let r = request.into_inner();
+        if r.mbit > 100_000 {
+            return Err(status(NodeError::invalid(
+                "mbit",
+                "at most 100000 Mbit/s",
+            )));
+        }
+        let (node, name) = guest(r.guest)?;
+        let mbit = r.mbit;
+        let notes = self
+            .fleet
+            .call(node, |d| async move { d.set_network_limit(&name, mbit).await })
+            .await
+            .map_err(status)?;
+        Ok(self::notes(notes))
     }
 }
 

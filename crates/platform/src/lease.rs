@@ -71,6 +71,26 @@ impl LeaseHolder {
         now + chrono::TimeDelta::from_std(self.ttl).unwrap_or(chrono::TimeDelta::seconds(30))
     }
 
+    /// This holder's owner id (one per process).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The unexpired leases whose names start with `prefix`, with their owners: how
+    /// replicas that each hold a membership lease find one another.
+    pub async fn live(&self, prefix: &str) -> Result<Vec<(String, String)>, DbErr> {
+        let select = Query::select()
+            .columns([Leases::Name, Leases::Owner])
+            .from(Leases::Table)
+            .and_where(Expr::col(Leases::Name).like(format!("{}%", escape_like(prefix))))
+            .and_where(Expr::col(Leases::ExpiresAt).gt(Utc::now()))
+            .to_owned();
+        let rows = self.db.query_all(&select).await?;
+        rows.into_iter()
+            .map(|row| Ok((row.try_get("", "name")?, row.try_get("", "owner")?)))
+            .collect()
+    }
+
     /// How long a lease lasts unless renewed.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -152,4 +172,9 @@ impl LeaseHolder {
             tracing::warn!(lease = name, error = %error, "releasing a lease failed");
         }
     }
+}
+
+/// A prefix for LIKE without its wildcards: lease names are letters, digits, `:` and `-`.
+fn escape_like(prefix: &str) -> String {
+    prefix.replace(['%', '_'], "")
 }

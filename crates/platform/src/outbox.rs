@@ -19,6 +19,10 @@ use crate::Shutdown;
 /// The stream every business event goes to, and its subjects.
 pub const STREAM: &str = "VPS_EVENTS";
 pub const SUBJECTS: &str = "vps.events.>";
+/// The stream of threshold alerts (`vps.alerts.<server_id>`), kept so none is lost on the
+/// way to email and webhooks.
+pub const ALERTS_STREAM: &str = "VPS_ALERTS";
+pub const ALERT_SUBJECTS: &str = "vps.alerts.>";
 
 #[derive(DeriveIden)]
 enum Outbox {
@@ -119,17 +123,19 @@ struct Pending {
     payload: String,
 }
 
-/// Creates (or keeps) the events stream, with a duplicate window that covers a relay's
-/// restart.
+/// Creates (or keeps) the events and alerts streams, with a duplicate window that covers a
+/// relay's restart.
 pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<()> {
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: STREAM.to_owned(),
-        subjects: vec![SUBJECTS.to_owned()],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("creating stream {STREAM}: {e}"))?;
+    for (name, subjects) in [(STREAM, SUBJECTS), (ALERTS_STREAM, ALERT_SUBJECTS)] {
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.to_owned(),
+            subjects: vec![subjects.to_owned()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+    }
     Ok(())
 }
 

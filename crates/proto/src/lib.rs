@@ -29,6 +29,21 @@ pub mod events {
             pub const BACKUP_RESTORED: &str = "vps.events.backup.restored";
             pub const BACKUP_DELETED: &str = "vps.events.backup.deleted";
             pub const BACKUP_FAILED: &str = "vps.events.backup.failed";
+            pub const TRAFFIC_EXCEEDED: &str = "vps.events.server.traffic_exceeded";
+
+            /// A server's samples (core NATS, not kept): `vps.stats.<server_id>`.
+            pub fn stats(server_id: i64) -> String {
+                format!("{STATS_PREFIX}{server_id}")
+            }
+            pub const STATS_PREFIX: &str = "vps.stats.";
+            pub const STATS_ALL: &str = "vps.stats.*";
+
+            /// A server's alert changes (JetStream stream `VPS_ALERTS`): `vps.alerts.<id>`.
+            pub fn alerts(server_id: i64) -> String {
+                format!("{ALERTS_PREFIX}{server_id}")
+            }
+            pub const ALERTS_PREFIX: &str = "vps.alerts.";
+            pub const ALERTS_ALL: &str = "vps.alerts.*";
         }
 
         /// The schema version every event of this package carries.
@@ -39,6 +54,12 @@ pub mod events {
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("vps.identity.v1");
+    }
+}
+
+pub mod monitor {
+    pub mod v1 {
+        tonic::include_proto!("vps.monitor.v1");
     }
 }
 

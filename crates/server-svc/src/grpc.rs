@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use platform::auth::Scopes;
+use platform::auth::{Scopes, Service};
 use platform::grpc::{Caller, to_status};
+use proto::monitor::v1 as monpb;
 use proto::server::v1 as pb;
 use proto::server::v1::servers_server::{Servers as ServersRpc, ServersServer};
 use tonic::{Request, Response, Status};
@@ -13,7 +14,7 @@ use crate::app::{
     ActParams, ActionReply, App, NewServer, NodeId, ServerKey, ServerView, TaskId, Update,
     UsageView, UserId,
 };
-use crate::domain::catalog::{Image, Location, Plan};
+use crate::domain::catalog::{Image, Location, Plan, TrafficAction};
 use crate::domain::server::Task;
 use crate::domain::state::{Action, ServerState};
 use crate::domain::task::{TaskKind, TaskState};
@@ -49,6 +50,14 @@ fn idempotency_key<T>(request: &Request<T>) -> Option<String> {
         .map(|v| v.to_str().unwrap_or("\u{1}").to_owned())
 }
 
+fn traffic_action_pb(a: TrafficAction) -> pb::TrafficAction {
+    match a {
+        TrafficAction::None => pb::TrafficAction::None,
+        TrafficAction::Throttle => pb::TrafficAction::Throttle,
+        TrafficAction::Suspend => pb::TrafficAction::Suspend,
+    }
+}
+
 fn plan_pb(p: &Plan) -> pb::Plan {
     pb::Plan {
         id: p.id,
@@ -61,6 +70,8 @@ fn plan_pb(p: &Plan) -> pb::Plan {
         hourly_price: p.hourly_price(),
         snapshot_limit: p.snapshot_limit,
         backup_limit: p.backup_limit,
+        traffic_action: traffic_action_pb(p.traffic_action).into(),
+        throttle_mbit: p.throttle_mbit,
     }
 }
 
@@ -112,7 +123,7 @@ pub fn server_pb(v: ServerView) -> pb::Server {
     }
 }
 
-fn state_pb(state: ServerState) -> pb::ServerStatus {
+pub(crate) fn state_pb(state: ServerState) -> pb::ServerStatus {
     match state {
         ServerState::Creating => pb::ServerStatus::Creating,
         ServerState::Running => pb::ServerStatus::Running,
@@ -195,40 +206,35 @@ fn task_pb(t: Task) -> pb::Task {
 }
 
 fn usage_pb(u: UsageView) -> pb::Usage {
-    let Some(g) = u.guest else {
+    let mib = 1024 * 1024;
+    let Some(g) = u.sample else {
         return pb::Usage {
             status: state_pb(u.status).into(),
             cpu_percent: -1.0,
-            memory_max_bytes: self::u(u.memory_mb) * 1024 * 1024,
-            disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
+            memory_max_bytes: self::u(u.memory_mb) * mib,
+            disk_max_bytes: self::u(u.disk_gb) * mib * 1024,
             live: u.live,
+            points: u.points,
             ..pb::Usage::default()
         };
-    };
-    let cores = u.cores.max(1) as f64;
-    let cpu_percent = if g.cpu_fraction >= 0.0 {
-        g.cpu_fraction * 100.0
-    } else if g.uptime_secs > 0 {
-        // The average since boot, until monitor-svc samples it over time.
-        (g.cpu_time_ns as f64 / (g.uptime_secs as f64 * 1e9 * cores) * 100.0).min(100.0)
-    } else {
-        0.0
     };
     pb::Usage {
         status: state_pb(u.status).into(),
         uptime_secs: g.uptime_secs,
-        cpu_percent: (cpu_percent * 100.0).round() / 100.0,
-        memory_used_bytes: g.memory_bytes,
-        memory_max_bytes: if g.memory_limit_bytes > 0 {
-            g.memory_limit_bytes
-        } else {
-            self::u(u.memory_mb) * 1024 * 1024
-        },
-        disk_used_bytes: g.disk_bytes,
-        disk_max_bytes: self::u(u.disk_gb) * 1024 * 1024 * 1024,
-        net_in_bytes: g.net_rx_bytes,
-        net_out_bytes: g.net_tx_bytes,
+        cpu_percent: (g.cpu * 10_000.0).round() / 100.0,
+        memory_used_bytes: g.memory_used_bytes,
+        memory_max_bytes: g.memory_max_bytes,
+        disk_used_bytes: g.disk_used_bytes,
+        disk_max_bytes: g.disk_max_bytes,
+        net_in_bytes: g.net_in_bytes,
+        net_out_bytes: g.net_out_bytes,
         live: u.live,
+        sampled_at_ms: g.at_ms,
+        net_in_rate: g.net_in_rate,
+        net_out_rate: g.net_out_rate,
+        disk_read_rate: g.disk_read_rate,
+        disk_write_rate: g.disk_write_rate,
+        points: u.points,
     }
 }
 
@@ -286,6 +292,12 @@ impl ServersRpc for ServerService {
             monthly_price: p.monthly_price,
             snapshot_limit: p.snapshot_limit,
             backup_limit: p.backup_limit,
+            traffic_action: match p.traffic_action() {
+                pb::TrafficAction::None => TrafficAction::None,
+                pb::TrafficAction::Throttle => TrafficAction::Throttle,
+                pb::TrafficAction::Suspend => TrafficAction::Suspend,
+            },
+            throttle_mbit: p.throttle_mbit,
         };
         let saved = self.app.put_plan(caller, plan).await.map_err(status)?;
         Ok(Response::new(plan_pb(&saved)))
@@ -479,11 +491,49 @@ impl ServersRpc for ServerService {
         Ok(Response::new(reply))
     }
 
-    async fn get_usage(&self, request: Request<pb::ServerRef>) -> Reply<pb::Usage> {
+    async fn get_usage(&self, request: Request<pb::UsageRequest>) -> Reply<pb::Usage> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
-        let key = server_key(Some(request.into_inner())).map_err(status)?;
-        let usage = self.app.usage(caller, &key).await.map_err(status)?;
+        let r = request.into_inner();
+        let timeframe = monpb::Timeframe::try_from(r.timeframe)
+            .map_err(|_| status(ServerError::invalid("timeframe", "unknown timeframe")))?;
+        let cf = monpb::Consolidation::try_from(r.cf)
+            .map_err(|_| status(ServerError::invalid("cf", "unknown consolidation")))?;
+        let key = server_key(Some(pb::ServerRef {
+            id: r.id,
+            uuid: r.uuid,
+        }))
+        .map_err(status)?;
+        let usage = self
+            .app
+            .usage(caller, &key, timeframe, cf)
+            .await
+            .map_err(status)?;
         Ok(Response::new(usage_pb(usage)))
+    }
+
+    async fn list_placements(
+        &self,
+        request: Request<pb::ListPlacementsRequest>,
+    ) -> Reply<pb::Placements> {
+        Caller::required(&request)?.require_service(&[Service::Monitor])?;
+        let node_id = request.into_inner().node_id;
+        let servers = self.app.placements(node_id).await.map_err(status)?;
+        Ok(Response::new(pb::Placements { servers }))
+    }
+
+    async fn observe(&self, request: Request<pb::ObserveRequest>) -> Reply<pb::ObserveReply> {
+        Caller::required(&request)?.require_service(&[Service::Monitor])?;
+        let r = request.into_inner();
+        let app = Arc::clone(&self.app);
+        let (changed, over_limit) = run_detached(async move {
+            app.observe(r.node_id, r.observations).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::ObserveReply {
+            changed,
+            over_limit,
+        }))
     }
 
     async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Reply<pb::Task> {

@@ -116,10 +116,13 @@ impl Configs {
 
         self.snapshot.listen = listen(Service::Snapshot);
         self.snapshot.database_url = database(Service::Snapshot);
-        self.snapshot.peers = peers;
+        self.snapshot.peers = peers.clone();
         self.snapshot.caller = keys.config_for(Service::Snapshot);
 
         self.monitor.listen = listen(Service::Monitor);
+        self.monitor.database_url = database(Service::Monitor);
+        self.monitor.peers = peers;
+        self.monitor.caller = keys.config_for(Service::Monitor);
         self.notify.listen = listen(Service::Notify);
     }
 }
@@ -173,7 +176,11 @@ pub fn spawn(
             });
         }
         Service::Monitor => {
-            tasks.spawn(async move { (service, monitor_svc::serve_on(listener, shutdown).await) });
+            let config = configs.monitor.clone();
+            tasks.spawn(async move {
+                let result = monitor_svc::serve_on(listener, config, shutdown).await;
+                (service, result)
+            });
         }
         Service::Notify => {
             tasks.spawn(async move { (service, notify_svc::serve_on(listener, shutdown).await) });

@@ -150,7 +150,9 @@ async fn main() -> anyhow::Result<()> {
         &nats_password,
     );
     configs.server.nats_url = Some(SecretString::from(events_url.clone()));
-    configs.snapshot.nats_url = Some(SecretString::from(events_url));
+    configs.snapshot.nats_url = Some(SecretString::from(events_url.clone()));
+    configs.monitor.nats_url = Some(SecretString::from(events_url.clone()));
+    configs.gateway.nats_url = Some(SecretString::from(events_url));
     configs.snapshot.backup_target.path = data_dir.join("backups");
     configs.server.catalog_path = Some(catalog_path);
     configs.server.secrets_key = Some(SecretString::from(server_key));

@@ -115,6 +115,7 @@ pub struct Options {
     pub node: node_svc::Config,
     pub server: server_svc::Config,
     pub snapshot: snapshot_svc::Config,
+    pub monitor: monitor_svc::Config,
     /// Extra routes mounted on the gateway under its middleware.
     pub extra_routes: Router<AppState>,
 }
@@ -140,6 +141,17 @@ impl Default for Options {
                 schedule_tick_secs: 1,
                 stop_grace_secs: 1,
                 ..snapshot_svc::Config::default()
+            },
+            // A cycle a second, so tests see samples, state changes and alerts quickly.
+            monitor: monitor_svc::Config {
+                interval_ms: 1000,
+                node_timeout_ms: 700,
+                alerts: monitor_svc::AlertConfig {
+                    consecutive: 2,
+                    cooldown_secs: 0,
+                    ..monitor_svc::AlertConfig::default()
+                },
+                ..monitor_svc::Config::default()
             },
             extra_routes: Router::new(),
         }
@@ -193,12 +205,15 @@ pub struct TestApp {
     pub node_url: String,
     pub server_url: String,
     pub snapshot_url: String,
+    pub monitor_url: String,
     pub http: reqwest::Client,
     pub database_url: String,
     /// server-svc's configuration, as started (tests restart it to test resumption).
     pub server_config: server_svc::Config,
     /// snapshot-svc's configuration, as started.
     pub snapshot_config: snapshot_svc::Config,
+    /// monitor-svc's configuration, as started.
+    pub monitor_config: monitor_svc::Config,
     shutdown: Shutdown,
     server_shutdown: Shutdown,
     snapshot_shutdown: Shutdown,
@@ -275,6 +290,7 @@ impl TestApp {
             Service::Node,
             Service::Server,
             Service::Snapshot,
+            Service::Monitor,
         ] {
             let url = backend.database_url(dir.path(), service.name()).await;
             databases.insert(service, url);
@@ -315,6 +331,7 @@ impl TestApp {
                 },
                 ..options.snapshot
             },
+            monitor: options.monitor,
             ..stack::Configs::default()
         };
         configs.wire(&listeners, &keys, |service| {
@@ -325,6 +342,7 @@ impl TestApp {
         let node_url = peers.node.clone();
         let server_url = peers.server.clone();
         let snapshot_url = peers.snapshot.clone();
+        let monitor_url = peers.monitor.clone();
         let database_url = configs.identity.database_url.clone();
 
         // server-svc runs under its own shutdown (tests restart it), and the gateway with
@@ -370,6 +388,7 @@ impl TestApp {
         });
         let server_config = configs.server;
         let snapshot_config = configs.snapshot;
+        let monitor_config = configs.monitor;
         let app = Self {
             base,
             keys,
@@ -377,10 +396,12 @@ impl TestApp {
             node_url,
             server_url,
             snapshot_url,
+            monitor_url,
             http: reqwest::Client::new(),
             database_url,
             server_config,
             snapshot_config,
+            monitor_config,
             shutdown,
             server_shutdown,
             snapshot_shutdown,
@@ -465,6 +486,27 @@ impl TestApp {
         let shutdown = Shutdown::new();
         spawn_snapshot_svc(listener, config, shutdown.clone());
         shutdown
+    }
+
+    /// Another monitor-svc replica on the same database, with `change` applied to its
+    /// configuration: its URL and its shutdown.
+    pub async fn another_monitor_svc(
+        &self,
+        change: impl FnOnce(&mut monitor_svc::Config),
+    ) -> (String, Shutdown) {
+        let listener = bind().await;
+        let mut config = self.monitor_config.clone();
+        config.listen = listener.local_addr().expect("addr");
+        change(&mut config);
+        let url = format!("http://{}", config.listen);
+        let shutdown = Shutdown::new();
+        let stopped = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = monitor_svc::serve_on(listener, config, stopped).await {
+                eprintln!("monitor-svc stopped: {e:#}");
+            }
+        });
+        (url, shutdown)
     }
 
     /// Stops server-svc (its sagas stop at their next step boundary).
@@ -603,6 +645,18 @@ impl TestApp {
             &self.snapshot_url,
             system,
             Service::Snapshot,
+        ))
+    }
+
+    pub fn monitor_client(
+        &self,
+        url: &str,
+        system: Service,
+    ) -> proto::monitor::v1::monitor_client::MonitorClient<Signed> {
+        proto::monitor::v1::monitor_client::MonitorClient::new(self.signed(
+            url,
+            system,
+            Service::Monitor,
         ))
     }
 

@@ -219,7 +219,7 @@ async fn services_report_serving_health() {
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let shutdown = platform::Shutdown::new();
-    let server = tokio::spawn(monitor_svc::serve_on(listener, shutdown.clone()));
+    let server = tokio::spawn(notify_svc::serve_on(listener, shutdown.clone()));
     let mut health = loop {
         if let Ok(channel) = channel(&url).await {
             break HealthClient::new(channel);

@@ -180,7 +180,7 @@ async fn vps_status(
         .into_inner();
     let usage = state
         .servers()
-        .get_usage(caller.request(by_id(id)))
+        .get_usage(caller.request(crate::servers::usage_of(id)))
         .await?
         .into_inner();
     let mut v = Map::new();

@@ -3,6 +3,7 @@
 //! the caller's profile, API tokens, and credits; the server, task and catalog routes are in
 //! `servers`.
 
+pub mod live;
 mod quotas;
 mod servers;
 mod service_accounts;

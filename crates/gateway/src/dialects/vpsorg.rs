@@ -376,7 +376,7 @@ async fn get_server(
     let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
     let usage = state
         .servers()
-        .get_usage(caller.request(by_id(id)))
+        .get_usage(caller.request(crate::servers::usage_of(id)))
         .await?
         .into_inner();
     let mut view = VpsOrgServer::from(server);

@@ -52,6 +52,9 @@ pub struct Usage {
     pub disk_bytes: u64,
     pub net_rx_bytes: u64,
     pub net_tx_bytes: u64,
+    /// Bytes read from and written to the guest's disks since it started.
+    pub disk_read_bytes: u64,
+    pub disk_write_bytes: u64,
     pub uptime_secs: u64,
 }
 
@@ -151,6 +154,8 @@ pub trait Hypervisor: Send + Sync {
     async fn delete_backup(&self, volume: &str) -> DriverResult<()>;
     /// Usage of every guest of the node, in one pass.
     async fn usage(&self) -> DriverResult<Vec<Usage>>;
+    /// Limits the guest's network to `mbit` Mbit/s each way (0 lifts the limit).
+    async fn set_network_limit(&self, name: &str, mbit: u32) -> DriverResult<Notes>;
     /// A terminal on a running guest.
     async fn console(&self, name: &str) -> DriverResult<Console>;
 }

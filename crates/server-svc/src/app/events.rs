@@ -58,10 +58,7 @@ pub async fn payment_reminder<C: ConnectionTrait>(
     balance: i64,
     needed: i64,
 ) -> Result<(), DbErr> {
-    let digest = Sha256::digest(format!("payment-reminder:{owner_id}:{overdue_since}"));
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+    let id = derived_id(&format!("payment-reminder:{owner_id}:{overdue_since}"));
     let event = ev::PaymentReminder {
         id: id.to_string(),
         version: ev::VERSION,
@@ -75,4 +72,34 @@ pub async fn payment_reminder<C: ConnectionTrait>(
         return Ok(());
     }
     platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, &event).await
+}
+
+/// An event id derived from what makes the event unique, so a repeat is the same event.
+pub fn derived_id(key: &str) -> uuid::Uuid {
+    let digest = Sha256::digest(key);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// A server's month's traffic passed its limit: once per server and month.
+pub async fn traffic_exceeded<C: ConnectionTrait>(
+    db: &C,
+    event: ev::TrafficExceeded,
+) -> Result<(), DbErr> {
+    let id = derived_id(&format!(
+        "traffic-exceeded:{}:{}",
+        event.server_id, event.month
+    ));
+    if platform::outbox::contains(db, id).await? {
+        return Ok(());
+    }
+    let event = ev::TrafficExceeded {
+        id: id.to_string(),
+        version: ev::VERSION,
+        r#type: "traffic_exceeded".to_owned(),
+        at: chrono::Utc::now().to_rfc3339(),
+        ..event
+    };
+    platform::outbox::enqueue(db, subject::TRAFFIC_EXCEEDED, id, &event).await
 }

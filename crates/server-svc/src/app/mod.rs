@@ -6,6 +6,7 @@ mod catalog;
 mod events;
 mod holds;
 mod idempotency;
+mod monitoring;
 mod quotas;
 mod saga;
 mod servers;
@@ -44,7 +45,8 @@ impl ServerKey {
 pub use holds::Held;
 pub use quotas::QuotaView;
 pub use saga::steps;
-pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update, UsageView};
+pub use monitoring::UsageView;
+pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update};
 
 pub type IdentityClient =
     proto::identity::v1::identity_client::IdentityClient<InterceptedService<Channel, Sign>>;
@@ -54,6 +56,8 @@ pub type GuestsClient =
     proto::node::v1::guests_client::GuestsClient<InterceptedService<Channel, Sign>>;
 pub type SnapshotsClient =
     proto::snapshot::v1::snapshots_client::SnapshotsClient<InterceptedService<Channel, Sign>>;
+pub type MonitorClient =
+    proto::monitor::v1::monitor_client::MonitorClient<InterceptedService<Channel, Sign>>;
 pub type ConsolesClient =
     proto::node::v1::consoles_client::ConsolesClient<InterceptedService<Channel, Sign>>;
 
@@ -64,6 +68,7 @@ pub struct App {
     guests: GuestsClient,
     consoles: ConsolesClient,
     snapshots: SnapshotsClient,
+    monitor: MonitorClient,
     sealer: Sealer,
     config: Arc<Config>,
     /// The sagas that carry out tasks.
@@ -95,6 +100,10 @@ impl App {
         let snapshot_channel = config
             .peers
             .channel(Service::Snapshot, std::time::Duration::from_secs(6 * 3600))?;
+        // Status reads wait for monitor-svc briefly: it answers from its own database.
+        let monitor_channel = config
+            .peers
+            .channel(Service::Monitor, std::time::Duration::from_secs(5))?;
         let leases = platform::lease::LeaseHolder::new(
             db.clone(),
             std::time::Duration::from_secs(config.billing_tick_secs.max(1) * 3 + 10),
@@ -123,6 +132,10 @@ impl App {
             snapshots: proto::snapshot::v1::snapshots_client::SnapshotsClient::with_interceptor(
                 snapshot_channel,
                 auth.sign_for(Service::Snapshot),
+            ),
+            monitor: proto::monitor::v1::monitor_client::MonitorClient::with_interceptor(
+                monitor_channel,
+                auth.sign_for(Service::Monitor),
             ),
             sealer,
             config,

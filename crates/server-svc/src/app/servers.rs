@@ -91,17 +91,6 @@ pub struct ActionReply {
     pub root_password: Option<String>,
 }
 
-/// Live usage of one server.
-#[derive(Debug, Clone)]
-pub struct UsageView {
-    pub status: ServerState,
-    pub live: bool,
-    pub guest: Option<nodepb::GuestUsage>,
-    pub cores: i64,
-    pub memory_mb: i64,
-    pub disk_gb: i64,
-}
-
 fn new_task_id() -> String {
     format!("task_{}", uuid::Uuid::now_v7().simple())
 }
@@ -322,6 +311,7 @@ impl App {
                 traffic_limit: Set(to_i64(traffic_limit)),
                 traffic_in: Set(0),
                 traffic_out: Set(0),
+                traffic_exceeded: Set(String::new()),
                 root_password: Set(Some(sealed)),
                 hourly_price: Set(plan.as_ref().map_or(0, Plan::hourly_price)),
                 paid_until: Set(0),
@@ -888,48 +878,6 @@ impl App {
         txn.commit().await?;
         self.spawn_drive(queued);
         Ok(())
-    }
-
-    pub async fn usage(&self, caller: Caller, key: &ServerKey) -> Result<UsageView> {
-        let server = self.visible_server(caller, key).await?;
-        let mut view = UsageView {
-            status: ServerState::parse(&server.status).unwrap_or(ServerState::Unknown),
-            cores: server.cores,
-            memory_mb: server.memory_mb,
-            disk_gb: server.disk_gb,
-            live: false,
-            guest: None,
-        };
-        let Some(node_id) = server.node_id else {
-            return Ok(view);
-        };
-        let reply = self
-            .guests
-            .clone()
-            .node_usage(Caller::SYSTEM.request(nodepb::NodeUsageRequest { node_id }))
-            .await;
-        let guests = match reply {
-            Ok(r) => r.into_inner().guests,
-            Err(status) if status.code() == tonic::Code::Unavailable => {
-                if !ServerState::parse(&server.status).is_some_and(ServerState::is_transitional) {
-                    view.status = ServerState::Unknown;
-                }
-                return Ok(view);
-            }
-            Err(status) => return Err(status.into()),
-        };
-        let Some(guest) = guests.into_iter().find(|g| g.name == server.guest_name) else {
-            return Ok(view);
-        };
-        view.live = true;
-        if guest.net_rx_bytes != u64::try_from(server.traffic_in).unwrap_or(0)
-            || guest.net_tx_bytes != u64::try_from(server.traffic_out).unwrap_or(0)
-        {
-            let (rx, tx) = (to_i64(guest.net_rx_bytes), to_i64(guest.net_tx_bytes));
-            store::servers::set_traffic(&self.db, server.id, rx, tx).await?;
-        }
-        view.guest = Some(guest);
-        Ok(view)
     }
 
     pub async fn open_console(

@@ -37,6 +37,44 @@ pub struct Plan {
     pub snapshot_limit: u32,
     #[serde(default)]
     pub backup_limit: u32,
+    /// What happens when a server's month's traffic passes its limit.
+    #[serde(default)]
+    pub traffic_action: TrafficAction,
+    /// For `throttle`: Mbit/s each way (0: 10).
+    #[serde(default)]
+    pub throttle_mbit: u32,
+}
+
+/// What a plan does to a server over its monthly traffic limit (an event is raised always).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrafficAction {
+    #[default]
+    None,
+    /// The guest's network is limited to the plan's `throttle_mbit` until the month ends.
+    Throttle,
+    Suspend,
+}
+
+impl TrafficAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Throttle => "throttle",
+            Self::Suspend => "suspend",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::None, Self::Throttle, Self::Suspend]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+
+    /// The rate a throttled guest gets.
+    pub fn throttle_mbit(configured: u32) -> u32 {
+        if configured == 0 { 10 } else { configured }
+    }
 }
 
 /// Minor units per hour for a monthly price, rounded up so a month of hours never costs
@@ -126,6 +164,12 @@ impl Catalog {
                 || !(0..=1_000_000_000_000).contains(&plan.monthly_price)
             {
                 return Err(format!("plan {} has an impossible size or price", plan.id));
+            }
+            if plan.throttle_mbit > 100_000 {
+                return Err(format!(
+                    "plan {} throttles to at most 100000 Mbit/s",
+                    plan.id
+                ));
             }
             if plan.snapshot_limit > 1000 || plan.backup_limit > 1000 {
                 return Err(format!(
@@ -224,6 +268,8 @@ templates = { lxc = "busybox", proxmox = "lxc:local:vztmpl/alpine-3.20-default_2
         let plan = |monthly_price| Plan {
             snapshot_limit: 0,
             backup_limit: 0,
+            traffic_action: TrafficAction::None,
+            throttle_mbit: 0,
             id: 1,
             name: "p".into(),
             vcpus: 1,

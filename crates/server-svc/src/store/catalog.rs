@@ -6,7 +6,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, Set};
 
 use super::entity::{image, location, plan};
-use crate::domain::catalog::{Catalog, Image, Location, Plan};
+use crate::domain::catalog::{Catalog, Image, Location, Plan, TrafficAction};
 
 impl From<plan::Model> for Plan {
     fn from(p: plan::Model) -> Self {
@@ -20,6 +20,8 @@ impl From<plan::Model> for Plan {
             monthly_price: p.monthly_price,
             snapshot_limit: u32::try_from(p.snapshot_limit).unwrap_or(0),
             backup_limit: u32::try_from(p.backup_limit).unwrap_or(0),
+            traffic_action: TrafficAction::parse(&p.traffic_action).unwrap_or_default(),
+            throttle_mbit: u32::try_from(p.throttle_mbit).unwrap_or(0),
         }
     }
 }
@@ -48,6 +50,8 @@ fn plan_row(p: &Plan) -> plan::ActiveModel {
         monthly_price: Set(p.monthly_price),
         snapshot_limit: Set(i64::from(p.snapshot_limit)),
         backup_limit: Set(i64::from(p.backup_limit)),
+        traffic_action: Set(p.traffic_action.as_str().to_owned()),
+        throttle_mbit: Set(i64::from(p.throttle_mbit)),
     }
 }
 
@@ -160,6 +164,8 @@ pub async fn put_plan<C: ConnectionTrait>(db: &C, p: &Plan) -> Result<(), DbErr>
                     plan::Column::MonthlyPrice,
                     plan::Column::SnapshotLimit,
                     plan::Column::BackupLimit,
+                    plan::Column::TrafficAction,
+                    plan::Column::ThrottleMbit,
                 ])
                 .to_owned(),
         )

@@ -37,6 +37,8 @@ pub mod server {
         pub traffic_limit: i64,
         pub traffic_in: i64,
         pub traffic_out: i64,
+        /// The month (`YYYY-MM`) whose traffic last passed the limit; empty: never.
+        pub traffic_exceeded: String,
         pub root_password: Option<String>,
         pub hourly_price: i64,
         /// Charged up to here; the billing loop charges the next hour when it is reached.
@@ -109,6 +111,9 @@ pub mod plan {
         pub monthly_price: i64,
         pub snapshot_limit: i64,
         pub backup_limit: i64,
+        /// `none`, `throttle` or `suspend`.
+        pub traffic_action: String,
+        pub throttle_mbit: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

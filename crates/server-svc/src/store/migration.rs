@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(Quotas),
             Box::new(platform::lease::CreateLeases),
             Box::new(PlanLimits),
+            Box::new(TrafficActions),
         ]
     }
 }
@@ -325,6 +326,62 @@ impl MigrationTrait for PlanLimits {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// What a plan does when a server's month's traffic passes its limit, and the month a
+/// server last did (so it happens once per month).
+struct TrafficActions;
+
+impl MigrationName for TrafficActions {
+    fn name(&self) -> &str {
+        "m20261130_000004_traffic_actions"
+    }
+}
+
+#[derive(DeriveIden)]
+enum TrafficPlanColumns {
+    #[sea_orm(iden = "plans")]
+    Table,
+    TrafficAction,
+    ThrottleMbit,
+}
+
+#[derive(DeriveIden)]
+enum TrafficServerColumns {
+    #[sea_orm(iden = "servers")]
+    Table,
+    TrafficExceeded,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for TrafficActions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TrafficPlanColumns::Table)
+                    .add_column(string(TrafficPlanColumns::TrafficAction).default("none"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TrafficPlanColumns::Table)
+                    .add_column(big_integer(TrafficPlanColumns::ThrottleMbit).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(TrafficServerColumns::Table)
+                    .add_column(string(TrafficServerColumns::TrafficExceeded).default(""))
+                    .to_owned(),
+            )
+            .await
     }
 }
 

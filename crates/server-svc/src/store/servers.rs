@@ -234,6 +234,46 @@ pub async fn set_traffic<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Marks the month whose traffic passed the server's limit (empty: none). True when this
+/// call changed it (so of two reports, one acts).
+pub async fn set_traffic_exceeded<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    month: &str,
+) -> Result<bool, DbErr> {
+    let done = server::Entity::update_many()
+        .col_expr(server::Column::TrafficExceeded, Expr::value(month))
+        .filter(server::Column::Id.eq(id))
+        .filter(server::Column::TrafficExceeded.ne(month))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// A guest seen in `to` while its server said `from`: the status changes only if it is
+/// still `from` under the same last task.
+pub async fn observe_power<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    from: ServerState,
+    to: ServerState,
+    task_id: Option<&str>,
+    at_ms: i64,
+) -> Result<bool, DbErr> {
+    let mut update = server::Entity::update_many()
+        .col_expr(server::Column::Status, Expr::value(to.as_str()))
+        .col_expr(server::Column::StatusReason, Expr::value(""))
+        .col_expr(server::Column::UpdatedAt, Expr::value(at_ms))
+        .filter(server::Column::Id.eq(id))
+        .filter(server::Column::Status.eq(from.as_str()))
+        .filter(server::Column::DeletedAt.is_null());
+    update = match task_id {
+        Some(task) => update.filter(server::Column::TaskId.eq(task)),
+        None => update.filter(server::Column::TaskId.is_null()),
+    };
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
 // ----- billing ---------------------------------------------------------------------------
 
 /// Live servers whose paid period has ended by `now`.

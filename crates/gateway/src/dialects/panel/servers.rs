@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use proto::monitor::v1 as monpb;
 use proto::server::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -166,12 +167,26 @@ async fn get_server(
     Ok(Json(PanelServer::from(server)))
 }
 
-/// Live status and usage from the server's node.
+/// Which history the status route adds, as Proxmox VE's rrddata.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// `hour` (every sample), `day` (every sample), `week` and `month` (30-minute points),
+    /// `year` (6-hour points). Absent: `hour`.
+    #[param(pattern = "^(hour|day|week|month|year)$")]
+    timeframe: Option<String>,
+    /// For 30-minute and 6-hour points: `AVERAGE` (the default) or `MAX`.
+    #[param(pattern = "^(AVERAGE|MAX)$")]
+    cf: Option<String>,
+}
+
+/// Status and statistics from the server's latest sample (monitor-svc polls every node
+/// every 30 seconds; no hypervisor is asked here), with `rrdData` for the timeframe.
 #[utoipa::path(get, path = "/api/server/{id}/status", tag = "servers",
     security(("bearerJwt" = [])),
-    params(("id" = i64, Path, description = "Server id")),
+    params(("id" = i64, Path, description = "Server id"), StatusQuery),
     responses(
-        (status = 400, description = "A malformed id", body = PanelError),
+        (status = 400, description = "A malformed id, timeframe or cf", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "Status and statistics"),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -180,45 +195,109 @@ async fn server_status(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
+    query: std::result::Result<
+        axum::extract::Query<StatusQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Result<Json<Value>> {
+    let axum::extract::Query(query) =
+        query.map_err(|_| ApiError::bad_request("timeframe and cf must be text"))?;
+    let timeframe = match query.timeframe.as_deref().unwrap_or("hour") {
+        "hour" => monpb::Timeframe::Hour,
+        "day" => monpb::Timeframe::Day,
+        "week" => monpb::Timeframe::Week,
+        "month" => monpb::Timeframe::Month,
+        "year" => monpb::Timeframe::Year,
+        _ => {
+            return Err(ApiError::invalid(
+                "timeframe",
+                "timeframe must be hour, day, week, month or year",
+            )
+            .into());
+        }
+    };
+    let cf = match query.cf.as_deref().unwrap_or("AVERAGE") {
+        "AVERAGE" => monpb::Consolidation::Average,
+        "MAX" => monpb::Consolidation::Max,
+        _ => return Err(ApiError::invalid("cf", "cf must be AVERAGE or MAX").into()),
+    };
     let caller = auth.principal.caller();
     let usage = state
         .servers()
-        .get_usage(caller.request(by_id(id)))
+        .get_usage(caller.request(pb::UsageRequest {
+            id,
+            timeframe: timeframe.into(),
+            cf: cf.into(),
+            ..pb::UsageRequest::default()
+        }))
         .await?
         .into_inner();
-    let percent = |used: u64, max: u64| {
+    let status = status_name(usage.status());
+    Ok(Json(json!({
+        "id": id,
+        "status": status,
+        "stats": stats_json(&Stats {
+            server_id: id,
+            status,
+            live: usage.live,
+            uptime: usage.uptime_secs,
+            cpu: usage.cpu_percent.max(0.0) / 100.0,
+            memory: (usage.memory_used_bytes, usage.memory_max_bytes),
+            disk: (usage.disk_used_bytes, usage.disk_max_bytes),
+            network: (usage.net_in_bytes, usage.net_out_bytes),
+            points: &usage.points,
+        }),
+    })))
+}
+
+/// What the panel's `stats` object shows, from a status read or a live sample.
+pub(crate) struct Stats<'a> {
+    pub server_id: i64,
+    pub status: &'a str,
+    pub live: bool,
+    pub uptime: u64,
+    /// A fraction of the server's cores.
+    pub cpu: f64,
+    pub memory: (u64, u64),
+    pub disk: (u64, u64),
+    pub network: (u64, u64),
+    pub points: &'a [monpb::Point],
+}
+
+/// Seed 000's `stats`: `{status, data: {vmid, status, uptime, cpu, memory, disk, network,
+/// rrdData}}`, with `rrdData` in Proxmox VE's rrddata terms.
+pub(crate) fn stats_json(s: &Stats<'_>) -> Value {
+    let percent = |(used, max): (u64, u64)| {
         if max == 0 {
             0.0
         } else {
             ((used as f64 / max as f64) * 10_000.0).round() / 100.0
         }
     };
-    Ok(Json(json!({
-        "id": id,
-        "status": status_name(usage.status()),
-        "stats": {
-            "status": if usage.live { "success" } else { "unavailable" },
-            "data": {
-                "vmid": id,
-                "status": status_name(usage.status()),
-                "uptime": usage.uptime_secs,
-                "cpu": if usage.cpu_percent < 0.0 { 0.0 } else { usage.cpu_percent / 100.0 },
-                "memory": {
-                    "used": usage.memory_used_bytes,
-                    "max": usage.memory_max_bytes,
-                    "usage": percent(usage.memory_used_bytes, usage.memory_max_bytes),
-                },
-                "disk": {
-                    "used": usage.disk_used_bytes,
-                    "max": usage.disk_max_bytes,
-                    "usage": percent(usage.disk_used_bytes, usage.disk_max_bytes),
-                },
-                "network": { "in": usage.net_in_bytes, "out": usage.net_out_bytes },
-                "rrdData": [],
-            }
+    let rrd: Vec<Value> = s
+        .points
+        .iter()
+        .map(|p| {
+            json!({
+                "time": p.time, "cpu": p.cpu, "mem": p.mem, "maxmem": p.maxmem,
+                "disk": p.disk, "maxdisk": p.maxdisk, "netin": p.netin, "netout": p.netout,
+                "diskread": p.diskread, "diskwrite": p.diskwrite,
+            })
+        })
+        .collect();
+    json!({
+        "status": if s.live { "success" } else { "unavailable" },
+        "data": {
+            "vmid": s.server_id,
+            "status": s.status,
+            "uptime": s.uptime,
+            "cpu": (s.cpu * 10_000.0).round() / 10_000.0,
+            "memory": { "used": s.memory.0, "max": s.memory.1, "usage": percent(s.memory) },
+            "disk": { "used": s.disk.0, "max": s.disk.1, "usage": percent(s.disk) },
+            "network": { "in": s.network.0, "out": s.network.1 },
+            "rrdData": rrd,
         }
-    })))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -700,7 +779,26 @@ fn plan_json(p: &pb::Plan) -> Value {
         "hourlyPrice": p.hourly_price,
         "snapshotLimit": p.snapshot_limit,
         "backupLimit": p.backup_limit,
+        "trafficAction": match p.traffic_action() {
+            pb::TrafficAction::None => "none",
+            pb::TrafficAction::Throttle => "throttle",
+            pb::TrafficAction::Suspend => "suspend",
+        },
+        "throttleMbit": p.throttle_mbit,
     })
+}
+
+/// What a plan does to a server whose month's traffic passes `bandwidth`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TrafficActionBody {
+    /// Only the `vps.events.server.traffic_exceeded` event.
+    #[default]
+    None,
+    /// The event, and the guest's network limited to `throttleMbit` until the month ends.
+    Throttle,
+    /// The event, and the server suspended.
+    Suspend,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -725,6 +823,13 @@ pub struct PlanBody {
     #[serde(default, rename = "backupLimit")]
     #[schema(maximum = 1000)]
     backup_limit: u32,
+    /// Over the month's traffic limit: `none` (the default), `throttle` or `suspend`.
+    #[serde(default, rename = "trafficAction")]
+    traffic_action: TrafficActionBody,
+    /// For `throttle`: Mbit/s each way (0 or absent: 10).
+    #[serde(default, rename = "throttleMbit")]
+    #[schema(maximum = 100000)]
+    throttle_mbit: u32,
 }
 
 /// Add or change a plan (administrators).
@@ -757,6 +862,13 @@ async fn put_plan(
             hourly_price: 0,
             snapshot_limit: body.snapshot_limit,
             backup_limit: body.backup_limit,
+            traffic_action: match body.traffic_action {
+                TrafficActionBody::None => pb::TrafficAction::None,
+                TrafficActionBody::Throttle => pb::TrafficAction::Throttle,
+                TrafficActionBody::Suspend => pb::TrafficAction::Suspend,
+            }
+            .into(),
+            throttle_mbit: body.throttle_mbit,
         }))
         .await?
         .into_inner();

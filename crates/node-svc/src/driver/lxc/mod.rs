@@ -12,12 +12,15 @@ use tokio::process::Command;
 
 mod archive;
 mod isolation;
+mod network;
 mod options;
 mod usage;
 
 use isolation::{USERNS_CONF, check_subordinate_ids};
 pub use options::{Backing, IdMap, LxcOptions, options_from};
-use usage::{cpu_time_ns, guest_disk_bytes, memory, network, running_inits, uptime_secs};
+use usage::{
+    cpu_time_ns, disk_io, guest_disk_bytes, memory, network, running_inits, uptime_secs,
+};
 
 use super::Console;
 use super::{
@@ -905,6 +908,7 @@ impl Hypervisor for LxcDriver {
                     let pid = pid.filter(|_| running);
                     let (memory_bytes, memory_limit_bytes) = pid.map_or((0, None), memory);
                     let (net_rx_bytes, net_tx_bytes) = pid.map_or((0, 0), network);
+                    let (disk_read_bytes, disk_write_bytes) = pid.map_or((0, 0), disk_io);
                     Usage {
                         state: match state.as_str() {
                             "RUNNING" => PowerState::Running,
@@ -918,6 +922,8 @@ impl Hypervisor for LxcDriver {
                         disk_bytes: guest_disk_bytes(&path.join(&name)),
                         net_rx_bytes,
                         net_tx_bytes,
+                        disk_read_bytes,
+                        disk_write_bytes,
                         uptime_secs: pid.map_or(0, uptime_secs),
                         name,
                     }
@@ -926,6 +932,10 @@ impl Hypervisor for LxcDriver {
         })
         .await
         .map_err(|e| DriverError::Failed(e.to_string()))
+    }
+
+    async fn set_network_limit(&self, name: &str, mbit: u32) -> DriverResult<Notes> {
+        self.limit_network(name, mbit).await
     }
 }
 

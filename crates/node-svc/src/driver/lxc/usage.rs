@@ -138,6 +138,50 @@ pub(super) fn network(pid: u32) -> (u64, u64) {
         .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
 }
 
+/// Bytes read and written by the guest's processes on block devices, from its cgroup
+/// (`io.stat` on cgroup v2, `blkio` on v1).
+pub(super) fn disk_io(pid: u32) -> (u64, u64) {
+    if let Some(dir) = cgroup_dir(pid, "io")
+        && let Ok(text) = std::fs::read_to_string(dir.join("io.stat"))
+    {
+        return io_stat(&text);
+    }
+    cgroup_dir(pid, "blkio")
+        .and_then(|dir| std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes")).ok())
+        .map_or((0, 0), |text| blkio(&text))
+}
+
+/// `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device.
+fn io_stat(text: &str) -> (u64, u64) {
+    let mut total = (0u64, 0u64);
+    for field in text.split_whitespace() {
+        if let Some(v) = field.strip_prefix("rbytes=").and_then(|v| v.parse::<u64>().ok()) {
+            total.0 = total.0.saturating_add(v);
+        } else if let Some(v) = field.strip_prefix("wbytes=").and_then(|v| v.parse::<u64>().ok()) {
+            total.1 = total.1.saturating_add(v);
+        }
+    }
+    total
+}
+
+/// `MAJ:MIN Read N` / `MAJ:MIN Write N` lines.
+fn blkio(text: &str) -> (u64, u64) {
+    let mut total = (0u64, 0u64);
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(_), Some(op), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        match op {
+            "Read" => total.0 = total.0.saturating_add(v),
+            "Write" => total.1 = total.1.saturating_add(v),
+            _ => {}
+        }
+    }
+    total
+}
+
 pub(super) fn uptime_secs(pid: u32) -> u64 {
     let ticks_per_sec = 100.0; // USER_HZ on Linux
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -198,6 +242,14 @@ pub(super) fn disk_bytes(root: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_counters_sum_every_device() {
+        let v2 = "8:0 rbytes=1000 wbytes=20 rios=3 wios=1 dbytes=0 dios=0\n253:1 rbytes=5 wbytes=7 rios=1 wios=1\n";
+        assert_eq!(io_stat(v2), (1005, 27));
+        let v1 = "8:0 Read 4096\n8:0 Write 512\n8:0 Sync 0\nTotal 4608\n";
+        assert_eq!(blkio(v1), (4096, 512));
+    }
 
     #[test]
     fn interface_counters_skip_loopback() {

@@ -690,15 +690,52 @@ impl Hypervisor for ProxmoxDriver {
                     disk_bytes: number(&entry["disk"]).unwrap_or(0),
                     net_rx_bytes: number(&entry["netin"]).unwrap_or(0),
                     net_tx_bytes: number(&entry["netout"]).unwrap_or(0),
+                    disk_read_bytes: number(&entry["diskread"]).unwrap_or(0),
+                    disk_write_bytes: number(&entry["diskwrite"]).unwrap_or(0),
                     uptime_secs: number(&entry["uptime"]).unwrap_or(0),
                 })
             })
             .collect())
     }
+
+    async fn set_network_limit(&self, name: &str, mbit: u32) -> DriverResult<Notes> {
+        // PVE limits a network device with its `rate` option, in MB/s.
+        let guest = self.guest(name).await?;
+        let path = format!("{}/config", self.prefix(&guest));
+        let config = self.call(Method::GET, &path, &[]).await?;
+        let Some(net0) = config["net0"].as_str() else {
+            return Ok(vec!["the guest has no network device to limit".to_owned()]);
+        };
+        let value = with_rate(net0, mbit);
+        if value != net0 {
+            self.act(Method::PUT, &path, &[("net0", value)]).await?;
+        }
+        Ok(Notes::new())
+    }
+}
+
+/// A PVE network device string with its `rate` (MB/s) set for `mbit`, or removed for 0.
+fn with_rate(net: &str, mbit: u32) -> String {
+    let mut parts: Vec<String> = net
+        .split(',')
+        .filter(|p| !p.starts_with("rate=") && !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if mbit > 0 {
+        parts.push(format!("rate={}", f64::from(mbit) / 8.0));
+    }
+    parts.join(",")
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rate_replaces_the_old_one_or_goes() {
+        let net = "name=eth0,bridge=vmbr0,rate=5,ip=dhcp";
+        assert_eq!(super::with_rate(net, 80), "name=eth0,bridge=vmbr0,ip=dhcp,rate=10");
+        assert_eq!(super::with_rate(net, 0), "name=eth0,bridge=vmbr0,ip=dhcp");
+    }
+
     use super::*;
 
     #[test]
