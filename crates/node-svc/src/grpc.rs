@@ -798,16 +798,16 @@ impl GuestsRpc for GuestService {
         Caller::required(&request)?.require_service(&[Service::Server])?;
         let r = request.into_inner();
         if r.mbit > 100_000 {
-            return Err(status(NodeError::invalid(
-                "mbit",
-                "at most 100000 Mbit/s",
-            )));
+            return Err(status(NodeError::invalid("mbit", "at most 100000 Mbit/s")));
         }
         let (node, name) = guest(r.guest)?;
         let mbit = r.mbit;
         let notes = self
             .fleet
-            .call(node, |d| async move { d.set_network_limit(&name, mbit).await })
+            .call(
+                node,
+                |d| async move { d.set_network_limit(&name, mbit).await },
+            )
             .await
             .map_err(status)?;
         Ok(self::notes(notes))

@@ -525,11 +525,10 @@ impl ServersRpc for ServerService {
         Caller::required(&request)?.require_service(&[Service::Monitor])?;
         let r = request.into_inner();
         let app = Arc::clone(&self.app);
-        let (changed, over_limit) = run_detached(async move {
-            app.observe(r.node_id, r.observations).await
-        })
-        .await
-        .map_err(status)?;
+        let (changed, over_limit) =
+            run_detached(async move { app.observe(r.node_id, r.observations).await })
+                .await
+                .map_err(status)?;
         Ok(Response::new(pb::ObserveReply {
             changed,
             over_limit,

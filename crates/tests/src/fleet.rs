@@ -258,6 +258,26 @@ pub async fn wait_server(
     panic!("server {id} did not reach the expected state: {last}");
 }
 
+/// Polls a panel status route until `done` holds (30 s at most): samples arrive with
+/// monitor-svc's cycle, not with the request.
+pub async fn wait_status(
+    app: &TestApp,
+    jwt: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let reply = app.get(path, Cred::Bearer(jwt)).await;
+        if done(&reply.json) {
+            return reply.json;
+        }
+        last = reply.json;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} did not show the expected figures: {last}");
+}
+
 /// A `nats-server -js` on a free loopback port, stopped when dropped.
 pub struct Nats {
     child: std::process::Child,

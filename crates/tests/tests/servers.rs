@@ -4,7 +4,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tests::fleet::{ContainerDir, balance, grant, held, lxc_node, pool, wait_server, wait_task};
+use tests::fleet::{
+    ContainerDir, balance, grant, held, lxc_node, pool, wait_server, wait_status, wait_task,
+};
 use tests::{ADMIN_API_KEY, Backend, Cred, TestApp};
 
 /// Image 1 of the shipped catalog is BusyBox (`lxc = "busybox"`); plan 1 is "Small"
@@ -75,9 +77,12 @@ async fn panel_lifecycle(backend: Backend) {
 
     let status = app.get(&format!("/api/server/{id}/status"), me).await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.text);
-    assert_eq!(status.json["stats"]["status"], "success");
-    assert_eq!(status.json["stats"]["data"]["status"], "running");
-    assert!(status.json["stats"]["data"]["memory"]["max"].as_u64() > Some(0));
+    let status = wait_status(&app, &jwt, &format!("/api/server/{id}/status"), |s| {
+        s["stats"]["status"] == "success"
+    })
+    .await;
+    assert_eq!(status["stats"]["data"]["status"], "running");
+    assert!(status["stats"]["data"]["memory"]["max"].as_u64() > Some(0));
 
     // Another user sees nothing of it.
     let foreign = Cred::Bearer(&bob);

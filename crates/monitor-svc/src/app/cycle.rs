@@ -71,15 +71,18 @@ impl App {
         let (mut guests, mut servers) = (self.guests.clone(), self.servers.clone());
         let (usage, placements) = tokio::join!(
             guests.node_usage(Caller::SYSTEM.request(nodepb::NodeUsageRequest { node_id })),
-            servers.list_placements(Caller::SYSTEM.request(serverpb::ListPlacementsRequest {
-                node_id
-            })),
+            servers.list_placements(
+                Caller::SYSTEM.request(serverpb::ListPlacementsRequest { node_id })
+            ),
         );
         let upstream = |what: &str, s: tonic::Status| {
             MonitorError::Internal(anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code()))
         };
         Ok(NodeRead {
-            guests: usage.map_err(|s| upstream("node usage", s))?.into_inner().guests,
+            guests: usage
+                .map_err(|s| upstream("node usage", s))?
+                .into_inner()
+                .guests,
             servers: placements
                 .map_err(|s| upstream("placements", s))?
                 .into_inner()
@@ -131,7 +134,12 @@ impl App {
                 uptime_secs: guest.uptime_secs,
             };
             let cpu_fraction = (guest.cpu_fraction >= 0.0).then_some(guest.cpu_fraction);
-            let rates = reading::rates(before.counters.as_ref(), &counters, server.cores, cpu_fraction);
+            let rates = reading::rates(
+                before.counters.as_ref(),
+                &counters,
+                server.cores,
+                cpu_fraction,
+            );
             let total = traffic::account(before.month.clone(), before.counters.as_ref(), &counters);
             let state = nodepb::PowerState::try_from(guest.state).unwrap_or_default();
             let memory_max = if guest.memory_limit_bytes > 0 {
@@ -180,7 +188,14 @@ impl App {
                     alert_changes.push((*metric, new));
                 }
                 if let Some(change) = change {
-                    events.push(alert_event(server, *metric, change, value, rule.threshold, now_ms));
+                    events.push(alert_event(
+                        server,
+                        *metric,
+                        change,
+                        value,
+                        rule.threshold,
+                        now_ms,
+                    ));
                 }
             }
             // What server-svc should hear: a power state that differs from its record, or
@@ -194,7 +209,9 @@ impl App {
                 }
                 _ => serverpb::ServerStatus::Unspecified,
             };
-            if observed != serverpb::ServerStatus::Unspecified || before.month.as_ref() != Some(&total) {
+            if observed != serverpb::ServerStatus::Unspecified
+                || before.month.as_ref() != Some(&total)
+            {
                 observations.push(serverpb::Observation {
                     server_id: server.server_id,
                     observed: observed.into(),
@@ -203,8 +220,8 @@ impl App {
                     month_out_bytes: total.out_bytes,
                 });
             }
-            let sample_json = serde_json::to_string(&sample)
-                .map_err(|e| MonitorError::Internal(e.into()))?;
+            let sample_json =
+                serde_json::to_string(&sample).map_err(|e| MonitorError::Internal(e.into()))?;
             readings.push(Reading {
                 server_id: server.server_id,
                 values: Values {
@@ -261,7 +278,12 @@ impl App {
             Ok(r) => {
                 let r = r.into_inner();
                 if r.changed > 0 || r.over_limit > 0 {
-                    tracing::info!(node = node_id, changed = r.changed, over_limit = r.over_limit, "reported observations");
+                    tracing::info!(
+                        node = node_id,
+                        changed = r.changed,
+                        over_limit = r.over_limit,
+                        "reported observations"
+                    );
                 }
             }
             Err(status) => {

@@ -18,25 +18,95 @@ pub struct NodeReadings {
     pub samples: Vec<(pb::Sample, String)>,
 }
 
-type Gauge = (&'static str, &'static str, &'static str, fn(&pb::Sample) -> f64);
+type Gauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&pb::Sample) -> f64,
+);
 
 const SERVER_METRICS: &[Gauge] = &[
-    ("vps_server_up", "gauge", "1 when the guest is running", |s| {
-        f64::from(u8::from(s.state == "running"))
+    (
+        "vps_server_up",
+        "gauge",
+        "1 when the guest is running",
+        |s| f64::from(u8::from(s.state == "running")),
+    ),
+    (
+        "vps_server_cpu_usage_ratio",
+        "gauge",
+        "CPU in use, as a fraction of the server's cores",
+        |s| s.cpu,
+    ),
+    (
+        "vps_server_cpu_usage_limit",
+        "gauge",
+        "The server's cores",
+        |s| f64::from(s.cores),
+    ),
+    (
+        "vps_server_memory_usage_bytes",
+        "gauge",
+        "Memory in use",
+        |s| s.memory_used_bytes as f64,
+    ),
+    (
+        "vps_server_memory_size_bytes",
+        "gauge",
+        "Memory the server may use",
+        |s| s.memory_max_bytes as f64,
+    ),
+    ("vps_server_disk_usage_bytes", "gauge", "Disk in use", |s| {
+        s.disk_used_bytes as f64
     }),
-    ("vps_server_cpu_usage_ratio", "gauge", "CPU in use, as a fraction of the server's cores", |s| s.cpu),
-    ("vps_server_cpu_usage_limit", "gauge", "The server's cores", |s| f64::from(s.cores)),
-    ("vps_server_memory_usage_bytes", "gauge", "Memory in use", |s| s.memory_used_bytes as f64),
-    ("vps_server_memory_size_bytes", "gauge", "Memory the server may use", |s| s.memory_max_bytes as f64),
-    ("vps_server_disk_usage_bytes", "gauge", "Disk in use", |s| s.disk_used_bytes as f64),
-    ("vps_server_disk_size_bytes", "gauge", "The server's disk size", |s| s.disk_max_bytes as f64),
-    ("vps_server_network_receive_bytes_total", "counter", "Bytes received since the guest started", |s| s.net_in_bytes as f64),
-    ("vps_server_network_transmit_bytes_total", "counter", "Bytes sent since the guest started", |s| s.net_out_bytes as f64),
-    ("vps_server_disk_read_bytes_per_second", "gauge", "Disk reads over the last interval", |s| s.disk_read_rate),
-    ("vps_server_disk_write_bytes_per_second", "gauge", "Disk writes over the last interval", |s| s.disk_write_rate),
-    ("vps_server_uptime_seconds", "gauge", "Seconds since the guest started", |s| s.uptime_secs as f64),
-    ("vps_server_traffic_month_receive_bytes", "gauge", "Bytes received this calendar month (UTC)", |s| s.month_in_bytes as f64),
-    ("vps_server_traffic_month_transmit_bytes", "gauge", "Bytes sent this calendar month (UTC)", |s| s.month_out_bytes as f64),
+    (
+        "vps_server_disk_size_bytes",
+        "gauge",
+        "The server's disk size",
+        |s| s.disk_max_bytes as f64,
+    ),
+    (
+        "vps_server_network_receive_bytes_total",
+        "counter",
+        "Bytes received since the guest started",
+        |s| s.net_in_bytes as f64,
+    ),
+    (
+        "vps_server_network_transmit_bytes_total",
+        "counter",
+        "Bytes sent since the guest started",
+        |s| s.net_out_bytes as f64,
+    ),
+    (
+        "vps_server_disk_read_bytes_per_second",
+        "gauge",
+        "Disk reads over the last interval",
+        |s| s.disk_read_rate,
+    ),
+    (
+        "vps_server_disk_write_bytes_per_second",
+        "gauge",
+        "Disk writes over the last interval",
+        |s| s.disk_write_rate,
+    ),
+    (
+        "vps_server_uptime_seconds",
+        "gauge",
+        "Seconds since the guest started",
+        |s| s.uptime_secs as f64,
+    ),
+    (
+        "vps_server_traffic_month_receive_bytes",
+        "gauge",
+        "Bytes received this calendar month (UTC)",
+        |s| s.month_in_bytes as f64,
+    ),
+    (
+        "vps_server_traffic_month_transmit_bytes",
+        "gauge",
+        "Bytes sent this calendar month (UTC)",
+        |s| s.month_out_bytes as f64,
+    ),
 ];
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -106,11 +176,7 @@ pub fn render(nodes: &[NodeReadings]) -> String {
 }
 
 /// Serves `GET /metrics` until shutdown.
-pub async fn serve(
-    app: Arc<App>,
-    listener: tokio::net::TcpListener,
-    shutdown: platform::Shutdown,
-) {
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener, shutdown: platform::Shutdown) {
     let router = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -157,9 +223,15 @@ mod tests {
             samples: vec![(sample, "web \"1\"".into())],
         }]);
         assert!(text.contains("vps_server_cpu_usage_ratio{server_id=\"7\",node=\"2\"} 0.5\n"));
-        assert!(text.contains("vps_server_network_receive_bytes_total{server_id=\"7\",node=\"2\"} 1234\n"));
+        assert!(
+            text.contains(
+                "vps_server_network_receive_bytes_total{server_id=\"7\",node=\"2\"} 1234\n"
+            )
+        );
         assert!(text.contains("vps_server_up{server_id=\"7\",node=\"2\"} 1\n"));
-        assert!(text.contains("vps_server_info{server_id=\"7\",node=\"2\",name=\"web \\\"1\\\"\"} 1\n"));
+        assert!(
+            text.contains("vps_server_info{server_id=\"7\",node=\"2\",name=\"web \\\"1\\\"\"} 1\n")
+        );
         assert!(text.contains("vps_monitor_node_poll_seconds{node=\"2\"} 1.5\n"));
     }
 }

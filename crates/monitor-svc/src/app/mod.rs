@@ -155,7 +155,11 @@ impl App {
             self.leases.release(&format!("{NODE_PREFIX}{node}")).await?;
         }
         while polls.join_next().await.is_some() {}
-        tracing::debug!(nodes = mine.len(), replicas = replicas.len(), "poll cycle done");
+        tracing::debug!(
+            nodes = mine.len(),
+            replicas = replicas.len(),
+            "poll cycle done"
+        );
         Ok(())
     }
 
@@ -180,7 +184,9 @@ impl App {
                     ids: Vec::new(),
                 }))
                 .await
-                .map_err(|s| MonitorError::Internal(anyhow::anyhow!("listing nodes: {}", s.message())))?
+                .map_err(|s| {
+                    MonitorError::Internal(anyhow::anyhow!("listing nodes: {}", s.message()))
+                })?
                 .into_inner();
             ids.extend(reply.nodes.iter().map(|n| n.id));
             if reply.next_page_token.is_empty() {
@@ -224,7 +230,8 @@ impl App {
         let now = chrono::Utc::now();
         let latest = store::latest(&self.db, server_id).await?;
         let stale = latest.as_ref().is_none_or(|(at, _)| {
-            now.timestamp_millis() - at > i64::try_from(self.config.stale_after_ms()).unwrap_or(i64::MAX)
+            now.timestamp_millis() - at
+                > i64::try_from(self.config.stale_after_ms()).unwrap_or(i64::MAX)
         });
         let latest = latest.and_then(|(_, json)| serde_json::from_str::<pb::Sample>(&json).ok());
         let points = match tiers::window(timeframe, now.timestamp()) {

@@ -20,7 +20,7 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 /// The replica (of `replicas`) that polls `node_id`.
-pub fn owner<'a>(node_id: i64, replicas: &'a [String]) -> Option<&'a str> {
+pub fn owner(node_id: i64, replicas: &[String]) -> Option<&str> {
     replicas
         .iter()
         .max_by_key(|r| (fnv1a(&[r.as_bytes(), &node_id.to_le_bytes()]), r.as_str()))

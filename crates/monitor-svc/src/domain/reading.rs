@@ -48,7 +48,12 @@ pub struct Rates {
 
 /// The rates from `prev` to `now`. `cpu_fraction` is the hypervisor's own figure where it
 /// gives one (Proxmox); otherwise CPU comes from CPU time over wall time and cores.
-pub fn rates(prev: Option<&Counters>, now: &Counters, cores: u32, cpu_fraction: Option<f64>) -> Rates {
+pub fn rates(
+    prev: Option<&Counters>,
+    now: &Counters,
+    cores: u32,
+    cpu_fraction: Option<f64>,
+) -> Rates {
     let cores = f64::from(cores.max(1));
     let Some(prev) = prev.filter(|p| now.at_ms > p.at_ms) else {
         // No earlier reading: the average since the guest started is the best CPU figure.
@@ -72,8 +77,9 @@ pub fn rates(prev: Option<&Counters>, now: &Counters, cores: u32, cpu_fraction: 
     }
     let secs = secs.max(0.001);
     let per_sec = |p: u64, n: u64| delta(p, n, restarted) as f64 / secs;
-    let cpu = cpu_fraction
-        .unwrap_or_else(|| delta(prev.cpu_time_ns, now.cpu_time_ns, restarted) as f64 / (secs * 1e9 * cores));
+    let cpu = cpu_fraction.unwrap_or_else(|| {
+        delta(prev.cpu_time_ns, now.cpu_time_ns, restarted) as f64 / (secs * 1e9 * cores)
+    });
     Rates {
         cpu: cpu.clamp(0.0, 1.0),
         net_in: per_sec(prev.net_rx, now.net_rx),

@@ -94,6 +94,9 @@ mod tests {
             Some(&reading(end_of_nov, 10, 10, 130)),
             &reading(end_of_nov + 30_000, 25, 10, 160),
         );
-        assert_eq!((dec.month.as_str(), dec.in_bytes, dec.out_bytes), ("2025-12", 15, 0));
+        assert_eq!(
+            (dec.month.as_str(), dec.in_bytes, dec.out_bytes),
+            ("2025-12", 15, 0)
+        );
     }
 }

@@ -359,7 +359,12 @@ async fn upsert_rollups<C: ConnectionTrait>(
     let Tier::Rollup { width_secs, .. } = tier else {
         return Ok(());
     };
-    let mut columns = vec![Rollups::ServerId, Rollups::Tier, Rollups::Bucket, Rollups::N];
+    let mut columns = vec![
+        Rollups::ServerId,
+        Rollups::Tier,
+        Rollups::Bucket,
+        Rollups::N,
+    ];
     for (sum, max) in ROLLUP_PAIRS {
         columns.push(sum);
         columns.push(max);
@@ -523,10 +528,7 @@ pub async fn points(
                 if max {
                     select.expr_as(Expr::col(most), name);
                 } else {
-                    select.expr_as(
-                        Expr::cust(format!("{} / n", sum.to_string())),
-                        name,
-                    );
+                    select.expr_as(Expr::cust(format!("{} / n", sum.to_string())), name);
                 }
             }
             select

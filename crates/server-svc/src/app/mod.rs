@@ -43,9 +43,9 @@ impl ServerKey {
     }
 }
 pub use holds::Held;
+pub use monitoring::UsageView;
 pub use quotas::QuotaView;
 pub use saga::steps;
-pub use monitoring::UsageView;
 pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update};
 
 pub type IdentityClient =

@@ -78,7 +78,10 @@ impl App {
         view.points = stats.points;
         view.live = stats.latest.is_some() && !stats.stale;
         let settled = matches!(status, ServerState::Running | ServerState::Stopped);
-        if stats.stale && stats.latest.is_some() && settled {
+        // A server never sampled is unknown only once it has had time to be (a new one
+        // waits for its node's next cycle).
+        let sampled_or_old = stats.latest.is_some() || now_ms() - server.updated_at > 60_000;
+        if stats.stale && sampled_or_old && settled {
             view.status = ServerState::Unknown;
         }
         view.sample = stats.latest;
@@ -162,21 +165,32 @@ impl App {
             return Ok(false);
         }
         let txn = platform::db::begin_write(&self.db).await?;
-        let swapped = store::servers::observe_power(&txn, s.id, from, to, s.task_id.as_deref(), now_ms()).await?;
+        let swapped =
+            store::servers::observe_power(&txn, s.id, from, to, s.task_id.as_deref(), now_ms())
+                .await?;
         if swapped && let Some(updated) = store::servers::find(&txn, s.id).await? {
             events::server_event(&txn, events::STATE, &updated, events::TaskFacts::default())
                 .await?;
         }
         txn.commit().await?;
         if swapped {
-            tracing::info!(server = s.id, from = from.as_str(), to = to.as_str(), "a guest changed state behind the platform's back");
+            tracing::info!(
+                server = s.id,
+                from = from.as_str(),
+                to = to.as_str(),
+                "a guest changed state behind the platform's back"
+            );
         }
         Ok(swapped)
     }
 
     /// Records the month's traffic; the first report over the limit in a month raises the
     /// event and applies the plan's action. A new month lifts a throttle.
-    async fn observe_traffic(self: &Arc<Self>, s: &server::Model, o: &pb::Observation) -> Result<bool> {
+    async fn observe_traffic(
+        self: &Arc<Self>,
+        s: &server::Model,
+        o: &pb::Observation,
+    ) -> Result<bool> {
         if o.month.is_empty() {
             return Ok(false);
         }
@@ -188,7 +202,9 @@ impl App {
             store::servers::set_traffic(&self.db, s.id, rx, tx).await?;
         }
         let plan = store::catalog::plan(&self.db, s.plan_id).await?;
-        let action = plan.as_ref().map_or(TrafficAction::None, |p| p.traffic_action);
+        let action = plan
+            .as_ref()
+            .map_or(TrafficAction::None, |p| p.traffic_action);
         let mbit = plan.as_ref().map_or(0, |p| p.throttle_mbit);
         if !s.traffic_exceeded.is_empty() && s.traffic_exceeded != o.month {
             // A new month: whatever throttle the last one brought ends.
@@ -233,7 +249,8 @@ impl App {
         match action {
             TrafficAction::None => {}
             TrafficAction::Throttle => {
-                self.limit_network(s, TrafficAction::throttle_mbit(mbit)).await?;
+                self.limit_network(s, TrafficAction::throttle_mbit(mbit))
+                    .await?;
             }
             TrafficAction::Suspend => {
                 let suspended = self

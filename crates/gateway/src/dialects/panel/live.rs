@@ -157,7 +157,12 @@ async fn subscribe(
         return;
     }
     if subscribed >= state.config.live.max_subscriptions_per_socket {
-        return refuse(&socket, "subscribe-server", &raw, "too many subscriptions on this connection");
+        return refuse(
+            &socket,
+            "subscribe-server",
+            &raw,
+            "too many subscriptions on this connection",
+        );
     }
     // server-svc decides who may see the server: a foreign one is as unknown as a missing one.
     let seen = state
@@ -244,7 +249,8 @@ async fn fan_out(io: &SocketIo, url: &str, shutdown: &platform::Shutdown) -> any
 /// Every `recheck_secs`, each socket's token is authenticated again (identity-svc, through
 /// the gateway's short cache); a socket whose session was revoked or expired is closed.
 async fn recheck(io: SocketIo, state: AppState, shutdown: platform::Shutdown) {
-    let mut tick = tokio::time::interval(Duration::from_secs(state.config.live.recheck_secs.max(1)));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(state.config.live.recheck_secs.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -253,7 +259,9 @@ async fn recheck(io: SocketIo, state: AppState, shutdown: platform::Shutdown) {
         }
         let Some(ns) = io.of("/") else { continue };
         for socket in ns.sockets() {
-            let Some(viewer) = socket.extensions.get::<Viewer>() else { continue };
+            let Some(viewer) = socket.extensions.get::<Viewer>() else {
+                continue;
+            };
             let still = state
                 .auth
                 .authenticate(Credential::AccessToken(viewer.token.to_string()))

@@ -851,25 +851,27 @@ async fn put_plan(
 ) -> Result<Json<Value>> {
     let plan = state
         .servers()
-        .put_plan(admin.principal.caller().request(pb::Plan {
-            id,
-            name: body.name,
-            vcpus: body.vcpus,
-            memory_mb: body.memory,
-            disk_gb: body.disk,
-            bandwidth_gb: body.bandwidth,
-            monthly_price: body.price,
-            hourly_price: 0,
-            snapshot_limit: body.snapshot_limit,
-            backup_limit: body.backup_limit,
-            traffic_action: match body.traffic_action {
-                TrafficActionBody::None => pb::TrafficAction::None,
-                TrafficActionBody::Throttle => pb::TrafficAction::Throttle,
-                TrafficActionBody::Suspend => pb::TrafficAction::Suspend,
-            }
-            .into(),
-            throttle_mbit: body.throttle_mbit,
-        }))
+        .put_plan(
+            admin.principal.caller().request(pb::Plan {
+                id,
+                name: body.name,
+                vcpus: body.vcpus,
+                memory_mb: body.memory,
+                disk_gb: body.disk,
+                bandwidth_gb: body.bandwidth,
+                monthly_price: body.price,
+                hourly_price: 0,
+                snapshot_limit: body.snapshot_limit,
+                backup_limit: body.backup_limit,
+                traffic_action: match body.traffic_action {
+                    TrafficActionBody::None => pb::TrafficAction::None,
+                    TrafficActionBody::Throttle => pb::TrafficAction::Throttle,
+                    TrafficActionBody::Suspend => pb::TrafficAction::Suspend,
+                }
+                .into(),
+                throttle_mbit: body.throttle_mbit,
+            }),
+        )
         .await?
         .into_inner();
     Ok(Json(plan_json(&plan)))

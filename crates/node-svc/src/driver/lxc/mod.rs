@@ -18,9 +18,7 @@ mod usage;
 
 use isolation::{USERNS_CONF, check_subordinate_ids};
 pub use options::{Backing, IdMap, LxcOptions, options_from};
-use usage::{
-    cpu_time_ns, disk_io, guest_disk_bytes, memory, network, running_inits, uptime_secs,
-};
+use usage::{cpu_time_ns, disk_io, guest_disk_bytes, memory, network, running_inits, uptime_secs};
 
 use super::Console;
 use super::{

@@ -18,11 +18,16 @@ impl LxcDriver {
             .lines()
             .filter_map(|l| l.strip_prefix("Link:"))
             .map(|l| l.trim().to_owned())
-            .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
             .collect();
         if links.is_empty() {
             return Ok(vec![
-                "the guest is not running; the limit applies to its network only while it runs".to_owned(),
+                "the guest is not running; the limit applies to its network only while it runs"
+                    .to_owned(),
             ]);
         }
         for link in &links {
@@ -33,11 +38,32 @@ impl LxcDriver {
                 continue;
             }
             let rate = format!("{mbit}mbit");
-            tc(&["qdisc", "add", "dev", link, "root", "tbf", "rate", &rate, "burst", "256kb", "latency", "50ms"]).await?;
+            tc(&[
+                "qdisc", "add", "dev", link, "root", "tbf", "rate", &rate, "burst", "256kb",
+                "latency", "50ms",
+            ])
+            .await?;
             tc(&["qdisc", "add", "dev", link, "handle", "ffff:", "ingress"]).await?;
             tc(&[
-                "filter", "add", "dev", link, "parent", "ffff:", "protocol", "all", "prio", "1",
-                "matchall", "action", "police", "rate", &rate, "burst", "256k", "conform-exceed", "drop",
+                "filter",
+                "add",
+                "dev",
+                link,
+                "parent",
+                "ffff:",
+                "protocol",
+                "all",
+                "prio",
+                "1",
+                "matchall",
+                "action",
+                "police",
+                "rate",
+                &rate,
+                "burst",
+                "256k",
+                "conform-exceed",
+                "drop",
             ])
             .await?;
         }

@@ -155,9 +155,15 @@ pub(super) fn disk_io(pid: u32) -> (u64, u64) {
 fn io_stat(text: &str) -> (u64, u64) {
     let mut total = (0u64, 0u64);
     for field in text.split_whitespace() {
-        if let Some(v) = field.strip_prefix("rbytes=").and_then(|v| v.parse::<u64>().ok()) {
+        if let Some(v) = field
+            .strip_prefix("rbytes=")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             total.0 = total.0.saturating_add(v);
-        } else if let Some(v) = field.strip_prefix("wbytes=").and_then(|v| v.parse::<u64>().ok()) {
+        } else if let Some(v) = field
+            .strip_prefix("wbytes=")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             total.1 = total.1.saturating_add(v);
         }
     }

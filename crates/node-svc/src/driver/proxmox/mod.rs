@@ -732,7 +732,10 @@ mod tests {
     #[test]
     fn a_rate_replaces_the_old_one_or_goes() {
         let net = "name=eth0,bridge=vmbr0,rate=5,ip=dhcp";
-        assert_eq!(super::with_rate(net, 80), "name=eth0,bridge=vmbr0,ip=dhcp,rate=10");
+        assert_eq!(
+            super::with_rate(net, 80),
+            "name=eth0,bridge=vmbr0,ip=dhcp,rate=10"
+        );
         assert_eq!(super::with_rate(net, 0), "name=eth0,bridge=vmbr0,ip=dhcp");
     }
 
