@@ -30,6 +30,9 @@ const SERVICE_ONLY: &[&str] = &[
     "/vps.server.v1.Servers/Release",
     "/vps.snapshot.v1.Snapshots/SetAutomaticBackups",
     "/vps.snapshot.v1.Snapshots/ForgetServer",
+    "/vps.server.v1.Servers/ListPlacements",
+    "/vps.server.v1.Servers/Observe",
+    "/vps.monitor.v1.Monitor/GetStats",
 ];
 
 /// The one call that takes no caller token: its credential is a service account key.
@@ -57,6 +60,7 @@ fn rpcs() -> Vec<Rpc> {
             "vps.node.v1" => Service::Node,
             "vps.server.v1" => Service::Server,
             "vps.snapshot.v1" => Service::Snapshot,
+            "vps.monitor.v1" => Service::Monitor,
             other => panic!("a package this test does not know: {other}"),
         };
         for service in &file.service {
@@ -160,6 +164,7 @@ async fn every_rpc_refuses_callers_it_cannot_verify() {
             Service::Identity => &app.identity_url,
             Service::Node => &app.node_url,
             Service::Snapshot => &app.snapshot_url,
+            Service::Monitor => &app.monitor_url,
             _ => &app.server_url,
         };
         let channel = platform::grpc::channel(url).expect("channel");
