@@ -17,6 +17,9 @@ command -v newuidmap >/dev/null || need_packages+=(uidmap)
 # Backups: guests' files as tar streams compressed with zstd, loop images made with mkfs.
 command -v zstd >/dev/null || need_packages+=(zstd)
 command -v mkfs.ext4 >/dev/null || need_packages+=(e2fsprogs)
+# monitor-svc's tests: ip and tc (iproute2) and nsenter (util-linux) drive a guest's network.
+command -v tc >/dev/null || need_packages+=(iproute2)
+command -v nsenter >/dev/null || need_packages+=(util-linux)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
