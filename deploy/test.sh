@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
 # installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL from Debian; the
-# fakepve Proxmox VE test server and moto's S3 server from PyPI), starts lxc-net and a throw-away PostgreSQL
+# fakepve Proxmox VE test server and moto's S3 server from PyPI; socket.io-client from npm), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,9 @@ command -v mkfs.ext4 >/dev/null || need_packages+=(e2fsprogs)
 command -v tc >/dev/null || need_packages+=(iproute2)
 command -v nsenter >/dev/null || need_packages+=(util-linux)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresql)
+# The live feed's test runs the official socket.io-client on Node.js.
+command -v node >/dev/null || need_packages+=(nodejs)
+command -v npm >/dev/null || need_packages+=(npm)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
   as_root apt-get update -qq
@@ -37,6 +40,12 @@ fi
 if ! python3 -c 'import moto, flask, flask_cors, sys; sys.exit(moto.__version__ != "5.2.5")' >/dev/null 2>&1; then
   echo "==> installing moto (S3)"
   python3 -m pip install --quiet --disable-pip-version-check 'moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.2'
+fi
+
+# socket.io-client, at the version its lock file pins.
+if [ ! -d crates/tests/js/node_modules/socket.io-client ]; then
+  echo "==> installing socket.io-client"
+  npm ci --prefix crates/tests/js --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 # Guests are unprivileged: their ids map into a subordinate range root must own.

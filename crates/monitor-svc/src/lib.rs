@@ -11,7 +11,8 @@ mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
-mod store;
+#[doc(hidden)]
+pub mod store;
 
 use std::sync::Arc;
 

@@ -453,3 +453,98 @@ pub async fn halted(app: &TestApp, task_id: &str) {
     }
     panic!("task {task_id} never stopped half-way through its unwind");
 }
+
+/// The fakepve Proxmox VE test server (PyPI), as node-svc's driver tests start it; stopped
+/// when dropped.
+pub struct FakePve {
+    child: std::process::Child,
+    pub info: Value,
+    dir: tempfile::TempDir,
+}
+
+impl FakePve {
+    pub fn start() -> Self {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../node-svc/tests/support/fakepve_server.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg("0")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs fakepve (pip install 'fakepve[crypto]')");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        let info = serde_json::from_str(&line).expect("fakepve's ready line");
+        Self { child, info, dir }
+    }
+
+    /// What `/cluster/resources` reports for guests from now on, by vmid or tag
+    /// (`vps-<guest name>`): e.g. `{"vps-x": {"cpu": 0.97, "netout": 1000}}`.
+    pub fn set_stats(&self, stats: &Value) {
+        let path = self.dir.path().join("stats.json");
+        let partial = self.dir.path().join("stats.json.partial");
+        std::fs::write(&partial, stats.to_string()).expect("write stats");
+        std::fs::rename(&partial, &path).expect("rename stats");
+    }
+
+    /// Registers this server as a Proxmox node of the test stack.
+    pub async fn register(&self, app: &TestApp, name: &str) -> i64 {
+        let port: u32 = self.info["url"]
+            .as_str()
+            .expect("url")
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let request = pb::CreateNodeRequest {
+            name: name.into(),
+            location: "local".into(),
+            driver: "proxmox".into(),
+            address: "127.0.0.1".into(),
+            port,
+            capacity: Some(pb::Capacity {
+                cores: 16,
+                memory_mb: 65_536,
+                disk_gb: 1_000,
+            }),
+            settings: [
+                (
+                    "node".to_owned(),
+                    self.info["node"].as_str().expect("node").to_owned(),
+                ),
+                (
+                    "ca_file".to_owned(),
+                    self.info["cafile"].as_str().expect("ca").to_owned(),
+                ),
+            ]
+            .into(),
+            credentials: [(
+                "token".to_owned(),
+                self.info["token"].as_str().expect("token").to_owned(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        nodes_client(app)
+            .await
+            .create_node(ADMIN.request(request))
+            .await
+            .expect("the Proxmox node")
+            .into_inner()
+            .id
+    }
+}
+
+impl Drop for FakePve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,6 +1,7 @@
 //! monitor-svc against real LXC guests: samples and history through the status route, a
 //! guest that burns CPU raises an alert, a guest stopped behind the platform's back becomes
-//! `stopped`, traffic survives a restart, per-server metrics, and replicas sharing nodes.
+//! `stopped`, traffic survives a restart, per-server metrics, replicas sharing nodes, and
+//! Proxmox guests read from `/cluster/resources` (fakepve) without status reads asking it.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use proto::node::v1 as nodepb;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tests::fleet::{
-    ContainerDir, Nats, grant, guest_of, lxc_node, wait_server, wait_status, wait_task,
+    ContainerDir, FakePve, Nats, grant, guest_of, lxc_node, wait_server, wait_status, wait_task,
 };
 use tests::{Backend, Cred, Options, TestApp};
 
@@ -471,4 +472,107 @@ async fn only_the_server_service_reads_stats() {
         .expect("server-svc may")
         .into_inner();
     assert!(stats.latest.is_none() && stats.stale);
+}
+
+async fn traffic_of(app: &TestApp, id: i64) -> (u64, u64) {
+    let s = app
+        .servers_client(Service::Gateway)
+        .get_server(ADMIN.request(proto::server::v1::ServerRef {
+            id,
+            uuid: String::new(),
+        }))
+        .await
+        .expect("the server")
+        .into_inner();
+    (s.traffic_in_bytes, s.traffic_out_bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmox_guests_come_from_cluster_resources_and_reads_never_ask_the_node() {
+    let pve = FakePve::start();
+    let nats = Nats::start().await;
+    let mut options = Options::default();
+    options.monitor.nats_url = Some(nats.url.clone().into());
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    pve.register(&app, "pve-watched").await;
+    let admin = app.admin_token().await;
+    let (pat, jwt) = app.user("pat").await;
+    grant(&app, &admin, pat, 100).await;
+    let created = app
+        .post(
+            "/api/server/create",
+            Cred::Bearer(&jwt),
+            json!({"osId": 2, "tariffId": 2, "name": "pve-watched"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let task = wait_task(&app, &jwt, created.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let id = created.json["id"].as_i64().expect("id");
+    let tag = format!("vps-{}", guest_of(&app, id).await);
+    let status_path = format!("/api/server/{id}/status");
+    wait_status(&app, &jwt, &status_path, |s| {
+        s["stats"]["status"] == "success"
+    })
+    .await;
+
+    let client = async_nats::connect(&nats.url).await.expect("nats");
+    let mut alerts = client
+        .subscribe(format!("vps.alerts.{id}"))
+        .await
+        .expect("subscribe");
+    // PVE's own figures: CPU as a fraction of the guest's cores, counters since its start.
+    pve.set_stats(&json!({ &tag: {
+        "cpu": 0.97, "netin": 5000, "netout": 7000, "diskread": 1000, "diskwrite": 2000, "uptime": 100,
+    }}));
+    let busy = wait_status(&app, &jwt, &status_path, |s| {
+        s["stats"]["data"]["cpu"].as_f64() == Some(0.97)
+    })
+    .await;
+    assert_eq!(
+        busy["stats"]["data"]["network"],
+        json!({"in": 5000, "out": 7000})
+    );
+    let message = tokio::time::timeout(Duration::from_secs(20), alerts.next())
+        .await
+        .expect("the CPU alert")
+        .expect("a message");
+    let alert: Value = serde_json::from_slice(&message.payload).expect("JSON");
+    assert_eq!(
+        (alert["metric"].as_str(), alert["type"].as_str()),
+        (Some("cpu"), Some("fired")),
+        "{alert}"
+    );
+    assert_eq!(alert["level"], "warning");
+
+    // The guest restarts: its counters begin again, and the month keeps what came before.
+    pve.set_stats(&json!({ &tag: {"cpu": 0.1, "netin": 200, "netout": 300, "uptime": 5} }));
+    let mut traffic = (0, 0);
+    for _ in 0..100 {
+        traffic = traffic_of(&app, id).await;
+        if traffic == (5200, 7300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(traffic, (5200, 7300), "in and out for the month");
+
+    // The node goes away: status reads still answer at once, from the last sample (they
+    // never asked the node), until the sample goes stale and the server reads `unknown`.
+    drop(pve);
+    let started = std::time::Instant::now();
+    let read = app.get(&status_path, Cred::Bearer(&jwt)).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read.json["stats"]["data"]["memory"]["max"].as_u64() > Some(0),
+        "{}",
+        read.text
+    );
+    let stale = wait_status(&app, &jwt, &status_path, |s| s["status"] == "unknown").await;
+    assert_eq!(stale["stats"]["status"], "unavailable");
 }

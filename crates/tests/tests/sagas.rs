@@ -13,7 +13,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use server_svc::domain::task::TaskKind;
 use tests::fleet::{
-    ContainerDir, Nats, balance, grant, halted, held, lxc_node, pool, wait_server, wait_task,
+    ContainerDir, FakePve, Nats, balance, grant, halted, held, lxc_node, pool, wait_server,
+    wait_task,
 };
 use tests::{Backend, Cred, Options, TestApp};
 
@@ -644,92 +645,11 @@ async fn server_events_reach_jetstream() {
     assert!(seen.iter().all(|(_, p)| p["serverId"] == id));
 }
 
-/// The fakepve Proxmox VE test server (PyPI), as node-svc's driver tests start it.
-struct FakePve {
-    child: std::process::Child,
-    info: Value,
-    _dir: tempfile::TempDir,
-}
-
-impl FakePve {
-    fn start() -> Self {
-        use std::io::BufRead as _;
-        let dir = tempfile::tempdir().expect("dir");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../node-svc/tests/support/fakepve_server.py"
-        );
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg("0")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs fakepve (pip install 'fakepve[crypto]')");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready line");
-        let info = serde_json::from_str(&line).expect("fakepve's ready line");
-        Self {
-            child,
-            info,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for FakePve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_on_a_proxmox_node() {
     let pve = FakePve::start();
     let app = TestApp::start(Backend::Sqlite).await;
-    let url = pve.info["url"].as_str().expect("url");
-    let port: u32 = url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let request = proto::node::v1::CreateNodeRequest {
-        name: "pve-test".into(),
-        location: "local".into(),
-        driver: "proxmox".into(),
-        address: "127.0.0.1".into(),
-        port,
-        capacity: Some(proto::node::v1::Capacity {
-            cores: 16,
-            memory_mb: 65_536,
-            disk_gb: 1_000,
-        }),
-        settings: [
-            (
-                "node".to_owned(),
-                pve.info["node"].as_str().expect("node").to_owned(),
-            ),
-            (
-                "ca_file".to_owned(),
-                pve.info["cafile"].as_str().expect("ca").to_owned(),
-            ),
-        ]
-        .into(),
-        credentials: [(
-            "token".to_owned(),
-            pve.info["token"].as_str().expect("token").to_owned(),
-        )]
-        .into(),
-        ..Default::default()
-    };
-    tests::fleet::nodes_client(&app)
-        .await
-        .create_node(platform::grpc::Caller::admin(tests::ADMIN_ID).request(request))
-        .await
-        .expect("the Proxmox node");
+    pve.register(&app, "pve-test").await;
     let admin = app.admin_token().await;
     let (user, jwt) = app.user("pat").await;
     grant(&app, &admin, user, 100).await;

@@ -91,173 +91,37 @@ impl App {
     }
 
     fn rules(&self) -> [(Metric, Rule); 3] {
-        let a = &self.config.alerts;
-        let rule = |threshold: f64| Rule {
-            threshold,
-            clear_below: threshold - a.clear_margin_percent,
-            critical: a.critical_percent.max(threshold),
-            consecutive: a.consecutive,
-            cooldown_ms: i64::try_from(a.cooldown_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-        };
-        [
-            (Metric::Cpu, rule(a.cpu_percent)),
-            (Metric::Memory, rule(a.memory_percent)),
-            (Metric::Disk, rule(a.disk_percent)),
-        ]
+        rules(&self.config.alerts)
     }
 
     /// Turns a node's answer into samples and stores, publishes and reports them.
     async fn record(&self, node_id: i64, read: NodeRead) -> Result<Vec<(pb::Sample, String)>> {
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let month = traffic::month_of(now_ms);
         let ids: Vec<i64> = read.servers.iter().map(|s| s.server_id).collect();
-        let mut known = store::known(&self.db, &ids, &month).await?;
-        let guests: HashMap<&str, &nodepb::GuestUsage> =
-            read.guests.iter().map(|g| (g.name.as_str(), g)).collect();
-        let rules = self.rules();
-        let mut readings = Vec::with_capacity(read.servers.len());
-        let mut events = Vec::new();
-        let mut observations = Vec::new();
-        let mut published = Vec::with_capacity(read.servers.len());
-        for server in &read.servers {
-            let Some(guest) = guests.get(server.guest_name.as_str()) else {
-                continue;
-            };
-            let before = known.remove(&server.server_id).unwrap_or_default();
-            let counters = Counters {
-                at_ms: now_ms,
-                cpu_time_ns: guest.cpu_time_ns,
-                net_rx: guest.net_rx_bytes,
-                net_tx: guest.net_tx_bytes,
-                disk_read: guest.disk_read_bytes,
-                disk_write: guest.disk_write_bytes,
-                uptime_secs: guest.uptime_secs,
-            };
-            let cpu_fraction = (guest.cpu_fraction >= 0.0).then_some(guest.cpu_fraction);
-            let rates = reading::rates(
-                before.counters.as_ref(),
-                &counters,
-                server.cores,
-                cpu_fraction,
-            );
-            let total = traffic::account(before.month.clone(), before.counters.as_ref(), &counters);
-            let state = nodepb::PowerState::try_from(guest.state).unwrap_or_default();
-            let memory_max = if guest.memory_limit_bytes > 0 {
-                guest.memory_limit_bytes
-            } else {
-                server.memory_mb * MIB
-            };
-            let disk_max = server.disk_gb * GIB;
-            let sample = pb::Sample {
-                server_id: server.server_id,
-                node_id,
-                at_ms: now_ms,
-                state: power_name(state).to_owned(),
-                cpu: round(rates.cpu, 4),
-                cores: server.cores,
-                memory_used_bytes: guest.memory_bytes,
-                memory_max_bytes: memory_max,
-                disk_used_bytes: guest.disk_bytes,
-                disk_max_bytes: disk_max,
-                net_in_bytes: guest.net_rx_bytes,
-                net_out_bytes: guest.net_tx_bytes,
-                net_in_rate: round(rates.net_in, 1),
-                net_out_rate: round(rates.net_out, 1),
-                disk_read_rate: round(rates.disk_read, 1),
-                disk_write_rate: round(rates.disk_write, 1),
-                uptime_secs: guest.uptime_secs,
-                month_in_bytes: total.in_bytes,
-                month_out_bytes: total.out_bytes,
-            };
-            // Alerts watch running guests only; a stopped one clears them.
-            let running = state == nodepb::PowerState::Running;
-            let mut alert_changes = Vec::new();
-            for (metric, rule) in &rules {
-                let value = if !running {
-                    0.0
-                } else {
-                    match metric {
-                        Metric::Cpu => rates.cpu * 100.0,
-                        Metric::Memory => reading::percent(guest.memory_bytes, memory_max),
-                        Metric::Disk => reading::percent(guest.disk_bytes, disk_max),
-                    }
-                };
-                let old = before.alerts.get(metric).copied().unwrap_or_default();
-                let (new, change) = alerts::step(rule, old, value, now_ms);
-                if new != old {
-                    alert_changes.push((*metric, new));
-                }
-                if let Some(change) = change {
-                    events.push(alert_event(
-                        server,
-                        *metric,
-                        change,
-                        value,
-                        rule.threshold,
-                        now_ms,
-                    ));
-                }
-            }
-            // What server-svc should hear: a power state that differs from its record, or
-            // traffic that moved.
-            let observed = match (state, serverpb::ServerStatus::try_from(server.status)) {
-                (nodepb::PowerState::Running, Ok(s)) if s != serverpb::ServerStatus::Running => {
-                    serverpb::ServerStatus::Running
-                }
-                (nodepb::PowerState::Stopped, Ok(s)) if s != serverpb::ServerStatus::Stopped => {
-                    serverpb::ServerStatus::Stopped
-                }
-                _ => serverpb::ServerStatus::Unspecified,
-            };
-            if observed != serverpb::ServerStatus::Unspecified
-                || before.month.as_ref() != Some(&total)
-            {
-                observations.push(serverpb::Observation {
-                    server_id: server.server_id,
-                    observed: observed.into(),
-                    month: total.month.clone(),
-                    month_in_bytes: total.in_bytes,
-                    month_out_bytes: total.out_bytes,
-                });
-            }
-            let sample_json =
-                serde_json::to_string(&sample).map_err(|e| MonitorError::Internal(e.into()))?;
-            readings.push(Reading {
-                server_id: server.server_id,
-                values: Values {
-                    time: now_ms / 1000,
-                    cpu: sample.cpu,
-                    mem: guest.memory_bytes as f64,
-                    maxmem: memory_max as f64,
-                    disk: guest.disk_bytes as f64,
-                    maxdisk: disk_max as f64,
-                    netin: sample.net_in_rate,
-                    netout: sample.net_out_rate,
-                    diskread: sample.disk_read_rate,
-                    diskwrite: sample.disk_write_rate,
-                },
-                at_ms: now_ms,
-                sample_json: sample_json.clone(),
-                counters,
-                month: total,
-                alerts: alert_changes,
-            });
-            published.push((sample, server.name.clone(), sample_json));
-        }
-        store::write_cycle(&self.db, node_id, &readings, &events).await?;
+        let known = store::known(&self.db, &ids, &traffic::month_of(now_ms)).await?;
+        let cycle = compute(
+            node_id,
+            now_ms,
+            &read.servers,
+            &read.guests,
+            known,
+            &self.rules(),
+        )?;
+        store::write_cycle(&self.db, node_id, &cycle.readings, &cycle.events).await?;
         if let Some(nats) = &self.nats {
-            for (sample, _, json) in &published {
+            for (sample, _, json) in &cycle.published {
                 let subject = events::subject::stats(sample.server_id);
                 if let Err(error) = nats.publish(subject, json.clone().into()).await {
                     tracing::debug!(error = %error, "publishing a sample failed");
                 }
             }
         }
-        if !observations.is_empty() {
-            self.report(node_id, observations).await;
+        if !cycle.observations.is_empty() {
+            self.report(node_id, cycle.observations).await;
         }
         store::forget_gone(&self.db, node_id, &ids).await?;
-        Ok(published
+        Ok(cycle
+            .published
             .into_iter()
             .map(|(sample, name, _)| (sample, name))
             .collect())
@@ -291,6 +155,178 @@ impl App {
             }
         }
     }
+}
+
+/// The alert rule of each metric, from the configuration.
+pub fn rules(a: &crate::AlertConfig) -> [(Metric, Rule); 3] {
+    let rule = |threshold: f64| Rule {
+        threshold,
+        clear_below: threshold - a.clear_margin_percent,
+        critical: a.critical_percent.max(threshold),
+        consecutive: a.consecutive,
+        cooldown_ms: i64::try_from(a.cooldown_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+    };
+    [
+        (Metric::Cpu, rule(a.cpu_percent)),
+        (Metric::Memory, rule(a.memory_percent)),
+        (Metric::Disk, rule(a.disk_percent)),
+    ]
+}
+
+/// What one node's cycle makes of its answer: rows to write, events for the outbox,
+/// observations for server-svc, and each sample (with the server's name and its JSON).
+pub struct Cycle {
+    pub readings: Vec<Reading>,
+    pub events: Vec<Event>,
+    pub observations: Vec<serverpb::Observation>,
+    pub published: Vec<(pb::Sample, String, String)>,
+}
+
+/// Matches a node's guests with the servers placed on it and turns each into a sample,
+/// the month's traffic and alert changes, against what was known from the cycle before.
+pub fn compute(
+    node_id: i64,
+    now_ms: i64,
+    servers: &[serverpb::Placement],
+    guests: &[nodepb::GuestUsage],
+    mut known: HashMap<i64, store::Known>,
+    rules: &[(Metric, Rule); 3],
+) -> Result<Cycle> {
+    let by_name: HashMap<&str, &nodepb::GuestUsage> =
+        guests.iter().map(|g| (g.name.as_str(), g)).collect();
+    let mut cycle = Cycle {
+        readings: Vec::with_capacity(servers.len()),
+        events: Vec::new(),
+        observations: Vec::new(),
+        published: Vec::with_capacity(servers.len()),
+    };
+    for server in servers {
+        let Some(guest) = by_name.get(server.guest_name.as_str()) else {
+            continue;
+        };
+        let before = known.remove(&server.server_id).unwrap_or_default();
+        let counters = Counters {
+            at_ms: now_ms,
+            cpu_time_ns: guest.cpu_time_ns,
+            net_rx: guest.net_rx_bytes,
+            net_tx: guest.net_tx_bytes,
+            disk_read: guest.disk_read_bytes,
+            disk_write: guest.disk_write_bytes,
+            uptime_secs: guest.uptime_secs,
+        };
+        let cpu_fraction = (guest.cpu_fraction >= 0.0).then_some(guest.cpu_fraction);
+        let rates = reading::rates(
+            before.counters.as_ref(),
+            &counters,
+            server.cores,
+            cpu_fraction,
+        );
+        let total = traffic::account(before.month.clone(), before.counters.as_ref(), &counters);
+        let state = nodepb::PowerState::try_from(guest.state).unwrap_or_default();
+        let memory_max = if guest.memory_limit_bytes > 0 {
+            guest.memory_limit_bytes
+        } else {
+            server.memory_mb * MIB
+        };
+        let disk_max = server.disk_gb * GIB;
+        let sample = pb::Sample {
+            server_id: server.server_id,
+            node_id,
+            at_ms: now_ms,
+            state: power_name(state).to_owned(),
+            cpu: round(rates.cpu, 4),
+            cores: server.cores,
+            memory_used_bytes: guest.memory_bytes,
+            memory_max_bytes: memory_max,
+            disk_used_bytes: guest.disk_bytes,
+            disk_max_bytes: disk_max,
+            net_in_bytes: guest.net_rx_bytes,
+            net_out_bytes: guest.net_tx_bytes,
+            net_in_rate: round(rates.net_in, 1),
+            net_out_rate: round(rates.net_out, 1),
+            disk_read_rate: round(rates.disk_read, 1),
+            disk_write_rate: round(rates.disk_write, 1),
+            uptime_secs: guest.uptime_secs,
+            month_in_bytes: total.in_bytes,
+            month_out_bytes: total.out_bytes,
+        };
+        // Alerts watch running guests only; a stopped one clears them.
+        let running = state == nodepb::PowerState::Running;
+        let mut alert_changes = Vec::new();
+        for (metric, rule) in rules {
+            let value = if !running {
+                0.0
+            } else {
+                match metric {
+                    Metric::Cpu => rates.cpu * 100.0,
+                    Metric::Memory => reading::percent(guest.memory_bytes, memory_max),
+                    Metric::Disk => reading::percent(guest.disk_bytes, disk_max),
+                }
+            };
+            let old = before.alerts.get(metric).copied().unwrap_or_default();
+            let (new, change) = alerts::step(rule, old, value, now_ms);
+            if new != old {
+                alert_changes.push((*metric, new));
+            }
+            if let Some(change) = change {
+                cycle.events.push(alert_event(
+                    server,
+                    *metric,
+                    change,
+                    value,
+                    rule.threshold,
+                    now_ms,
+                ));
+            }
+        }
+        // What server-svc should hear: a power state that differs from its record, or
+        // traffic that moved.
+        let observed = match (state, serverpb::ServerStatus::try_from(server.status)) {
+            (nodepb::PowerState::Running, Ok(s)) if s != serverpb::ServerStatus::Running => {
+                serverpb::ServerStatus::Running
+            }
+            (nodepb::PowerState::Stopped, Ok(s)) if s != serverpb::ServerStatus::Stopped => {
+                serverpb::ServerStatus::Stopped
+            }
+            _ => serverpb::ServerStatus::Unspecified,
+        };
+        if observed != serverpb::ServerStatus::Unspecified || before.month.as_ref() != Some(&total)
+        {
+            cycle.observations.push(serverpb::Observation {
+                server_id: server.server_id,
+                observed: observed.into(),
+                month: total.month.clone(),
+                month_in_bytes: total.in_bytes,
+                month_out_bytes: total.out_bytes,
+            });
+        }
+        let sample_json =
+            serde_json::to_string(&sample).map_err(|e| MonitorError::Internal(e.into()))?;
+        cycle.readings.push(Reading {
+            server_id: server.server_id,
+            values: Values {
+                time: now_ms / 1000,
+                cpu: sample.cpu,
+                mem: guest.memory_bytes as f64,
+                maxmem: memory_max as f64,
+                disk: guest.disk_bytes as f64,
+                maxdisk: disk_max as f64,
+                netin: sample.net_in_rate,
+                netout: sample.net_out_rate,
+                diskread: sample.disk_read_rate,
+                diskwrite: sample.disk_write_rate,
+            },
+            at_ms: now_ms,
+            sample_json: sample_json.clone(),
+            counters,
+            month: total,
+            alerts: alert_changes,
+        });
+        cycle
+            .published
+            .push((sample, server.name.clone(), sample_json));
+    }
+    Ok(cycle)
 }
 
 struct NodeRead {

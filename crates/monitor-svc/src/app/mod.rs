@@ -2,7 +2,7 @@
 //! nodes split between replicas), what a cycle makes of a node's answer, status reads, and
 //! the per-server metrics.
 
-mod cycle;
+pub mod cycle;
 pub mod metrics;
 
 use std::collections::HashMap;

@@ -154,15 +154,18 @@ mod tests {
 
     #[test]
     fn rests_after_clearing() {
-        // Cleared at sample 3; above again at once, but the cool-down (60 s) holds it until
-        // sample 5 (two samples 30 s apart later).
-        let changes = run(&[95.0, 95.0, 95.0, 10.0, 95.0, 95.0, 95.0], 30_000);
+        // Samples 10 s apart. Cleared at sample 3; three samples above by sample 6, but the
+        // cool-down (60 s) holds it until sample 9.
+        let changes = run(
+            &[95.0, 95.0, 95.0, 10.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0],
+            10_000,
+        );
         assert_eq!(
             changes,
             vec![
                 (2, Change::Fired(Level::Warning)),
                 (3, Change::Resolved),
-                (5, Change::Fired(Level::Warning)),
+                (9, Change::Fired(Level::Warning)),
             ]
         );
     }

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import sys
 import time
 
@@ -31,7 +32,7 @@ def keep_vzdump_archives(pve):
         answer = await original(match, method, info, user, values)
         if method == 'POST' and match.template == '/nodes/{node}/vzdump' and values.get('vmid'):
             vmid = int(values['vmid'])
-            kind = 'qemu' if vmid in getattr(pve, 'vms', {}) and pve.vms[vmid].get('type') == 'qemu' else 'lxc'
+            kind = 'qemu' if pve.vm(vmid) is not None else 'lxc'
             # One archive per second at most, as PVE's names go: step a second each time.
             stamp = time.gmtime(time.time() + next(seconds))
             name = 'vzdump-{0}-{1}-{2}.tar.zst'.format(kind, vmid, time.strftime('%Y_%m_%d-%H_%M_%S', stamp))
@@ -42,6 +43,46 @@ def keep_vzdump_archives(pve):
         return answer
 
     pve.synthesise = synthesise
+
+
+def guest_stats_from_file(pve, directory):
+    """Lets a test set what /cluster/resources reports for a guest: DIR/stats.json maps a
+    vmid or a tag (`vps-<guest name>`) to fields PVE reports there (cpu, mem, netin, netout,
+    diskread, diskwrite, uptime ...), read again on every request so counters can move
+    between two polls. fakepve applies a VM's `stats` there itself but not a container's, so
+    those are laid over the container entries too. Only fields fakepve already reports are
+    replaced."""
+    path = os.path.join(directory, 'stats.json')
+
+    def refresh():
+        try:
+            with open(path) as f:
+                wanted = json.load(f)
+        except (OSError, ValueError):
+            wanted = {}
+        for guest in list(pve.vms) + list(pve.cts):
+            tags = [t for t in re.split(r'[;, ]', str(guest.config.get('tags') or '')) if t]
+            guest.stats = {}
+            for key in [str(guest.vmid)] + tags:
+                guest.stats.update(wanted.get(key, {}))
+
+    resources, ct_resources = pve._resources, pve.ct_resources
+
+    async def refreshed(request):
+        refresh()
+        return await resources(request)
+
+    def overlaid(user, kind=None):
+        items = ct_resources(user, kind)
+        for item in items:
+            ct = pve.ct(item['vmid'])
+            if ct is not None:
+                item.update((k, v) for k, v in ct.stats.items() if k in item)
+        return items
+
+    # The app binds `_resources` when it is built (in start()), so this comes first.
+    pve._resources = refreshed
+    pve.ct_resources = overlaid
 
 
 async def main(port, directory):
@@ -55,6 +96,7 @@ async def main(port, directory):
     # A VM template for the QEMU driver to clone.
     pve.add_vm(9000, 'debian-template', template=True, config={'scsi0': 'local-lvm:base-9000-disk-0,size=8G'})
     keep_vzdump_archives(pve)
+    guest_stats_from_file(pve, directory)
     await pve.start(certfile, keyfile)
     print(json.dumps({
         'url': 'https://127.0.0.1:{0}'.format(pve.port),

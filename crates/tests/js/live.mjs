@@ -1,0 +1,90 @@
+// The official socket.io-client against the gateway's live feed. Driven by
+// crates/tests/tests/live.rs: it reads BASE, TOKEN, SERVER_ID and FOREIGN_ID from the
+// environment, prints one JSON line per step it passes ({"step": ...}), waits for "go" on
+// stdin before expecting an alert (the test then makes the guest busy), and exits non-zero
+// with {"failed": ...} at the first step that does not happen in time.
+import { io } from 'socket.io-client';
+import readline from 'node:readline';
+
+const { BASE, TOKEN, SERVER_ID, FOREIGN_ID } = process.env;
+const serverId = Number(SERVER_ID);
+const foreignId = Number(FOREIGN_ID);
+const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
+const fail = (why) => {
+  console.log(JSON.stringify({ failed: why }));
+  process.exit(1);
+};
+const within = (ms, what, promise) =>
+  Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms))]);
+const once = (socket, event, filter = () => true) =>
+  new Promise((resolve) => {
+    const handler = (data) => {
+      if (filter(data)) {
+        socket.off(event, handler);
+        resolve(data);
+      }
+    };
+    socket.on(event, handler);
+  });
+const stdin = readline.createInterface({ input: process.stdin });
+const go = new Promise((resolve) => stdin.on('line', (line) => line.trim() === 'go' && resolve()));
+
+async function main() {
+  // A bad token is refused with connect_error.
+  const stranger = io(BASE, { auth: { token: 'not-a-token' }, reconnection: false, transports: ['websocket'] });
+  const refused = await within(10000, 'connect_error for a bad token', once(stranger, 'connect_error'));
+  stranger.close();
+  say('refused', { message: refused.message });
+
+  // WebSocket: subscribe on every connect, so a reconnect resubscribes.
+  const socket = io(BASE, { auth: { token: TOKEN }, transports: ['websocket'] });
+  socket.on('connect', () => socket.emit('subscribe-server', serverId));
+  await within(10000, 'connect', once(socket, 'connect'));
+  const stats = await within(10000, 'server-stats', once(socket, 'server-stats', (d) => d.serverId === serverId));
+  if (stats.stats?.status !== 'success' || typeof stats.stats?.data?.cpu !== 'number') fail(`stats shape: ${JSON.stringify(stats)}`);
+  if (stats.stats.data.vmid !== serverId || typeof stats.stats.data.memory?.used !== 'number') fail(`stats data: ${JSON.stringify(stats)}`);
+  say('stats', { cpu: stats.stats.data.cpu });
+
+  // A foreign server: an error event, and no stats for it.
+  let leaked = false;
+  socket.on('server-stats', (d) => { if (d.serverId === foreignId) leaked = true; });
+  socket.emit('subscribe-server', foreignId);
+  const error = await within(10000, 'error for a foreign server', once(socket, 'error'));
+  if (error.message !== 'server not found') fail(`error: ${JSON.stringify(error)}`);
+  say('foreign', { error });
+
+  // Long-polling works too.
+  const polling = io(BASE, { auth: { token: TOKEN }, transports: ['polling'] });
+  polling.on('connect', () => polling.emit('subscribe-server', String(serverId)));
+  await within(10000, 'server-stats over polling', once(polling, 'server-stats', (d) => d.serverId === serverId));
+  polling.close();
+  say('polling');
+
+  // The transport drops: the client reconnects, resubscribes and hears stats again.
+  socket.io.engine.close();
+  await within(15000, 'reconnect', once(socket, 'connect'));
+  await within(10000, 'server-stats after the reconnect', once(socket, 'server-stats', (d) => d.serverId === serverId));
+  say('resubscribed');
+
+  // The guest is pushed over the CPU threshold: an alert arrives.
+  say('ready');
+  await go;
+  const alert = await within(30000, 'server-alerts', once(socket, 'server-alerts', (d) => d.serverId === serverId && d.alerts?.some((a) => a.type === 'cpu')));
+  const cpu = alert.alerts.find((a) => a.type === 'cpu');
+  if (!['warning', 'critical'].includes(cpu.level) || !cpu.message.startsWith('CPU usage is at')) fail(`alert: ${JSON.stringify(alert)}`);
+  say('alert', { alert: cpu });
+  if (leaked) fail('stats of a foreign server arrived');
+
+  // Unsubscribed: no more stats.
+  socket.emit('unsubscribe-server', serverId);
+  await new Promise((r) => setTimeout(r, 500));
+  let after = 0;
+  socket.on('server-stats', (d) => { if (d.serverId === serverId) after += 1; });
+  await new Promise((r) => setTimeout(r, 2500));
+  if (after > 0) fail(`${after} stats after unsubscribing`);
+  say('unsubscribed');
+  socket.close();
+  stdin.close();
+}
+
+main().then(() => process.exit(0), (e) => fail(String(e.message ?? e)));
