@@ -8,6 +8,9 @@
 # snapshot, rollback, backup and restore times next to the raw lxc-snapshot and tar | zstd,
 # with backup throughput (deploy/bench_snapshots.py; SIZE_MB of data, default 200), against a release
 # build of the embedded stack, with wrk as the load generator on loopback.
+# Then the status route (answered from monitor-svc's latest sample), the Socket.IO fan-out from
+# a NATS publish to CLIENTS (1000) socket.io-client sockets (p50/p99), and one monitor-svc
+# cycle over 10,000 servers on 100 nodes (cargo bench -p monitor-svc --bench cycle).
 # Settings: DURATION (default 15s), CONNECTIONS (32), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +35,8 @@ chmod 711 "$data"
 port=15000
 export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \
-  VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=${RUST_LOG:-warn}
+  VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=${RUST_LOG:-warn} \
+  VPS_LIVE_MAX_SOCKETS_PER_USER=${CLIENTS:-1000}
 ./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
 stack=$!
 cleanup() {
@@ -76,6 +80,22 @@ if command -v lxc-create >/dev/null && [ "$(id -u)" -eq 0 ]; then
   python3 deploy/bench_servers.py "$gw" "$password" "$data/lxc-bench" "${ROUNDS:-7}" "$data/vpsorg-token"
   run "GET /api/v1/servers/ (100 servers, VPS.org token)" \
     -H "authorization: Bearer $(cat "$data/vpsorg-token")" "$gw/api/v1/servers/"
+  # A fresh token: the ones above may have expired during the server benchmarks.
+  token=$(curl -sf "$gw/api/auth/login" -H 'content-type: application/json' \
+    -d "{\"login\":\"admin\",\"password\":\"$password\"}" | jq -r .accessToken)
+  server_id=$(curl -sf "$gw/api/server" -H "authorization: Bearer $token" | jq '.[0].id')
+  run "GET /api/server/$server_id/status (JWT; monitor-svc's latest sample)" \
+    -H "authorization: Bearer $token" "$gw/api/server/$server_id/status"
+  echo "== Socket.IO fan-out (${CLIENTS:-1000} clients of one server, socket.io-client over WebSocket)"
+  [ -d crates/tests/js/node_modules/socket.io-client ] ||
+    npm ci --prefix crates/tests/js --no-audit --no-fund --loglevel=error >/dev/null
+  BASE=$gw TOKEN=$token SERVER_ID=$server_id CLIENTS=${CLIENTS:-1000} \
+    NATS_URL="nats://vps:$(cat "$data/secrets/nats-password")@127.0.0.1:14222" \
+    node crates/tests/js/fanout.mjs
 else
   echo "(server benchmarks skipped: they need root and LXC)"
 fi
+
+echo "== monitor-svc: one poll cycle over 10,000 servers on 100 nodes"
+NATS_URL="nats://vps:$(cat "$data/secrets/nats-password")@127.0.0.1:14222" \
+  cargo bench --locked -q -p monitor-svc --bench cycle 2>/dev/null

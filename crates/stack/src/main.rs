@@ -43,6 +43,12 @@ struct StackConfig {
     /// Where the local LXC node keeps its containers: apart from the data directory, which
     /// no guest should be anywhere near.
     lxc_path: PathBuf,
+    /// How often monitor-svc polls every node.
+    monitor_interval_ms: u64,
+    /// Where monitor-svc serves Prometheus metrics (on `internal_host`); none when absent.
+    monitor_metrics_port: Option<u16>,
+    /// Socket.IO connections one user may hold open at once.
+    live_max_sockets_per_user: usize,
 }
 
 impl Default for StackConfig {
@@ -64,6 +70,9 @@ impl Default for StackConfig {
             admin_email: "admin@example.com".to_owned(),
             admin_api_key: None,
             lxc_path: PathBuf::from("/var/lib/vps/lxc"),
+            monitor_interval_ms: monitor_svc::Config::default().interval_ms,
+            monitor_metrics_port: None,
+            live_max_sockets_per_user: gateway::config::LiveConfig::default().max_sockets_per_user,
         }
     }
 }
@@ -153,6 +162,16 @@ async fn main() -> anyhow::Result<()> {
     configs.snapshot.nats_url = Some(SecretString::from(events_url.clone()));
     configs.monitor.nats_url = Some(SecretString::from(events_url.clone()));
     configs.gateway.nats_url = Some(SecretString::from(events_url));
+    configs.gateway.live.max_sockets_per_user = config.live_max_sockets_per_user;
+    configs.monitor.interval_ms = config.monitor_interval_ms;
+    configs.monitor.node_timeout_ms = configs
+        .monitor
+        .node_timeout_ms
+        .min(config.monitor_interval_ms / 3 * 2)
+        .max(1);
+    configs.monitor.metrics_listen = config
+        .monitor_metrics_port
+        .map(|port| SocketAddr::new(config.internal_host, port));
     configs.snapshot.backup_target.path = data_dir.join("backups");
     configs.server.catalog_path = Some(catalog_path);
     configs.server.secrets_key = Some(SecretString::from(server_key));

@@ -181,10 +181,11 @@ async fn unsubscribe(socket: SocketRef, Data(raw): Data<Value>) {
     }
 }
 
-/// `server-stats` from a sample on `vps.stats.<id>`.
+/// `server-stats` from a sample on `vps.stats.<id>` (`at`: when it was taken, Unix ms).
 fn stats_event(sample: &monpb::Sample) -> Value {
     json!({
         "serverId": sample.server_id,
+        "at": sample.at_ms,
         "stats": stats_json(&Stats {
             server_id: sample.server_id,
             status: &sample.state,
