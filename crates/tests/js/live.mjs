@@ -2,7 +2,8 @@
 // crates/tests/tests/live.rs: it reads BASE, TOKEN, SERVER_ID and FOREIGN_ID from the
 // environment, prints one JSON line per step it passes ({"step": ...}), waits for "go" on
 // stdin before expecting an alert (the test then makes the guest busy), and exits non-zero
-// with {"failed": ...} at the first step that does not happen in time.
+// with {"failed": ...} at the first step that does not happen in time. It ends by logging
+// out, after which the gateway must close its socket.
 import { io } from 'socket.io-client';
 import readline from 'node:readline';
 
@@ -83,6 +84,14 @@ async function main() {
   await new Promise((r) => setTimeout(r, 2500));
   if (after > 0) fail(`${after} stats after unsubscribing`);
   say('unsubscribed');
+
+  // The session is revoked: the gateway closes its sockets.
+  const closed = once(socket, 'disconnect');
+  const logout = await fetch(`${BASE}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  if (logout.status !== 200) fail(`logout: ${logout.status}`);
+  const reason = await within(15000, 'disconnect after the session was revoked', closed);
+  if (reason !== 'io server disconnect') fail(`disconnect reason: ${reason}`);
+  say('revoked');
   socket.close();
   stdin.close();
 }

@@ -2,7 +2,7 @@
 //! `crates/tests/js/package.json`): a bad token is refused, a subscription receives
 //! `server-stats` within a cycle over WebSocket and long-polling, a foreign server gets an
 //! `error` and nothing else, a dropped transport resubscribes, and a guest pushed over the
-//! CPU threshold raises `server-alerts`.
+//! CPU threshold raises `server-alerts`; once the session is revoked, the socket closes.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
@@ -40,6 +40,8 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
     let mut options = Options::default();
     options.monitor.nats_url = Some(nats.url.clone().into());
     options.gateway.nats_url = Some(nats.url.clone().into());
+    // Sockets of a revoked session close within a second or two (plus the auth cache).
+    options.gateway.live.recheck_secs = 1;
     let app = TestApp::start_with(Backend::Sqlite, options).await;
     let dir = ContainerDir::new();
     lxc_node(&app, &dir, 4096).await;
@@ -114,7 +116,8 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
             "resubscribed",
             "ready",
             "alert",
-            "unsubscribed"
+            "unsubscribed",
+            "revoked"
         ]
     );
 }
