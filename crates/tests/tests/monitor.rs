@@ -1,6 +1,7 @@
 //! monitor-svc against real LXC guests: samples and history through the status route, a
 //! guest that burns CPU raises an alert, a guest stopped behind the platform's back becomes
-//! `stopped`, traffic survives a restart, per-server metrics, replicas sharing nodes, and
+//! `stopped`, traffic survives a restart, per-server metrics, replicas sharing nodes, a
+//! plan's throttle over the traffic limit, and
 //! Proxmox guests read from `/cluster/resources` (fakepve) without status reads asking it.
 
 use std::time::Duration;
@@ -329,7 +330,8 @@ async fn polled(app: &TestApp, url: &str) -> Vec<(i64, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_the_nodes_and_a_dead_one_delays_no_other() {
     let app = TestApp::start(Backend::Sqlite).await;
-    let dirs: Vec<ContainerDir> = (0..6).map(|_| ContainerDir::new()).collect();
+    // Enough nodes that hashing them all onto one replica is vanishingly unlikely (2 in 2^13).
+    let dirs: Vec<ContainerDir> = (0..12).map(|_| ContainerDir::new()).collect();
     let mut nodes = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         nodes.push(named_lxc_node(&app, dir, &format!("lxc-{i}")).await);
@@ -372,12 +374,14 @@ async fn replicas_share_the_nodes_and_a_dead_one_delays_no_other() {
 
     // Within a few cycles, each node is polled by exactly one of the two replicas.
     let mut shared = false;
-    for _ in 0..100 {
+    let mut last = (Vec::new(), Vec::new());
+    for _ in 0..150 {
         let a = polled(&app, &app.monitor_url).await;
         let b = polled(&app, &url).await;
         let a_ids: Vec<i64> = a.iter().map(|n| n.0).collect();
         let b_ids: Vec<i64> = b.iter().map(|n| n.0).collect();
         let all_lxc = nodes.iter().all(|n| a_ids.contains(n) != b_ids.contains(n));
+        last = (a_ids.clone(), b_ids.clone());
         if all_lxc && !a_ids.is_empty() && !b_ids.is_empty() {
             assert!(
                 a_ids.iter().all(|n| !b_ids.contains(n)),
@@ -388,7 +392,11 @@ async fn replicas_share_the_nodes_and_a_dead_one_delays_no_other() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(shared, "the two replicas did not split the nodes");
+    assert!(
+        shared,
+        "the two replicas did not split the nodes {nodes:?}: {:?} and {:?}",
+        last.0, last.1
+    );
 
     // The silent node fails its polls; the LXC nodes keep their interval meanwhile.
     if let Ok(dead) = dead {
@@ -575,4 +583,119 @@ async fn proxmox_guests_come_from_cluster_resources_and_reads_never_ask_the_node
     );
     let stale = wait_status(&app, &jwt, &status_path, |s| s["status"] == "unknown").await;
     assert_eq!(stale["stats"]["status"], "unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_over_its_traffic_limit_is_throttled_once_a_month() {
+    let nats = Nats::start().await;
+    let mut options = Options::default();
+    options.server.nats_url = Some(nats.url.clone().into());
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let (amy, jwt) = app.user("amy").await;
+    grant(&app, &admin, amy, 100).await;
+    let plan = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/admin/plans/77",
+            Cred::Bearer(&admin),
+            Some(json!({
+                "name": "metered", "vcpus": 1, "memory": 256, "disk": 2, "bandwidth": 1,
+                "price": 100, "trafficAction": "throttle", "throttleMbit": 8,
+            })),
+        )
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.text);
+    assert_eq!(plan.json["trafficAction"], "throttle");
+    // A limit of 1 MB for this server (its own, below the plan's GB).
+    let reply = app
+        .servers_client(Service::Gateway)
+        .create_server(ADMIN.request(proto::server::v1::CreateServerRequest {
+            owner_id: amy,
+            name: "metered".into(),
+            plan_id: 77,
+            image_id: 1,
+            traffic_combined: true,
+            traffic_limit_bytes: 1_000_000,
+            ..Default::default()
+        }))
+        .await
+        .expect("created")
+        .into_inner();
+    let task = wait_task(&app, &jwt, &reply.task_id).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let id = reply.server.expect("server").id;
+    let guest = guest_of(&app, id).await;
+    let client = async_nats::connect(&nats.url).await.expect("nats");
+    let mut exceeded = client
+        .subscribe("vps.events.server.traffic_exceeded")
+        .await
+        .expect("subscribe");
+    wait_status(&app, &jwt, &format!("/api/server/{id}/status"), |s| {
+        s["stats"]["status"] == "success"
+    })
+    .await;
+
+    send_inside(&dir, &guest, 2_000_000);
+    let message = tokio::time::timeout(Duration::from_secs(20), exceeded.next())
+        .await
+        .expect("the traffic event")
+        .expect("a message");
+    let event: Value = serde_json::from_slice(&message.payload).expect("JSON");
+    assert_eq!(event["serverId"], id);
+    assert_eq!(event["action"], "throttle");
+    assert_eq!(event["limitBytes"], 1_000_000);
+    assert!(event["outBytes"].as_u64() >= Some(2_000_000), "{event}");
+
+    // The guest's host-side link now carries the plan's rate.
+    let info = std::process::Command::new("lxc-info")
+        .args(["-P", &dir.path(), "-n", &guest])
+        .output()
+        .expect("lxc-info");
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    let link = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Link:"))
+        .map(|l| l.trim().to_owned())
+        .expect("the guest's veth");
+    let mut shaped = String::new();
+    for _ in 0..50 {
+        let qdisc = std::process::Command::new("tc")
+            .args(["qdisc", "show", "dev", &link])
+            .output()
+            .expect("tc");
+        shaped = String::from_utf8_lossy(&qdisc.stdout).into_owned();
+        if shaped.contains("tbf") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shaped.contains("tbf") && shaped.contains("rate 8Mbit"),
+        "{shaped}"
+    );
+
+    // More traffic the same month raises nothing more.
+    send_inside_again(&dir, &guest, 500_000);
+    let again = tokio::time::timeout(Duration::from_secs(4), exceeded.next()).await;
+    assert!(
+        again.is_err(),
+        "a second event in the same month: {again:?}"
+    );
+}
+
+/// As [`send_inside`], on the veth pair it made before.
+fn send_inside_again(dir: &ContainerDir, name: &str, bytes: usize) {
+    let pid = init_pid(dir, name).to_string();
+    let script = format!(
+        "exec 3>/dev/udp/192.0.2.201/9; p=$(head -c 1000 /dev/zero | tr '\\0' x); for i in $(seq {}); do printf '%s' \"$p\" >&3; done",
+        bytes / 1000
+    );
+    let sent = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-n", "bash", "-c", &script])
+        .status()
+        .expect("nsenter");
+    assert!(sent.success());
 }

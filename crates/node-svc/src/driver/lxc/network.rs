@@ -1,6 +1,6 @@
 //! A guest's network rate (a plan's traffic throttle): traffic control on the host's end of
 //! the guest's veth pair. What leaves that end enters the guest (a token bucket); what
-//! arrives at it left the guest (an ingress policer).
+//! arrives at it left the guest (an ingress policer, where the kernel has one).
 
 use tokio::process::Command;
 
@@ -30,6 +30,7 @@ impl LxcDriver {
                     .to_owned(),
             ]);
         }
+        let mut notes = Notes::new();
         for link in &links {
             // Whatever was there goes first; a missing qdisc is not an error.
             let _ = tc(&["qdisc", "del", "dev", link, "root"]).await;
@@ -43,31 +44,23 @@ impl LxcDriver {
                 "latency", "50ms",
             ])
             .await?;
+            // What the guest sends arrives on this end: police it where the kernel can.
             tc(&["qdisc", "add", "dev", link, "handle", "ffff:", "ingress"]).await?;
-            tc(&[
-                "filter",
-                "add",
-                "dev",
-                link,
-                "parent",
-                "ffff:",
-                "protocol",
-                "all",
-                "prio",
-                "1",
-                "matchall",
-                "action",
-                "police",
-                "rate",
-                &rate,
-                "burst",
-                "256k",
-                "conform-exceed",
-                "drop",
+            let policed = tc(&[
+                "filter", "add", "dev", link, "parent", "ffff:", "protocol", "all", "prio", "1",
+                "u32", "match", "u32", "0", "0", "police", "rate", &rate, "burst", "256k", "drop",
+                "flowid", ":1",
             ])
-            .await?;
+            .await;
+            if let Err(error) = policed {
+                let _ = tc(&["qdisc", "del", "dev", link, "ingress"]).await;
+                tracing::warn!(link, error = %error, "this kernel cannot police ingress traffic");
+                notes.push(
+                    "only traffic towards the guest is limited: the host's kernel has no policing action".to_owned(),
+                );
+            }
         }
-        Ok(Notes::new())
+        Ok(notes)
     }
 }
 
