@@ -258,6 +258,22 @@ pub async fn wait_server(
     panic!("server {id} did not reach the expected state: {last}");
 }
 
+/// Creates a BusyBox server on the small plan for the owner of `jwt` and waits for it to
+/// run: its id.
+pub async fn create_server(app: &TestApp, jwt: &str, name: &str) -> i64 {
+    let created = app
+        .post(
+            "/api/server/create",
+            Cred::Bearer(jwt),
+            json!({"osId": 1, "tariffId": 1, "name": name}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let task = wait_task(app, jwt, created.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    created.json["id"].as_i64().expect("id")
+}
+
 /// Polls a panel status route until `done` holds (30 s at most): samples arrive with
 /// monitor-svc's cycle, not with the request.
 pub async fn wait_status(

@@ -7,23 +7,9 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 
-use serde_json::{Value, json};
-use tests::fleet::{ContainerDir, Nats, grant, guest_of, lxc_node, wait_task};
-use tests::{Backend, Cred, Options, TestApp};
-
-async fn create(app: &TestApp, jwt: &str, name: &str) -> i64 {
-    let created = app
-        .post(
-            "/api/server/create",
-            Cred::Bearer(jwt),
-            json!({"osId": 1, "tariffId": 1, "name": name}),
-        )
-        .await;
-    assert!(created.status.is_success(), "{}", created.text);
-    let task = wait_task(app, jwt, created.json["taskId"].as_str().expect("task")).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    created.json["id"].as_i64().expect("id")
-}
+use serde_json::Value;
+use tests::fleet::{ContainerDir, Nats, create_server, grant, guest_of, lxc_node};
+use tests::{Backend, Options, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
@@ -50,8 +36,8 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
     let (bob, bob_jwt) = app.user("bob").await;
     grant(&app, &admin, amy, 100).await;
     grant(&app, &admin, bob, 100).await;
-    let id = create(&app, &jwt, "live").await;
-    let foreign = create(&app, &bob_jwt, "not-yours").await;
+    let id = create_server(&app, &jwt, "live").await;
+    let foreign = create_server(&app, &bob_jwt, "not-yours").await;
     let guest = guest_of(&app, id).await;
 
     let mut node = Command::new("node")

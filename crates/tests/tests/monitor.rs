@@ -12,7 +12,8 @@ use proto::node::v1 as nodepb;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tests::fleet::{
-    ContainerDir, FakePve, Nats, grant, guest_of, lxc_node, wait_server, wait_status, wait_task,
+    ContainerDir, FakePve, Nats, create_server, grant, guest_of, lxc_node, wait_server,
+    wait_status, wait_task,
 };
 use tests::{Backend, Cred, Options, TestApp};
 
@@ -25,18 +26,44 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-async fn create(app: &TestApp, jwt: &str, name: &str) -> i64 {
-    let created = app
-        .post(
-            "/api/server/create",
-            Cred::Bearer(jwt),
-            json!({"osId": 1, "tariffId": 1, "name": name}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    let task = wait_task(app, jwt, created.json["taskId"].as_str().expect("task")).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    created.json["id"].as_i64().expect("id")
+/// The next alert change for `metric` on a `vps.alerts.<id>` subscription (20 s at most).
+async fn next_alert(alerts: &mut async_nats::Subscriber, metric: &str) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), alerts.next())
+            .await
+            .expect("an alert change")
+            .expect("a message");
+        let alert: Value = serde_json::from_slice(&message.payload).expect("JSON");
+        if alert["metric"] == metric {
+            return alert;
+        }
+    }
+}
+
+/// The traffic control on a running guest's host-side link, once it has a token bucket.
+async fn wait_shaped(dir: &ContainerDir, guest: &str) -> String {
+    let mut shown = String::new();
+    for _ in 0..50 {
+        let info = std::process::Command::new("lxc-info")
+            .args(["-P", &dir.path(), "-n", guest])
+            .output()
+            .expect("lxc-info");
+        let info = String::from_utf8_lossy(&info.stdout).into_owned();
+        if let Some(link) = info.lines().find_map(|l| l.strip_prefix("Link:")) {
+            let qdisc = std::process::Command::new("tc")
+                .args(["qdisc", "show", "dev", link.trim()])
+                .output()
+                .expect("tc");
+            shown = String::from_utf8_lossy(&qdisc.stdout).into_owned();
+            if shown.contains("tbf") {
+                return shown;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let config =
+        std::fs::read_to_string(format!("{}/{guest}/config", dir.path())).unwrap_or_default();
+    panic!("no token bucket on {guest}'s link: {shown}\nits config:\n{config}");
 }
 
 /// The init process of a running container, as the host sees it.
@@ -53,7 +80,7 @@ fn init_pid(dir: &ContainerDir, name: &str) -> u32 {
 
 /// Sends `bytes` of UDP out of the guest without anything leaving its network namespace: a
 /// veth pair inside it carries them from one end to the other (both count them), on a
-/// documentation range.
+/// documentation range. Calling it again in the same namespace reuses the pair.
 fn send_inside(dir: &ContainerDir, name: &str, bytes: usize) {
     let pid = init_pid(dir, name).to_string();
     let netns = |args: &[&str]| {
@@ -88,18 +115,6 @@ fn send_inside(dir: &ContainerDir, name: &str, bytes: usize) {
     assert!(sent.success(), "sending inside the guest");
 }
 
-async fn server_traffic_out(app: &TestApp, id: i64) -> u64 {
-    app.servers_client(Service::Gateway)
-        .get_server(ADMIN.request(proto::server::v1::ServerRef {
-            id,
-            uuid: String::new(),
-        }))
-        .await
-        .expect("the server")
-        .into_inner()
-        .traffic_out_bytes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lxc_guests_are_sampled_alerted_and_watched() {
     let nats = Nats::start().await;
@@ -113,7 +128,7 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
     let admin = app.admin_token().await;
     let (amy, jwt) = app.user("amy").await;
     grant(&app, &admin, amy, 100).await;
-    let id = create(&app, &jwt, "watched").await;
+    let id = create_server(&app, &jwt, "watched").await;
     let guest = guest_of(&app, id).await;
     let status_path = format!("/api/server/{id}/status");
 
@@ -206,16 +221,7 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
     assert!(busy["stats"]["data"]["cpu"].as_f64() <= Some(1.0));
     let _ = burner.kill();
     let _ = burner.wait();
-    let fired = loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), alerts.next())
-            .await
-            .expect("an alert")
-            .expect("a message");
-        let alert: Value = serde_json::from_slice(&message.payload).expect("JSON");
-        if alert["metric"] == "cpu" {
-            break alert;
-        }
-    };
+    let fired = next_alert(&mut alerts, "cpu").await;
     assert_eq!(fired["type"], "fired", "{fired}");
     assert_eq!(fired["serverId"], id);
     assert!(
@@ -245,7 +251,7 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
     send_inside(&dir, &guest, 2_000_000);
     let mut before = 0;
     for _ in 0..100 {
-        before = server_traffic_out(&app, id).await;
+        before = traffic_of(&app, id).await.1;
         if before >= 2_000_000 {
             break;
         }
@@ -263,7 +269,7 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
     send_inside(&dir, &guest, 1_000_000);
     let mut after = 0;
     for _ in 0..100 {
-        after = server_traffic_out(&app, id).await;
+        after = traffic_of(&app, id).await.1;
         if after >= before + 1_000_000 {
             break;
         }
@@ -282,16 +288,7 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
     assert!(stopped.success());
     let server = wait_server(&app, &jwt, id, |s| s["status"] == "stopped").await;
     assert_eq!(server["status"], "stopped");
-    let resolved = loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), alerts.next())
-            .await
-            .expect("the alert resolves")
-            .expect("a message");
-        let alert: Value = serde_json::from_slice(&message.payload).expect("JSON");
-        if alert["metric"] == "cpu" {
-            break alert;
-        }
-    };
+    let resolved = next_alert(&mut alerts, "cpu").await;
     assert_eq!(resolved["type"], "resolved", "{resolved}");
 }
 
@@ -541,11 +538,7 @@ async fn proxmox_guests_come_from_cluster_resources_and_reads_never_ask_the_node
         busy["stats"]["data"]["network"],
         json!({"in": 5000, "out": 7000})
     );
-    let message = tokio::time::timeout(Duration::from_secs(20), alerts.next())
-        .await
-        .expect("the CPU alert")
-        .expect("a message");
-    let alert: Value = serde_json::from_slice(&message.payload).expect("JSON");
+    let alert = next_alert(&mut alerts, "cpu").await;
     assert_eq!(
         (alert["metric"].as_str(), alert["type"].as_str()),
         (Some("cpu"), Some("fired")),
@@ -649,53 +642,27 @@ async fn a_server_over_its_traffic_limit_is_throttled_once_a_month() {
     assert_eq!(event["limitBytes"], 1_000_000);
     assert!(event["outBytes"].as_u64() >= Some(2_000_000), "{event}");
 
-    // The guest's host-side link now carries the plan's rate.
-    let info = std::process::Command::new("lxc-info")
-        .args(["-P", &dir.path(), "-n", &guest])
-        .output()
-        .expect("lxc-info");
-    let info = String::from_utf8_lossy(&info.stdout).into_owned();
-    let link = info
-        .lines()
-        .find_map(|l| l.strip_prefix("Link:"))
-        .map(|l| l.trim().to_owned())
-        .expect("the guest's veth");
-    let mut shaped = String::new();
-    for _ in 0..50 {
-        let qdisc = std::process::Command::new("tc")
-            .args(["qdisc", "show", "dev", &link])
-            .output()
-            .expect("tc");
-        shaped = String::from_utf8_lossy(&qdisc.stdout).into_owned();
-        if shaped.contains("tbf") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        shaped.contains("tbf") && shaped.contains("rate 8Mbit"),
-        "{shaped}"
-    );
+    // The guest's host-side link now carries the plan's rate, and again after a restart
+    // (a new link).
+    let shaped = wait_shaped(&dir, &guest).await;
+    assert!(shaped.contains("rate 8Mbit"), "{shaped}");
+    let restart = app
+        .post(
+            &format!("/api/server/{id}/restart"),
+            Cred::Bearer(&jwt),
+            json!({}),
+        )
+        .await;
+    let task = wait_task(&app, &jwt, restart.json["taskId"].as_str().expect("task")).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let shaped = wait_shaped(&dir, &guest).await;
+    assert!(shaped.contains("rate 8Mbit"), "after a restart: {shaped}");
 
     // More traffic the same month raises nothing more.
-    send_inside_again(&dir, &guest, 500_000);
+    send_inside(&dir, &guest, 500_000);
     let again = tokio::time::timeout(Duration::from_secs(4), exceeded.next()).await;
     assert!(
         again.is_err(),
         "a second event in the same month: {again:?}"
     );
-}
-
-/// As [`send_inside`], on the veth pair it made before.
-fn send_inside_again(dir: &ContainerDir, name: &str, bytes: usize) {
-    let pid = init_pid(dir, name).to_string();
-    let script = format!(
-        "exec 3>/dev/udp/192.0.2.201/9; p=$(head -c 1000 /dev/zero | tr '\\0' x); for i in $(seq {}); do printf '%s' \"$p\" >&3; done",
-        bytes / 1000
-    );
-    let sent = std::process::Command::new("nsenter")
-        .args(["-t", &pid, "-n", "bash", "-c", &script])
-        .status()
-        .expect("nsenter");
-    assert!(sent.success());
 }

@@ -154,23 +154,29 @@ pub fn render(nodes: &[NodeReadings]) -> String {
             escape(server_name)
         );
     }
-    out.push_str("# HELP vps_monitor_node_up 1 when the node answered its last poll\n# TYPE vps_monitor_node_up gauge\n");
-    for n in nodes {
-        let _ = writeln!(
-            out,
-            "vps_monitor_node_up{{node=\"{}\"}} {}",
-            n.status.node_id,
-            u8::from(n.status.error.is_empty())
-        );
-    }
-    out.push_str("# HELP vps_monitor_node_poll_seconds How long the node's last poll took\n# TYPE vps_monitor_node_poll_seconds gauge\n");
-    for n in nodes {
-        let _ = writeln!(
-            out,
-            "vps_monitor_node_poll_seconds{{node=\"{}\"}} {}",
-            n.status.node_id,
-            f64::from(n.status.took_ms) / 1000.0
-        );
+    type NodeGauge = (&'static str, &'static str, fn(&pb::PolledNode) -> f64);
+    const NODE_METRICS: [NodeGauge; 2] = [
+        (
+            "vps_monitor_node_up",
+            "1 when the node answered its last poll",
+            |n| f64::from(u8::from(n.error.is_empty())),
+        ),
+        (
+            "vps_monitor_node_poll_seconds",
+            "How long the node's last poll took",
+            |n| f64::from(n.took_ms) / 1000.0,
+        ),
+    ];
+    for (name, help, value) in NODE_METRICS {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for n in nodes {
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{}\"}} {}",
+                n.status.node_id,
+                value(&n.status)
+            );
+        }
     }
     out
 }

@@ -58,6 +58,32 @@ pub(crate) enum Rollups {
     DiskwriteMax,
 }
 
+/// The raw samples' value columns, in the order of [`Values::fields`].
+const SAMPLE_VALUES: [Samples; 9] = [
+    Samples::Cpu,
+    Samples::Mem,
+    Samples::Maxmem,
+    Samples::Disk,
+    Samples::Maxdisk,
+    Samples::Netin,
+    Samples::Netout,
+    Samples::Diskread,
+    Samples::Diskwrite,
+];
+
+/// The names [`Values`] reads them by, in the same order.
+const VALUE_NAMES: [&str; 9] = [
+    "cpu",
+    "mem",
+    "maxmem",
+    "disk",
+    "maxdisk",
+    "netin",
+    "netout",
+    "diskread",
+    "diskwrite",
+];
+
 /// The rollup columns, in the order of [`Values::fields`].
 pub(crate) const ROLLUP_PAIRS: [(Rollups, Rollups); 9] = [
     (Rollups::CpuSum, Rollups::CpuMax),
@@ -324,19 +350,9 @@ pub async fn write_cycle(
 
 async fn insert_samples<C: ConnectionTrait>(db: &C, readings: &[Reading]) -> Result<(), DbErr> {
     let mut insert = Query::insert();
-    insert.into_table(Samples::Table).columns([
-        Samples::ServerId,
-        Samples::At,
-        Samples::Cpu,
-        Samples::Mem,
-        Samples::Maxmem,
-        Samples::Disk,
-        Samples::Maxdisk,
-        Samples::Netin,
-        Samples::Netout,
-        Samples::Diskread,
-        Samples::Diskwrite,
-    ]);
+    let mut columns = vec![Samples::ServerId, Samples::At];
+    columns.extend(SAMPLE_VALUES);
+    insert.into_table(Samples::Table).columns(columns);
     for r in readings {
         let mut row: Vec<SimpleExpr> = vec![r.server_id.into(), r.values.time.into()];
         row.extend(r.values.fields().map(SimpleExpr::from));
@@ -495,17 +511,7 @@ pub async fn points(
     let select = match tier {
         Tier::Raw => Query::select()
             .expr_as(Expr::col(Samples::At), "time")
-            .columns([
-                Samples::Cpu,
-                Samples::Mem,
-                Samples::Maxmem,
-                Samples::Disk,
-                Samples::Maxdisk,
-                Samples::Netin,
-                Samples::Netout,
-                Samples::Diskread,
-                Samples::Diskwrite,
-            ])
+            .columns(SAMPLE_VALUES)
             .from(Samples::Table)
             .and_where(Expr::col(Samples::ServerId).eq(server_id))
             .and_where(Expr::col(Samples::At).gte(since_secs))
@@ -514,17 +520,7 @@ pub async fn points(
         Tier::Rollup { .. } => {
             let mut select = Query::select();
             select.expr_as(Expr::col(Rollups::Bucket), "time");
-            for ((sum, most), name) in ROLLUP_PAIRS.into_iter().zip([
-                "cpu",
-                "mem",
-                "maxmem",
-                "disk",
-                "maxdisk",
-                "netin",
-                "netout",
-                "diskread",
-                "diskwrite",
-            ]) {
+            for ((sum, most), name) in ROLLUP_PAIRS.into_iter().zip(VALUE_NAMES) {
                 if max {
                     select.expr_as(Expr::col(most), name);
                 } else {

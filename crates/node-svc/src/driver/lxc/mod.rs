@@ -222,7 +222,14 @@ impl LxcDriver {
     }
 
     async fn config_set(&self, name: &str, key: &str, value: &str) -> DriverResult<()> {
-        if value.contains(['\n', '\r', '\0']) || key.contains(['\n', '\r', '\0', '=']) {
+        self.config_edit(name, key, Some(value)).await
+    }
+
+    /// Sets `key` to `value` in the guest's config, or removes it (`None`).
+    async fn config_edit(&self, name: &str, key: &str, value: Option<&str>) -> DriverResult<()> {
+        if value.is_some_and(|v| v.contains(['\n', '\r', '\0']))
+            || key.contains(['\n', '\r', '\0', '='])
+        {
             return Err(DriverError::Conflict(format!(
                 "refusing a config value for {key} with line breaks"
             )));
@@ -238,7 +245,9 @@ impl LxcDriver {
             .filter(|l| l.split('=').next().map(str::trim) != Some(key))
             .map(str::to_owned)
             .collect();
-        lines.push(format!("{key} = {value}"));
+        if let Some(value) = value {
+            lines.push(format!("{key} = {value}"));
+        }
         tokio::fs::write(&file, lines.join("\n") + "\n")
             .await
             .map_err(|e| DriverError::Failed(format!("writing config: {e}")))
