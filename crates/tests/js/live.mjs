@@ -37,6 +37,13 @@ async function main() {
   stranger.close();
   say('refused', { message: refused.message });
 
+  // A non-browser client may send its token as an Authorization header instead.
+  const headed = io(BASE, { extraHeaders: { authorization: `Bearer ${TOKEN}` }, reconnection: false, transports: ['websocket'] });
+  headed.on('connect', () => headed.emit('subscribe-server', serverId));
+  await within(10000, 'server-stats with the header', once(headed, 'server-stats', (d) => d.serverId === serverId));
+  headed.close();
+  say('header');
+
   // WebSocket: subscribe on every connect, so a reconnect resubscribes.
   const socket = io(BASE, { auth: { token: TOKEN }, transports: ['websocket'] });
   socket.on('connect', () => socket.emit('subscribe-server', serverId));

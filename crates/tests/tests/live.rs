@@ -1,5 +1,6 @@
 //! The live feed with the official `socket.io-client` (Node.js, pinned in
-//! `crates/tests/js/package.json`): a bad token is refused, a subscription receives
+//! `crates/tests/js/package.json`): a bad token is refused, a header works as well as the
+//! handshake's `auth`, a subscription receives
 //! `server-stats` within a cycle over WebSocket and long-polling, a foreign server gets an
 //! `error` and nothing else, a dropped transport resubscribes, and a guest pushed over the
 //! CPU threshold raises `server-alerts`; once the session is revoked, the socket closes.
@@ -96,6 +97,7 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
         steps,
         [
             "refused",
+            "header",
             "stats",
             "foreign",
             "polling",

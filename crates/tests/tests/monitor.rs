@@ -279,6 +279,18 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
         after >= before + 1_000_000,
         "{after} after {before}: a restart lost traffic"
     );
+    // CVM shows the month's traffic, not the guest's counters since its restart.
+    let pair = app.mint(&jwt, "cvm", true).await;
+    let cvm = Cred::Cvm(
+        pair["publicToken"].as_str().expect("public"),
+        pair["privateToken"].as_str().expect("private"),
+    );
+    let shown = app.get(&format!("/api/client/vps/{id}/status"), cvm).await;
+    let out: u64 = shown.json["response"]["traffic_out_used"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("traffic_out_used");
+    assert!(out >= after, "CVM shows {out} of {after}: {}", shown.text);
 
     // Stopped behind the platform's back: the server follows, and the alert resolves.
     let stopped = std::process::Command::new("lxc-stop")

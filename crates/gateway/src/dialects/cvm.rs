@@ -184,12 +184,8 @@ async fn vps_status(
         .await?
         .into_inner();
     let mut v = Map::new();
-    let mut with_traffic = server.clone();
-    if usage.live {
-        with_traffic.traffic_in_bytes = usage.net_in_bytes;
-        with_traffic.traffic_out_bytes = usage.net_out_bytes;
-    }
-    traffic(&with_traffic, false, &mut v);
+    // The month's traffic, as monitor-svc accounts it (kept across guest restarts).
+    traffic(&server, false, &mut v);
     v.insert(
         "ram_used".into(),
         Value::String(usage.memory_used_bytes.to_string()),

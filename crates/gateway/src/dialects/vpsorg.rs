@@ -385,7 +385,8 @@ async fn get_server(
         cpu_percent: usage.cpu_percent.max(0.0),
         memory_used: usage.memory_used_bytes / (1024 * 1024),
         disk_used: usage.disk_used_bytes / (1024 * 1024 * 1024),
-        bandwidth_used: (usage.net_in_bytes + usage.net_out_bytes).max(traffic) / 1_000_000_000,
+        // This calendar month's, as monitor-svc accounts it.
+        bandwidth_used: traffic / 1_000_000_000,
     });
     Ok(Json(view))
 }
