@@ -32,13 +32,15 @@ postgres_password=$(rand_hex 32)
 identity_db_password=$(rand_hex 32)
 server_db_password=$(rand_hex 32)
 node_db_password=$(rand_hex 32)
+snapshot_db_password=$(rand_hex 32)
+monitor_db_password=$(rand_hex 32)
 # 24 characters, easy to paste: base64 with - and _ for + and /.
 admin_password=$(rand_base64 18 | tr '+/' '-_')
 
 # Sanity check, so a missing tool fails here rather than as a bad key at start-up.
 for value in "$jwt_secret" "$credentials_key" "$server_secrets_key" "$nats_password" \
     "$postgres_password" "$identity_db_password" "$server_db_password" "$node_db_password" \
-    "$admin_password"; do
+    "$snapshot_db_password" "$monitor_db_password" "$admin_password"; do
     if [ "${#value}" -lt 24 ]; then
         echo "compose-env: could not generate random values (need openssl, or base64 and od)" >&2
         exit 1
@@ -71,6 +73,8 @@ VPS_POSTGRES_PASSWORD=$postgres_password
 VPS_IDENTITY_DB_PASSWORD=$identity_db_password
 VPS_SERVER_DB_PASSWORD=$server_db_password
 VPS_NODE_DB_PASSWORD=$node_db_password
+VPS_SNAPSHOT_DB_PASSWORD=$snapshot_db_password
+VPS_MONITOR_DB_PASSWORD=$monitor_db_password
 ENV
 
 echo "compose-env: wrote $env_file"
