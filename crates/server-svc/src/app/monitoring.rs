@@ -201,18 +201,6 @@ impl App {
         if rx != s.traffic_in || tx != s.traffic_out {
             store::servers::set_traffic(&self.db, s.id, rx, tx).await?;
         }
-        let plan = store::catalog::plan(&self.db, s.plan_id).await?;
-        let action = plan
-            .as_ref()
-            .map_or(TrafficAction::None, |p| p.traffic_action);
-        let mbit = plan.as_ref().map_or(0, |p| p.throttle_mbit);
-        if !s.traffic_exceeded.is_empty() && s.traffic_exceeded != o.month {
-            // A new month: whatever throttle the last one brought ends.
-            if action == TrafficAction::Throttle {
-                self.limit_network(s, 0).await?;
-            }
-            store::servers::set_traffic_exceeded(&self.db, s.id, "").await?;
-        }
         let limit = u64::try_from(s.traffic_limit).unwrap_or(0);
         let over = limit > 0
             && if s.traffic_combined {
@@ -220,7 +208,25 @@ impl App {
             } else {
                 o.month_in_bytes > limit || o.month_out_bytes > limit
             };
-        if !over || s.traffic_exceeded == o.month {
+        let new_month = !s.traffic_exceeded.is_empty() && s.traffic_exceeded != o.month;
+        let acting = over && s.traffic_exceeded != o.month;
+        if !new_month && !acting {
+            // The common case, every cycle: nothing to do beyond recording the totals.
+            return Ok(false);
+        }
+        let plan = store::catalog::plan(&self.db, s.plan_id).await?;
+        let action = plan
+            .as_ref()
+            .map_or(TrafficAction::None, |p| p.traffic_action);
+        let mbit = plan.as_ref().map_or(0, |p| p.throttle_mbit);
+        if new_month {
+            // A new month: whatever throttle the last one brought ends.
+            if action == TrafficAction::Throttle {
+                self.limit_network(s, 0).await?;
+            }
+            store::servers::set_traffic_exceeded(&self.db, s.id, "").await?;
+        }
+        if !acting {
             return Ok(false);
         }
         // The event and the mark commit together, once per server and month.

@@ -21,26 +21,15 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, TransportType};
 
 use super::servers::{Stats, stats_json};
-use crate::auth::Credential;
+use crate::auth::{Credential, Principal};
 use crate::servers::by_id;
 use crate::state::AppState;
 
 /// Who a socket belongs to, and the credential it came with (checked again periodically).
 #[derive(Clone, Debug)]
 struct Viewer {
-    user_id: i64,
-    admin: bool,
+    principal: Principal,
     token: Arc<str>,
-}
-
-impl Viewer {
-    fn caller(&self) -> platform::auth::Caller {
-        if self.admin {
-            platform::auth::Caller::admin(self.user_id)
-        } else {
-            platform::auth::Caller::user(self.user_id)
-        }
-    }
 }
 
 /// Why a connection was refused: the client's `connect_error` message.
@@ -107,15 +96,14 @@ async fn authenticate(
         return Err(Refused("too many open connections for this user"));
     }
     socket.extensions.insert(Viewer {
-        user_id: principal.user_id,
-        admin: principal.admin,
+        principal,
         token: token.into(),
     });
     Ok(())
 }
 
 async fn on_connect(socket: SocketRef, Extension(viewer): Extension<Viewer>) {
-    socket.join(user_room(viewer.user_id));
+    socket.join(user_room(viewer.principal.user_id));
     socket.on("subscribe-server", subscribe);
     socket.on("unsubscribe-server", unsubscribe);
 }
@@ -147,15 +135,12 @@ async fn subscribe(
     let Some(id) = server_id(&raw) else {
         return refuse(&socket, "subscribe-server", &raw, "a server id is required");
     };
-    let subscribed = socket
-        .rooms()
-        .iter()
-        .filter(|r| r.starts_with("server:"))
-        .count();
+    let rooms = socket.rooms();
     let room = server_room(id);
-    if socket.rooms().iter().any(|r| *r == room) {
+    if rooms.iter().any(|r| *r == room) {
         return;
     }
+    let subscribed = rooms.iter().filter(|r| r.starts_with("server:")).count();
     if subscribed >= state.config.live.max_subscriptions_per_socket {
         return refuse(
             &socket,
@@ -167,7 +152,7 @@ async fn subscribe(
     // server-svc decides who may see the server: a foreign one is as unknown as a missing one.
     let seen = state
         .servers()
-        .get_server(viewer.caller().request(by_id(id)))
+        .get_server(viewer.principal.caller().request(by_id(id)))
         .await;
     if seen.is_err() {
         return refuse(&socket, "subscribe-server", &raw, "server not found");
