@@ -59,6 +59,15 @@ impl ApiError {
     /// Maps a service's gRPC status to HTTP per docs/errors.md. Server-side faults are
     /// logged here and shown to the client without detail.
     pub fn from_status(status: &tonic::Status) -> Self {
+        // A connection that failed under the call (a replica restarting) passes too,
+        // whatever code tonic gave the transport's error.
+        if platform::grpc::failed_in_transport(status) {
+            tracing::warn!(code = ?status.code(), message = status.message(), "service unreachable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service temporarily unavailable",
+            );
+        }
         let reason = platform::grpc::error_reason(status);
         let code = match status.code() {
             Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,

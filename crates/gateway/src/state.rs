@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::grpc::Channel;
 use proto::identity::v1::identity_client::IdentityClient as RawIdentityClient;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use platform::auth::{CallerAuth, Service};
 

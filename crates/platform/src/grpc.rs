@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Endpoint, Server};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -14,6 +14,7 @@ use crate::Shutdown;
 use crate::telemetry;
 
 pub use crate::auth::Caller;
+pub use crate::channel::Channel;
 
 /// Binds a TCP listener, with the address in the error.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -74,7 +75,8 @@ pub fn reflection(
         .context("building the reflection service")
 }
 
-/// A lazily connecting channel to another service, with connect and request timeouts.
+/// A lazily connecting channel to another service, with connect and request timeouts; a
+/// read whose connection fails under it is tried once more ([`crate::channel`]).
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
     channel_with_timeout(url, Duration::from_secs(30))
 }
@@ -87,7 +89,14 @@ pub fn channel_with_timeout(url: &str, timeout: Duration) -> anyhow::Result<Chan
         .connect_timeout(Duration::from_secs(5))
         .timeout(timeout)
         .tcp_nodelay(true);
-    Ok(endpoint.connect_lazy())
+    Ok(Channel::new(endpoint.connect_lazy()))
+}
+
+/// Whether a call failed in the transport (the connection), not in the service: tonic made
+/// the status from a transport error, which it keeps as the source. Such a failure passes
+/// once the peer is reachable again.
+pub fn failed_in_transport(status: &Status) -> bool {
+    std::error::Error::source(status).is_some()
 }
 
 /// A service's error, as the service edge needs to see it. Implemented by each service's

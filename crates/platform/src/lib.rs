@@ -2,6 +2,7 @@
 //! Only plumbing lives here; domain types belong to the service that owns them.
 
 pub mod auth;
+pub mod channel;
 pub mod config;
 pub mod crypto;
 pub mod db;

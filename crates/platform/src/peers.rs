@@ -54,7 +54,7 @@ impl Peers {
         &self,
         service: Service,
         timeout: std::time::Duration,
-    ) -> anyhow::Result<tonic::transport::Channel> {
+    ) -> anyhow::Result<crate::grpc::Channel> {
         crate::grpc::channel_with_timeout(self.url(service), timeout)
     }
 }

@@ -12,12 +12,12 @@ use axum::Router;
 use gateway::AppState;
 use platform::Shutdown;
 use platform::auth::{KeySet, Service, Sign};
+use platform::grpc::Channel;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_EMAIL: &str = "admin@example.com";

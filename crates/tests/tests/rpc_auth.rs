@@ -8,11 +8,11 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use platform::auth::{Caller, KeySet, Service, TOKEN_TTL};
+use platform::grpc::Channel;
 use prost::Message as _;
 use tests::{ADMIN_ID, Backend, TestApp};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 /// Calls that only the control plane's own services may make.
 const SERVICE_ONLY: &[&str] = &[

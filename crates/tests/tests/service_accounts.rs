@@ -2,6 +2,7 @@
 //! account over HTTP, the service trades its key for caller tokens and calls server-svc and
 //! identity-svc with them, within its scopes and as its user; revoked, it gets nothing.
 
+use platform::grpc::Channel;
 use proto::identity::v1 as idpb;
 use proto::identity::v1::caller_tokens_client::CallerTokensClient;
 use proto::identity::v1::identity_client::IdentityClient;
@@ -11,7 +12,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tests::{Backend, Cred, TestApp, on_every_backend};
 use tonic::Code;
-use tonic::transport::Channel;
 
 on_every_backend!(a_service_account_calls_the_api_within_its_scopes);
 

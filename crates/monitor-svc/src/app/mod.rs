@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use platform::Shutdown;
 use platform::auth::{Caller, CallerAuth, Service, Sign};
+use platform::grpc::Channel;
 use platform::lease::LeaseHolder;
 use proto::monitor::v1 as pb;
 use sea_orm::DatabaseConnection;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::domain::{assign, tiers};

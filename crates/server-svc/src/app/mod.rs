@@ -17,9 +17,9 @@ use platform::Shutdown;
 use platform::auth::{CallerAuth, Service, Sign};
 use platform::crypto::Sealer;
 use platform::grpc::Caller;
+use platform::grpc::Channel;
 use sea_orm::DatabaseConnection;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::domain::catalog::{Image, Plan};

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use platform::Shutdown;
 use platform::auth::{CallerAuth, Service, Sign};
 use platform::grpc::Caller;
+use platform::grpc::Channel;
 use proto::server::v1 as serverpb;
 use sea_orm::DatabaseConnection;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::error::{Result, SnapshotError};

@@ -1,0 +1,217 @@
+//! The channel every service calls another through: tonic's lazily connecting channel, plus
+//! one retry of a read whose connection failed under it.
+//!
+//! A replica that restarts or rolls closes its connections; a call that was already on
+//! its way over one fails in the transport (`connection reset`, an HTTP/2 `GOAWAY`), not
+//! in the service. tonic reconnects on the next call but does not replay the failed one,
+//! as other gRPC clients do. Replaying is safe for reads, so a read is tried once more on
+//! a fresh connection; a write's failure is returned, since it may have been applied.
+//!
+//! Reads are known by name: by the project's rule, a method whose name begins with `Get`
+//! or `List` reads and changes nothing, and takes one message (a test holds every
+//! service to this). The standard health check is a read too.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tonic::body::Body;
+use tower::{Service, ServiceExt};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a read waits before its second try, so a closing connection is gone by then.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// A channel to another service; clones share one connection.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    inner: tonic::transport::Channel,
+}
+
+impl Channel {
+    pub fn new(inner: tonic::transport::Channel) -> Self {
+        Self { inner }
+    }
+}
+
+/// Whether the gRPC method at `path` (`/package.Service/Method`) is a read.
+pub fn is_read(path: &str) -> bool {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    method.starts_with("Get")
+        || method.starts_with("List")
+        || path == "/grpc.health.v1.Health/Check"
+}
+
+impl Service<http::Request<Body>> for Channel {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The ready handle serves this call; `self` keeps a fresh one for the next.
+        let fresh = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        if !is_read(request.uri().path()) {
+            let call = ready.call(request);
+            return Box::pin(async move { call.await.map_err(Into::into) });
+        }
+        let mut again = self.inner.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            // A read's request is one small message; kept so it can be sent twice.
+            let message = body.collect().await?.to_bytes();
+            let first = ready.call(rebuild(&parts, message.clone())).await;
+            match first {
+                Err(error) if !timed_out(&error) => {
+                    tracing::debug!(
+                        path = parts.uri.path(),
+                        error = %crate::grpc::chain(&error),
+                        "a read's connection failed; trying once more"
+                    );
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    let again = again.ready().await?;
+                    Ok(again.call(rebuild(&parts, message)).await?)
+                }
+                other => Ok(other?),
+            }
+        })
+    }
+}
+
+/// Whether the call ran out of its time: a slow peer, not a dropped connection, so not
+/// worth waiting for twice.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+fn rebuild(parts: &http::request::Parts, message: Bytes) -> http::Request<Body> {
+    let mut request = http::Request::new(Body::new(Full::new(message)));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    *request.extensions_mut() = parts.extensions.clone();
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use prost_types::FileDescriptorSet;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn every_get_and_list_method_takes_one_message() {
+        let set = FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let mut reads = 0;
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                    if is_read(&path) {
+                        reads += 1;
+                        assert!(!method.client_streaming(), "{path} is a read but streams");
+                    }
+                }
+            }
+        }
+        assert!(reads > 10, "only {reads} reads found");
+        assert!(!is_read("/vps.server.v1.Servers/Act"));
+        assert!(!is_read("/vps.snapshot.v1.Snapshots/CreateSnapshot"));
+        assert!(is_read("/vps.snapshot.v1.Snapshots/ListSnapshots"));
+    }
+
+    /// A health service behind a front door that drops the first connection as soon as a
+    /// request arrives on it, as a replica shutting down does: the number of connections
+    /// the front door took.
+    async fn dropping_first_connection() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let backend = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let backend_addr = backend.local_addr().expect("addr");
+        let (health, service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(backend)),
+        );
+        let front = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", front.local_addr().expect("addr"));
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = front.accept().await {
+                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // The preface and settings, then the request's first frames: gone.
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = 0;
+                    while seen < 24 + 9 + 9 {
+                        match client.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => seen += n,
+                        }
+                    }
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(backend_addr).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_drops_is_tried_once_more() {
+        let (url, accepted) = dropping_first_connection().await;
+        let channel = crate::grpc::channel(&url).expect("channel");
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let reply = client
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .expect("the read succeeds on its second connection");
+        assert_eq!(
+            reply.into_inner().status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_connection_drops_fails_in_the_transport() {
+        let (url, accepted) = dropping_first_connection().await;
+        let channel = crate::grpc::channel(&url).expect("channel");
+        // `Watch` is not a read by name: it is not replayed.
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let status = client
+            .watch(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .expect_err("the dropped connection fails the call");
+        assert!(crate::grpc::failed_in_transport(&status), "{status:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+}
