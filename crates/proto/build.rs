@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vps/identity/v1/identity.proto",
         "vps/monitor/v1/monitor.proto",
         "vps/node/v1/node.proto",
+        "vps/notify/v1/notify.proto",
         "vps/server/v1/server.proto",
         "vps/snapshot/v1/snapshot.proto",
     ];

@@ -24,6 +24,12 @@ pub type ServersClient = proto::server::v1::servers_client::ServersClient<
     InterceptedService<Channel, platform::auth::Sign>,
 >;
 
+pub type NotifyClient = proto::notify::v1::notify_client::NotifyClient<
+    InterceptedService<Channel, platform::auth::Sign>,
+>;
+pub type TicketsClient = proto::notify::v1::tickets_client::TicketsClient<
+    InterceptedService<Channel, platform::auth::Sign>,
+>;
 pub type SnapshotsClient = proto::snapshot::v1::snapshots_client::SnapshotsClient<
     InterceptedService<Channel, platform::auth::Sign>,
 >;
@@ -33,6 +39,8 @@ pub struct AppState {
     pub identity: IdentityClient,
     pub servers: ServersClient,
     pub snapshots: SnapshotsClient,
+    pub notify: NotifyClient,
+    pub tickets: TicketsClient,
     pub nodes: NodesClient,
     pub consoles: ConsolesClient,
     pub auth: Authenticator,
@@ -75,8 +83,19 @@ impl AppState {
                 .channel(Service::Snapshot, Duration::from_secs(600))?,
             caller_auth.sign_for(Service::Snapshot),
         );
+        let notify_channel = config.peers.channel(Service::Notify, timeout)?;
+        let notify = proto::notify::v1::notify_client::NotifyClient::with_interceptor(
+            notify_channel.clone(),
+            caller_auth.sign_for(Service::Notify),
+        );
+        let tickets = proto::notify::v1::tickets_client::TicketsClient::with_interceptor(
+            notify_channel,
+            caller_auth.sign_for(Service::Notify),
+        );
         Ok(Self {
             identity,
+            notify,
+            tickets,
             servers,
             snapshots,
             nodes,
@@ -98,6 +117,14 @@ impl AppState {
 
     pub fn snapshots(&self) -> SnapshotsClient {
         self.snapshots.clone()
+    }
+
+    pub fn notify(&self) -> NotifyClient {
+        self.notify.clone()
+    }
+
+    pub fn tickets(&self) -> TicketsClient {
+        self.tickets.clone()
     }
 
     pub fn nodes(&self) -> NodesClient {

@@ -39,6 +39,7 @@ fn status(error: IdentityError) -> Status {
 
 /// The services that read users and move credits for their own work.
 const ACCOUNT_SERVICES: &[Service] = &[Service::Server];
+const USER_READERS: &[Service] = &[Service::Server, Service::Notify];
 
 /// Calls only the gateway makes, for clients it has not authenticated yet.
 fn gateway_only<T>(request: &Request<T>) -> Result<(), Status> {
@@ -161,8 +162,9 @@ impl IdentityRpc for IdentityService {
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Reply<pb::User> {
+        // notify-svc reads a user's address and name to write to them.
         let caller =
-            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, ACCOUNT_SERVICES)?;
+            Caller::required(&request)?.user_or_service(Scopes::ACCOUNT_READ, USER_READERS)?;
         let lookup = match request.into_inner().by {
             Some(pb::get_user_request::By::Id(id)) => UserLookup::Id(
                 UserId::new(id).ok_or_else(|| status(IdentityError::NotFound("user")))?,

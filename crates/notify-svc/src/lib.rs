@@ -1,34 +1,74 @@
-//! notify-svc: email notifications from JetStream events.
+//! notify-svc: customer communication. A durable JetStream consumer turns the business
+//! events and alerts into mails (exactly one per event and recipient), a sender delivers
+//! them over SMTP with retries, and support tickets live here, behind the
+//! `vps.notify.v1.Notify` and `Tickets` gRPC APIs.
 //!
-//! Not built yet: it serves gRPC health only, so deployments and the launcher already run
-//! it in its place. Its API arrives with its issue.
+//! Layers: `grpc` (transport, thin) -> `app` (consumer, sender, preferences, tickets) ->
+//! `store` (sea-orm); `domain` decides which event makes which mail, free of I/O.
 
-use std::net::SocketAddr;
+pub mod app;
+mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+#[doc(hidden)]
+pub mod store;
+
+use std::sync::Arc;
 
 use platform::Shutdown;
-use serde::Deserialize;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listen address.
-    pub listen: SocketAddr,
-}
+pub use config::{Config, MailConfig, SmtpConfig, Tls};
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50056)),
-        }
-    }
-}
-
+/// Starts notify-svc on `config.listen` and serves until `shutdown` triggers.
 pub async fn serve(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     let listener = platform::grpc::bind(config.listen).await?;
-    serve_on(listener, shutdown).await
+    serve_on(listener, config, shutdown).await
 }
 
-pub async fn serve_on(listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    platform::grpc::serve_health_only("notify-svc", listener, shutdown).await
+/// Serves gRPC on an already bound listener (tests bind port 0 and pass it in).
+pub async fn serve_on(
+    listener: TcpListener,
+    config: Config,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    config.check()?;
+    let mut host = platform::host::ServiceHost::new("notify-svc", shutdown.clone());
+    let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
+        &config.database_url,
+        config.database_max_connections,
+    )
+    .await?;
+    let auth = platform::auth::CallerAuth::load(platform::auth::Service::Notify, &config.caller)?;
+    let nats = match &config.nats_url {
+        Some(url) => Some(platform::outbox::connect(url.expose_secret()).await?),
+        None => None,
+    };
+    let app = app::App::new(db.clone(), &auth, Arc::new(config), shutdown.clone())?;
+    if let Some(client) = nats {
+        let js = async_nats::jetstream::new(client);
+        platform::outbox::ensure_stream(&js).await?;
+        let relay = platform::outbox::Relay::new(db, js.clone());
+        host.spawn("outbox relay", relay.run(shutdown.clone()));
+        host.spawn("event consumer", Arc::clone(&app).consume_loop(js));
+    }
+    host.spawn("mail sender", Arc::clone(&app).send_loop());
+    host.serving::<proto::notify::v1::notify_server::NotifyServer<grpc::NotifyService>>()
+        .await;
+    host.serving::<proto::notify::v1::tickets_server::TicketsServer<grpc::NotifyService>>()
+        .await;
+    let service = grpc::NotifyService::new(app);
+    let router = host
+        .grpc()?
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            service.clone().into_server(),
+            auth.verifier.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            service.into_tickets(),
+            auth.verifier,
+        ));
+    host.serve_grpc(router, listener).await
 }

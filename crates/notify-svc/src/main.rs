@@ -1,9 +1,13 @@
-//! notify-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`.
+//! notify-svc as its own process: configuration from `VPS_CONFIG` and `VPS_*`, and seed
+//! 000's `SMTP_HOST`, `SMTP_PORT`, `SMTP_USER` and `SMTP_PASS`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init("notify-svc");
-    let config: notify_svc::Config = platform::config::load()?;
+    let mut config: notify_svc::Config = platform::config::load()?;
+    config.smtp = config
+        .smtp
+        .with_seed_variables(|name| std::env::var(name).ok());
     let shutdown = platform::Shutdown::new();
     shutdown.trigger_on_signals();
     notify_svc::serve(config, shutdown).await

@@ -44,22 +44,6 @@ pub async fn serve(
         .context("gRPC server failed")
 }
 
-/// Serves only the standard gRPC health service, reporting SERVING, for a service whose API
-/// is not built yet.
-pub async fn serve_health_only(
-    name: &str,
-    listener: TcpListener,
-    shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    let router = server().add_service(health_service);
-    tracing::info!(service = name, addr = %listener.local_addr()?, "listening (health only)");
-    serve(router, listener, shutdown).await
-}
-
 /// gRPC server reflection (v1) over `descriptors` (an encoded `FileDescriptorSet`), so
 /// tools such as grpcurl can list and describe the services.
 pub fn reflection(

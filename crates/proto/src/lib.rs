@@ -30,6 +30,10 @@ pub mod events {
             pub const BACKUP_DELETED: &str = "vps.events.backup.deleted";
             pub const BACKUP_FAILED: &str = "vps.events.backup.failed";
             pub const TRAFFIC_EXCEEDED: &str = "vps.events.server.traffic_exceeded";
+            pub const TICKET_OPENED: &str = "vps.events.ticket.opened";
+            pub const TICKET_REPLIED: &str = "vps.events.ticket.replied";
+            pub const TICKET_CLOSED: &str = "vps.events.ticket.closed";
+            pub const TICKET_REOPENED: &str = "vps.events.ticket.reopened";
 
             /// A server's samples (core NATS, not kept): `vps.stats.<server_id>`.
             pub fn stats(server_id: i64) -> String {
@@ -54,6 +58,12 @@ pub mod events {
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("vps.identity.v1");
+    }
+}
+
+pub mod notify {
+    pub mod v1 {
+        tonic::include_proto!("vps.notify.v1");
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Config {
     pub billing_tick_secs: u64,
     /// How long a user whose balance ran out keeps running servers after the reminder.
     pub suspend_grace_secs: u64,
+    /// A user whose balance covers fewer days than this of their running servers gets a
+    /// low-balance reminder, once per episode; 0: none.
+    pub low_balance_days: u32,
     /// How long a guest may take to shut down cleanly before it is stopped hard.
     pub stop_grace_secs: u32,
     /// How long a finished idempotency key is remembered.
@@ -87,6 +90,7 @@ impl Default for Config {
             billing_period_secs: 3600,
             billing_tick_secs: 30,
             suspend_grace_secs: 3 * 24 * 3600,
+            low_balance_days: 3,
             stop_grace_secs: 30,
             idempotency_ttl_secs: 24 * 3600,
             faults: Vec::new(),

@@ -426,9 +426,15 @@ impl ServersRpc for ServerService {
     }
 
     async fn get_server(&self, request: Request<pb::ServerRef>) -> Reply<pb::Server> {
-        // snapshot-svc reads the servers whose snapshots it keeps, and checks their owner.
-        let caller = Caller::required(&request)?
-            .user_or_service(Scopes::SERVERS_READ, &[platform::auth::Service::Snapshot])?;
+        // snapshot-svc reads the servers whose snapshots it keeps, notify-svc those a ticket
+        // is about; both check the owner.
+        let caller = Caller::required(&request)?.user_or_service(
+            Scopes::SERVERS_READ,
+            &[
+                platform::auth::Service::Snapshot,
+                platform::auth::Service::Notify,
+            ],
+        )?;
         let key = server_key(Some(request.into_inner())).map_err(status)?;
         let view = self.app.get_server(caller, &key).await.map_err(status)?;
         Ok(Response::new(server_pb(view)))

@@ -121,9 +121,13 @@ impl Configs {
 
         self.monitor.listen = listen(Service::Monitor);
         self.monitor.database_url = database(Service::Monitor);
-        self.monitor.peers = peers;
+        self.monitor.peers = peers.clone();
         self.monitor.caller = keys.config_for(Service::Monitor);
+
         self.notify.listen = listen(Service::Notify);
+        self.notify.database_url = database(Service::Notify);
+        self.notify.peers = peers;
+        self.notify.caller = keys.config_for(Service::Notify);
     }
 }
 
@@ -183,7 +187,11 @@ pub fn spawn(
             });
         }
         Service::Notify => {
-            tasks.spawn(async move { (service, notify_svc::serve_on(listener, shutdown).await) });
+            let config = configs.notify.clone();
+            tasks.spawn(async move {
+                let result = notify_svc::serve_on(listener, config, shutdown).await;
+                (service, result)
+            });
         }
     }
     Ok(())

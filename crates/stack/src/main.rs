@@ -49,6 +49,12 @@ struct StackConfig {
     monitor_metrics_port: Option<u16>,
     /// Socket.IO connections one user may hold open at once.
     live_max_sockets_per_user: usize,
+    /// notify-svc's SMTP server (`VPS_SMTP__HOST` ...); seed 000's `SMTP_HOST`,
+    /// `SMTP_PORT`, `SMTP_USER` and `SMTP_PASS` fill in what is unset. No host: mails wait.
+    smtp: notify_svc::SmtpConfig,
+    /// Who mails come from, and the panel's address for their links.
+    mail_from: Option<String>,
+    panel_url: Option<String>,
 }
 
 impl Default for StackConfig {
@@ -73,6 +79,9 @@ impl Default for StackConfig {
             monitor_interval_ms: monitor_svc::Config::default().interval_ms,
             monitor_metrics_port: None,
             live_max_sockets_per_user: gateway::config::LiveConfig::default().max_sockets_per_user,
+            smtp: notify_svc::SmtpConfig::default(),
+            mail_from: None,
+            panel_url: None,
         }
     }
 }
@@ -161,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
     configs.server.nats_url = Some(SecretString::from(events_url.clone()));
     configs.snapshot.nats_url = Some(SecretString::from(events_url.clone()));
     configs.monitor.nats_url = Some(SecretString::from(events_url.clone()));
+    configs.notify.nats_url = Some(SecretString::from(events_url.clone()));
     configs.gateway.nats_url = Some(SecretString::from(events_url));
     configs.gateway.live.max_sockets_per_user = config.live_max_sockets_per_user;
     configs.monitor.interval_ms = config.monitor_interval_ms;
@@ -172,6 +182,17 @@ async fn main() -> anyhow::Result<()> {
     configs.monitor.metrics_listen = config
         .monitor_metrics_port
         .map(|port| SocketAddr::new(config.internal_host, port));
+    configs.notify.smtp = config
+        .smtp
+        .clone()
+        .with_seed_variables(|name| std::env::var(name).ok());
+    if let Some(from) = &config.mail_from {
+        configs.notify.mail.from.clone_from(from);
+    }
+    configs.notify.mail.panel_url = config
+        .panel_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", listeners.addr(Service::Gateway)));
     configs.snapshot.backup_target.path = data_dir.join("backups");
     configs.server.catalog_path = Some(catalog_path);
     configs.server.secrets_key = Some(SecretString::from(server_key));

@@ -564,3 +564,111 @@ impl Drop for FakePve {
         let _ = self.child.wait();
     }
 }
+
+/// An SMTP server on loopback (aiosmtpd, from PyPI) that keeps every mail it receives;
+/// stopped when dropped. It can be stopped and started again on the same port.
+pub struct Smtp {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    auth: Option<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    /// Starts it on a free port; with `auth`, it requires that user and password.
+    pub fn start(auth: Option<(&str, &str)>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut smtp = Self {
+            child: None,
+            port,
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            dir: tempfile::tempdir().expect("dir"),
+        };
+        smtp.resume();
+        smtp
+    }
+
+    /// Stops accepting mail (the port refuses connections).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port.
+    pub fn resume(&mut self) {
+        use std::io::BufRead as _;
+        self.stop();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py");
+        let mut command = std::process::Command::new("python3");
+        command
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(self.dir.path().join("mails.jsonl"));
+        if let Some((user, pass)) = &self.auth {
+            command.arg("--auth").arg(format!("{user}:{pass}"));
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs aiosmtpd (pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        self.child = Some(child);
+    }
+
+    /// notify-svc's SMTP settings for this server (plain, on loopback).
+    pub fn config(&self) -> notify_svc::SmtpConfig {
+        notify_svc::SmtpConfig {
+            host: "127.0.0.1".to_owned(),
+            port: self.port,
+            tls: notify_svc::Tls::None,
+            user: self.auth.as_ref().map(|(u, _)| u.clone()),
+            pass: self
+                .auth
+                .as_ref()
+                .map(|(_, p)| secrecy::SecretString::from(p.clone())),
+            timeout_secs: 5,
+        }
+    }
+
+    /// Every mail received so far, in order: `from`, `to`, `subject`, `message_id`,
+    /// `text`, `html`, `rcpt_tos`, `auth`.
+    pub fn mails(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("mails.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a mail record"))
+            .collect()
+    }
+
+    /// Waits until `count` mails match `wanted`; those mails.
+    pub async fn wait_for(&self, count: usize, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        for _ in 0..300 {
+            let found: Vec<Value> = self.mails().into_iter().filter(|m| wanted(m)).collect();
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{count} matching mails did not arrive; the server has: {:#?}",
+            self.mails()
+        );
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -116,6 +116,7 @@ pub struct Options {
     pub server: server_svc::Config,
     pub snapshot: snapshot_svc::Config,
     pub monitor: monitor_svc::Config,
+    pub notify: notify_svc::Config,
     /// Extra routes mounted on the gateway under its middleware.
     pub extra_routes: Router<AppState>,
 }
@@ -152,6 +153,16 @@ impl Default for Options {
                     ..monitor_svc::AlertConfig::default()
                 },
                 ..monitor_svc::Config::default()
+            },
+            // Mail is looked for every 100 ms and retried after 200 ms, 400 ms ... 2 s.
+            notify: notify_svc::Config {
+                mail: notify_svc::MailConfig {
+                    send_interval_ms: 100,
+                    retry_base_ms: 200,
+                    retry_max_secs: 2,
+                    ..notify_svc::MailConfig::default()
+                },
+                ..notify_svc::Config::default()
             },
             extra_routes: Router::new(),
         }
@@ -206,6 +217,7 @@ pub struct TestApp {
     pub server_url: String,
     pub snapshot_url: String,
     pub monitor_url: String,
+    pub notify_url: String,
     pub http: reqwest::Client,
     pub database_url: String,
     /// server-svc's configuration, as started (tests restart it to test resumption).
@@ -214,14 +226,18 @@ pub struct TestApp {
     pub snapshot_config: snapshot_svc::Config,
     /// monitor-svc's configuration, as started.
     pub monitor_config: monitor_svc::Config,
+    /// notify-svc's configuration, as started.
+    pub notify_config: notify_svc::Config,
     shutdown: Shutdown,
     server_shutdown: Shutdown,
     snapshot_shutdown: Shutdown,
+    notify_shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.notify_shutdown.trigger();
         self.snapshot_shutdown.trigger();
         self.server_shutdown.trigger();
         self.shutdown.trigger();
@@ -291,6 +307,7 @@ impl TestApp {
             Service::Server,
             Service::Snapshot,
             Service::Monitor,
+            Service::Notify,
         ] {
             let url = backend.database_url(dir.path(), service.name()).await;
             databases.insert(service, url);
@@ -332,7 +349,7 @@ impl TestApp {
                 ..options.snapshot
             },
             monitor: options.monitor,
-            ..stack::Configs::default()
+            notify: options.notify,
         };
         configs.wire(&listeners, &keys, |service| {
             databases.get(&service).cloned().unwrap_or_default()
@@ -343,6 +360,7 @@ impl TestApp {
         let server_url = peers.server.clone();
         let snapshot_url = peers.snapshot.clone();
         let monitor_url = peers.monitor.clone();
+        let notify_url = peers.notify.clone();
         let database_url = configs.identity.database_url.clone();
 
         // server-svc runs under its own shutdown (tests restart it), and the gateway with
@@ -361,6 +379,14 @@ impl TestApp {
             snapshot_listener,
             configs.snapshot.clone(),
             snapshot_shutdown.clone(),
+        );
+        // So does notify-svc (tests stop it mid-way).
+        let notify_listener = listeners.take(Service::Notify).expect("notify-svc");
+        let notify_shutdown = Shutdown::new();
+        spawn_notify_svc(
+            notify_listener,
+            configs.notify.clone(),
+            notify_shutdown.clone(),
         );
         let gateway_listener = listeners.take(Service::Gateway).expect("gateway");
         let base = start_gateway(
@@ -389,6 +415,7 @@ impl TestApp {
         let server_config = configs.server;
         let snapshot_config = configs.snapshot;
         let monitor_config = configs.monitor;
+        let notify_config = configs.notify;
         let app = Self {
             base,
             keys,
@@ -397,14 +424,17 @@ impl TestApp {
             server_url,
             snapshot_url,
             monitor_url,
+            notify_url,
             http: reqwest::Client::new(),
             database_url,
             server_config,
             snapshot_config,
             monitor_config,
+            notify_config,
             shutdown,
             server_shutdown,
             snapshot_shutdown,
+            notify_shutdown,
             _dir: dir,
         };
         app.wait_until_ready(ready_rx).await;
@@ -445,6 +475,31 @@ impl TestApp {
         spawn_server_svc(listener, config.clone(), self.server_shutdown.clone());
         self.server_config = config;
         self.wait_for_server_svc().await;
+    }
+
+    /// Stops notify-svc (as a deployment does: it drains and stops consuming).
+    pub fn stop_notify_svc(&self) {
+        self.notify_shutdown.trigger();
+    }
+
+    /// Starts notify-svc again (after [`TestApp::stop_notify_svc`], or in place of the
+    /// running one) on the same address and database, with `change` applied.
+    pub async fn restart_notify_svc(&mut self, change: impl FnOnce(&mut notify_svc::Config)) {
+        self.notify_shutdown.trigger();
+        let mut config = self.notify_config.clone();
+        change(&mut config);
+        let mut listener = None;
+        for _ in 0..200 {
+            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
+                listener = Some(bound);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let listener = listener.expect("notify-svc's address is free again");
+        self.notify_shutdown = Shutdown::new();
+        spawn_notify_svc(listener, config.clone(), self.notify_shutdown.clone());
+        self.notify_config = config;
     }
 
     /// Stops snapshot-svc (its sagas stop at their next step boundary, its scheduler with
@@ -804,6 +859,18 @@ fn spawn_snapshot_svc(
     tokio::spawn(async move {
         if let Err(e) = snapshot_svc::serve_on(listener, config, shutdown).await {
             eprintln!("snapshot-svc stopped: {e:#}");
+        }
+    });
+}
+
+fn spawn_notify_svc(
+    listener: tokio::net::TcpListener,
+    config: notify_svc::Config,
+    shutdown: Shutdown,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = notify_svc::serve_on(listener, config, shutdown).await {
+            eprintln!("notify-svc stopped: {e:#}");
         }
     });
 }

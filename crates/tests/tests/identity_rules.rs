@@ -212,33 +212,22 @@ async fn services_report_serving_health() {
         reply.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
-
-    // A service that is not built yet serves health only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let shutdown = platform::Shutdown::new();
-    let server = tokio::spawn(notify_svc::serve_on(listener, shutdown.clone()));
-    let mut health = loop {
-        if let Ok(channel) = channel(&url).await {
-            break HealthClient::new(channel);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let reply = health
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .expect("health")
-        .into_inner();
-    assert_eq!(
-        reply.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
-    shutdown.trigger();
-    server.await.expect("join").expect("clean stop");
+    // notify-svc reports both of its services.
+    let mut health = HealthClient::new(channel(&app.notify_url).await.expect("connect"));
+    for service in ["vps.notify.v1.Notify", "vps.notify.v1.Tickets"] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(
+            reply.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
 }
 
 async fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {

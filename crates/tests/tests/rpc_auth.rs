@@ -61,6 +61,7 @@ fn rpcs() -> Vec<Rpc> {
             "vps.server.v1" => Service::Server,
             "vps.snapshot.v1" => Service::Snapshot,
             "vps.monitor.v1" => Service::Monitor,
+            "vps.notify.v1" => Service::Notify,
             other => panic!("a package this test does not know: {other}"),
         };
         for service in &file.service {
@@ -165,6 +166,7 @@ async fn every_rpc_refuses_callers_it_cannot_verify() {
             Service::Node => &app.node_url,
             Service::Snapshot => &app.snapshot_url,
             Service::Monitor => &app.monitor_url,
+            Service::Notify => &app.notify_url,
             _ => &app.server_url,
         };
         let channel = platform::grpc::channel(url).expect("channel");

@@ -547,21 +547,33 @@ async fn billing_charges_hourly_then_reminds_then_suspends() {
 
     let events = outbox(&app).await;
     let subjects: Vec<&str> = events.iter().map(|(s, _)| s.as_str()).collect();
-    let reminders = subjects
-        .iter()
-        .filter(|s| **s == "vps.events.billing.payment_reminder")
-        .count();
-    assert_eq!(reminders, 1, "one reminder per episode: {subjects:?}");
-    let reminder_at = subjects
-        .iter()
-        .position(|s| *s == "vps.events.billing.payment_reminder");
+    // First a warning that the balance runs low, then the overdue notice, each once per
+    // episode, both before the suspension.
+    let stage_at = |stage: &str| {
+        let at: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (s, p))| s == "vps.events.billing.payment_reminder" && p["stage"] == stage)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            at.len(),
+            1,
+            "one {stage} reminder per episode: {subjects:?}"
+        );
+        at[0]
+    };
+    let low_at = stage_at("low_balance");
+    let overdue_at = stage_at("overdue");
     let suspended_at = subjects
         .iter()
-        .position(|s| *s == "vps.events.server.suspended");
+        .position(|s| *s == "vps.events.server.suspended")
+        .expect("suspended");
     assert!(
-        reminder_at.is_some() && suspended_at.is_some() && reminder_at < suspended_at,
-        "the reminder comes first: {subjects:?}"
+        low_at < overdue_at && overdue_at < suspended_at,
+        "warned, then reminded, then suspended: {subjects:?}"
     );
+    assert_eq!(events[low_at].1["daysLeft"], 0, "{:?}", events[low_at]);
     assert!(subjects.contains(&"vps.events.server.created"));
     let ids: HashSet<&str> = events
         .iter()

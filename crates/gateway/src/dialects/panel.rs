@@ -8,6 +8,7 @@ mod quotas;
 mod servers;
 mod service_accounts;
 mod snapshots;
+mod tickets;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -75,6 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(snapshots::routes())
         .merge(service_accounts::routes())
         .merge(quotas::routes())
+        .merge(tickets::routes())
 }
 
 pub fn timestamp(ms: i64) -> Option<String> {

@@ -52,6 +52,9 @@ impl App {
         if let Err(error) = self.bill_once().await {
             tracing::warn!(error = %platform::grpc::chain(&error), "billing pass failed; retrying next tick");
         }
+        if let Err(error) = self.warn_low_balances().await {
+            tracing::warn!(error = %platform::grpc::chain(&error), "checking balances failed; retrying next tick");
+        }
         if let Err(error) = self.expire_idempotency_keys().await {
             tracing::warn!(error = %platform::grpc::chain(&error), "expiring idempotency keys failed");
         }
@@ -143,6 +146,34 @@ impl App {
             }
         }
         Ok(pass)
+    }
+
+    /// Reminds each user whose balance covers fewer than `low_balance_days` of their running
+    /// servers, once per episode; the episode ends when the balance covers them again.
+    /// Users already overdue are reminded as such by [`App::bill_once`]. How many were
+    /// reminded (or re-confirmed) this pass.
+    pub async fn warn_low_balances(&self) -> Result<usize> {
+        let days = self.config.low_balance_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let periods_per_day = (86_400_000 / self.billing_period_ms()).max(1);
+        let mut low = 0;
+        for (owner_id, per_period) in store::servers::running_prices(&self.db).await? {
+            let balance = self.balance_of(owner_id).await?;
+            let per_day = per_period.saturating_mul(periods_per_day).max(1);
+            let days_left = u32::try_from(balance.max(0) / per_day).unwrap_or(u32::MAX);
+            if days_left >= days {
+                store::servers::end_low_balance(&self.db, owner_id).await?;
+                continue;
+            }
+            let txn = platform::db::begin_write(&self.db).await?;
+            let since = store::servers::low_balance_since(&txn, owner_id, now_ms()).await?;
+            events::low_balance(&txn, owner_id, since, balance, per_period, days_left).await?;
+            txn.commit().await?;
+            low += 1;
+        }
+        Ok(low)
     }
 
     /// When the owner's current overdue episode began (the earliest of their servers).

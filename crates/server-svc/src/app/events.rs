@@ -67,6 +67,36 @@ pub async fn payment_reminder<C: ConnectionTrait>(
         owner_id,
         balance,
         needed,
+        stage: "overdue".to_owned(),
+        days_left: 0,
+    };
+    if platform::outbox::contains(db, id).await? {
+        return Ok(());
+    }
+    platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, &event).await
+}
+
+/// Enqueues a low-balance reminder for a user, once per episode (the id is derived from
+/// the user and when the balance first fell short).
+pub async fn low_balance<C: ConnectionTrait>(
+    db: &C,
+    owner_id: i64,
+    since: i64,
+    balance: i64,
+    per_period: i64,
+    days_left: u32,
+) -> Result<(), DbErr> {
+    let id = derived_id(&format!("low-balance:{owner_id}:{since}"));
+    let event = ev::PaymentReminder {
+        id: id.to_string(),
+        version: ev::VERSION,
+        r#type: "payment_reminder".to_owned(),
+        at: chrono::Utc::now().to_rfc3339(),
+        owner_id,
+        balance,
+        needed: per_period,
+        stage: "low_balance".to_owned(),
+        days_left,
     };
     if platform::outbox::contains(db, id).await? {
         return Ok(());

@@ -204,3 +204,21 @@ pub mod quota {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod balance_warning {
+    use sea_orm::entity::prelude::*;
+
+    /// A user whose balance covers fewer days than the deployment warns at, since when.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "balance_warnings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub owner_id: i64,
+        pub since: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

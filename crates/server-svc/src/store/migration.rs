@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::lease::CreateLeases),
             Box::new(PlanLimits),
             Box::new(TrafficActions),
+            Box::new(BalanceWarnings),
         ]
     }
 }
@@ -422,6 +423,40 @@ impl MigrationTrait for Quotas {
                     .col(big_integer(QuotaTable::MemoryMb))
                     .col(big_integer(QuotaTable::Addresses))
                     .col(big_integer(QuotaTable::UpdatedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Users whose balance covers fewer days than the deployment warns at, since when: one
+/// low-balance reminder per episode.
+struct BalanceWarnings;
+
+impl MigrationName for BalanceWarnings {
+    fn name(&self) -> &str {
+        "m20261130_000005_balance_warnings"
+    }
+}
+
+#[derive(DeriveIden)]
+enum BalanceWarningsTable {
+    #[sea_orm(iden = "balance_warnings")]
+    Table,
+    OwnerId,
+    Since,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for BalanceWarnings {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(BalanceWarningsTable::Table)
+                    .if_not_exists()
+                    .col(big_integer(BalanceWarningsTable::OwnerId).primary_key())
+                    .col(big_integer(BalanceWarningsTable::Since))
                     .to_owned(),
             )
             .await

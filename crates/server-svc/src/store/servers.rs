@@ -390,3 +390,67 @@ pub async fn settle_unknown<C: ConnectionTrait>(
         .await?;
     Ok(done.rows_affected == 1)
 }
+
+/// What each owner's running, paying servers cost per billing period together (owners in an
+/// overdue episode left out: they are reminded as overdue).
+pub async fn running_prices<C: ConnectionTrait>(db: &C) -> Result<Vec<(i64, i64)>, DbErr> {
+    let running = [
+        ServerState::Running,
+        ServerState::Starting,
+        ServerState::Stopping,
+        ServerState::Rebooting,
+        ServerState::Restoring,
+    ]
+    .map(ServerState::as_str);
+    let rows = server::Entity::find()
+        .filter(server::Column::DeletedAt.is_null())
+        .filter(server::Column::Status.is_in(running))
+        .filter(server::Column::HourlyPrice.gt(0))
+        .all(db)
+        .await?;
+    let overdue: std::collections::HashSet<i64> = server::Entity::find()
+        .filter(server::Column::DeletedAt.is_null())
+        .filter(server::Column::OverdueSince.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.owner_id)
+        .collect();
+    let mut sums = std::collections::BTreeMap::<i64, i64>::new();
+    for s in rows.into_iter().filter(|s| !overdue.contains(&s.owner_id)) {
+        *sums.entry(s.owner_id).or_default() += s.hourly_price;
+    }
+    Ok(sums.into_iter().collect())
+}
+
+/// When `owner_id`'s low-balance episode began, starting one now if none is open.
+pub async fn low_balance_since<C: ConnectionTrait>(
+    db: &C,
+    owner_id: i64,
+    now_ms: i64,
+) -> Result<i64, DbErr> {
+    use super::entity::balance_warning;
+    balance_warning::Entity::insert(balance_warning::ActiveModel {
+        owner_id: sea_orm::Set(owner_id),
+        since: sea_orm::Set(now_ms),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(balance_warning::Column::OwnerId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(balance_warning::Entity::find_by_id(owner_id)
+        .one(db)
+        .await?
+        .map_or(now_ms, |w| w.since))
+}
+
+/// Ends `owner_id`'s low-balance episode, if one is open.
+pub async fn end_low_balance<C: ConnectionTrait>(db: &C, owner_id: i64) -> Result<(), DbErr> {
+    super::entity::balance_warning::Entity::delete_by_id(owner_id)
+        .exec(db)
+        .await?;
+    Ok(())
+}

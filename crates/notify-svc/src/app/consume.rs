@@ -1,0 +1,173 @@
+//! The durable consumers: every event and alert becomes at most one mail per recipient.
+//!
+//! Exactly once: a mail is keyed by its event's id and recipient, so an event delivered
+//! twice (a redelivery after a crash before the ack, a second replica) finds its mail kept
+//! and makes none. The ack follows the commit; an event whose mail cannot be made now
+//! (identity-svc away) is handed back to JetStream to come again later.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures_util::StreamExt as _;
+use sea_orm::Set;
+
+use super::{App, now_ms};
+use crate::domain::{self, Kind};
+use crate::error::{NotifyError, Result};
+use crate::store::{self, entity::mail};
+
+/// The durable consumers' names: shared by every replica, so each event goes to one.
+pub const EVENTS_CONSUMER: &str = "notify-svc";
+pub const ALERTS_CONSUMER: &str = "notify-svc-alerts";
+
+/// How long an event that could not be taken waits before it comes again.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+impl App {
+    /// Consumes both streams until shutdown; a broken subscription is opened again.
+    pub async fn consume_loop(self: Arc<Self>, js: jetstream::Context) {
+        let streams = [
+            (platform::outbox::STREAM, EVENTS_CONSUMER),
+            (platform::outbox::ALERTS_STREAM, ALERTS_CONSUMER),
+        ];
+        let loops = streams.map(|(stream, durable)| {
+            let app = Arc::clone(&self);
+            let js = js.clone();
+            async move {
+                while !app.shutdown.is_triggered() {
+                    if let Err(error) = app.consume(&js, stream, durable).await {
+                        tracing::warn!(stream, error = %format!("{error:#}"), "consuming events failed; trying again");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = app.shutdown.wait() => {}
+                        }
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(loops).await;
+    }
+
+    async fn consume(
+        &self,
+        js: &jetstream::Context,
+        stream: &str,
+        durable: &str,
+    ) -> anyhow::Result<()> {
+        let consumer = js
+            .get_stream(stream)
+            .await?
+            .get_or_create_consumer(
+                durable,
+                pull::Config {
+                    durable_name: Some(durable.to_owned()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut messages = consumer.messages().await?;
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                () = self.shutdown.wait() => return Ok(()),
+            };
+            let Some(message) = next else {
+                return Ok(());
+            };
+            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ack = match self.take(&message.subject, &message.payload).await {
+                Ok(()) => AckKind::Ack,
+                Err(NotifyError::Invalid { message: why, .. }) => {
+                    // Not an event this version can read: kept out of the way, and said.
+                    tracing::error!(subject = %message.subject, why, "an unreadable event was dropped");
+                    AckKind::Term
+                }
+                Err(error) => {
+                    tracing::warn!(subject = %message.subject, error = %platform::grpc::chain(&error), "an event waits to be taken again");
+                    AckKind::Nak(Some(RETRY_AFTER))
+                }
+            };
+            message
+                .ack_with(ack)
+                .await
+                .map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
+        }
+    }
+
+    /// Makes the mail an event calls for, if any (and if it is not made already).
+    pub async fn take(&self, subject: &str, payload: &[u8]) -> Result<()> {
+        let intent = domain::mail_for(subject, payload)
+            .map_err(|e| NotifyError::invalid("event", e.to_string()))?;
+        let Some(intent) = intent else {
+            return Ok(());
+        };
+        let key = format!("{}:{}", intent.event_id, intent.user_id);
+        if intent.kind.optional() {
+            let off = store::disabled_kinds(&self.db, intent.user_id).await?;
+            if off.iter().any(|k| k == intent.kind.as_str()) {
+                return Ok(());
+            }
+        }
+        if intent.kind == Kind::Alert {
+            let day_ago = now_ms() - 24 * 3600 * 1000;
+            let sent =
+                store::mails_since(&self.db, intent.user_id, Kind::Alert.as_str(), day_ago).await?;
+            if sent >= u64::from(self.config.mail.alert_daily_cap) {
+                tracing::info!(
+                    user = intent.user_id,
+                    "alert mail over the daily cap; not sent"
+                );
+                return Ok(());
+            }
+        }
+        let Some(user) = self.user(intent.user_id).await? else {
+            // The user is gone: nobody to write to.
+            return Ok(());
+        };
+        let mut facts = intent.facts.clone();
+        if let Some(object) = facts.as_object_mut() {
+            object.insert(
+                "user".to_owned(),
+                serde_json::json!({"id": user.id, "username": user.username}),
+            );
+            object.insert(
+                "panel_url".to_owned(),
+                self.config.mail.panel_url.trim_end_matches('/').into(),
+            );
+        }
+        let rendered = self
+            .templates
+            .render(intent.kind, &facts)
+            .map_err(NotifyError::Internal)?;
+        let now = now_ms();
+        let new = store::insert_mail(
+            &self.db,
+            mail::ActiveModel {
+                uuid: Set(uuid::Uuid::now_v7().to_string()),
+                key: Set(key),
+                event_id: Set(intent.event_id),
+                user_id: Set(intent.user_id),
+                kind: Set(intent.kind.as_str().to_owned()),
+                recipient: Set(user.email),
+                subject: Set(rendered.subject),
+                text_body: Set(rendered.text),
+                html_body: Set(rendered.html),
+                state: Set(store::PENDING.to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                last_error: Set(String::new()),
+                created_at: Set(now),
+                sent_at: Set(None),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if !new {
+            tracing::debug!(subject, "an event came again; its mail is already made");
+        }
+        Ok(())
+    }
+}
