@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
 # installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL from Debian; the
-# fakepve Proxmox VE test server and moto's S3 server from PyPI; socket.io-client from npm), starts lxc-net and a throw-away PostgreSQL
+# fakepve Proxmox VE test server, moto's S3 server, aiosmtpd and the Standard Webhooks library
+# from PyPI; socket.io-client from npm), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,12 @@ fi
 if ! python3 -c 'import moto, flask, flask_cors, sys; sys.exit(moto.__version__ != "5.2.5")' >/dev/null 2>&1; then
   echo "==> installing moto (S3)"
   python3 -m pip install --quiet --disable-pip-version-check 'moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.2'
+fi
+
+# notify-svc's tests: an SMTP server (aiosmtpd) and the Standard Webhooks reference library.
+if ! python3 -c 'import aiosmtpd, standardwebhooks, sys; sys.exit(aiosmtpd.__version__ != "1.4.6")' >/dev/null 2>&1; then
+  echo "==> installing aiosmtpd and standardwebhooks"
+  python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' 'standardwebhooks==1.1.0'
 fi
 
 # socket.io-client, at the version its lock file pins.
