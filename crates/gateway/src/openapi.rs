@@ -21,6 +21,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "servers", description = "Servers, tasks and the catalog (panel dialect, seed 000)"),
         (name = "snapshots", description = "Snapshots (seed 000), backups and backup schedules (panel dialect)"),
         (name = "support", description = "Support tickets, email preferences and the mail log (panel dialect)"),
+        (name = "webhooks", description = "Signed event deliveries to your endpoints (Standard Webhooks; panel dialect)"),
         (name = "vpsorg", description = "VPS.org-compatible servers, snapshots and backups API (seeds 002 and 004)"),
         (name = "cvm", description = "CVM-compatible client API (seed 003)"),
         (name = "skyport", description = "Skyport-compatible API (seed 001)"),

@@ -30,6 +30,9 @@ pub type NotifyClient = proto::notify::v1::notify_client::NotifyClient<
 pub type TicketsClient = proto::notify::v1::tickets_client::TicketsClient<
     InterceptedService<Channel, platform::auth::Sign>,
 >;
+pub type WebhooksClient = proto::notify::v1::webhooks_client::WebhooksClient<
+    InterceptedService<Channel, platform::auth::Sign>,
+>;
 pub type SnapshotsClient = proto::snapshot::v1::snapshots_client::SnapshotsClient<
     InterceptedService<Channel, platform::auth::Sign>,
 >;
@@ -41,6 +44,7 @@ pub struct AppState {
     pub snapshots: SnapshotsClient,
     pub notify: NotifyClient,
     pub tickets: TicketsClient,
+    pub webhooks: WebhooksClient,
     pub nodes: NodesClient,
     pub consoles: ConsolesClient,
     pub auth: Authenticator,
@@ -89,6 +93,10 @@ impl AppState {
             caller_auth.sign_for(Service::Notify),
         );
         let tickets = proto::notify::v1::tickets_client::TicketsClient::with_interceptor(
+            notify_channel.clone(),
+            caller_auth.sign_for(Service::Notify),
+        );
+        let webhooks = proto::notify::v1::webhooks_client::WebhooksClient::with_interceptor(
             notify_channel,
             caller_auth.sign_for(Service::Notify),
         );
@@ -96,6 +104,7 @@ impl AppState {
             identity,
             notify,
             tickets,
+            webhooks,
             servers,
             snapshots,
             nodes,
@@ -125,6 +134,10 @@ impl AppState {
 
     pub fn tickets(&self) -> TicketsClient {
         self.tickets.clone()
+    }
+
+    pub fn webhooks(&self) -> WebhooksClient {
+        self.webhooks.clone()
     }
 
     pub fn nodes(&self) -> NodesClient {

@@ -21,6 +21,40 @@ pub struct Config {
     pub caller: platform::auth::KeyConfig,
     pub smtp: SmtpConfig,
     pub mail: MailConfig,
+    pub webhooks: WebhookConfig,
+    /// 32 bytes, base64: seals webhooks' signing secrets at rest. Without it no webhook can
+    /// be registered.
+    pub secrets_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    /// Lets endpoints reach loopback, private and link-local addresses, and plain http.
+    /// For a deployment whose receivers live on its own network (and for tests); off, any
+    /// such destination is refused at registration and at every attempt.
+    pub allow_internal_destinations: bool,
+    /// The waits between attempts, in seconds; when they are spent the delivery has failed.
+    /// The default spans about three days.
+    pub retry_schedule_secs: Vec<u64>,
+    /// How long a receiver may take to answer.
+    pub timeout_secs: u64,
+    /// Endpoints one user may register.
+    pub max_per_user: u32,
+    /// How often the deliverer looks for due deliveries.
+    pub deliver_interval_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_internal_destinations: false,
+            retry_schedule_secs: crate::domain::webhooks::DEFAULT_SCHEDULE.to_vec(),
+            timeout_secs: 10,
+            max_per_user: 20,
+            deliver_interval_ms: 1000,
+        }
+    }
 }
 
 /// The SMTP server mail goes through. Seed 000's `SMTP_HOST`, `SMTP_PORT`, `SMTP_USER` and
@@ -82,6 +116,8 @@ impl Default for Config {
             caller: platform::auth::KeyConfig::default(),
             smtp: SmtpConfig::default(),
             mail: MailConfig::default(),
+            webhooks: WebhookConfig::default(),
+            secrets_key: None,
         }
     }
 }

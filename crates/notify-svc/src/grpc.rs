@@ -7,6 +7,7 @@ use platform::grpc::to_status;
 use proto::notify::v1 as pb;
 use proto::notify::v1::notify_server::{Notify as NotifyRpc, NotifyServer};
 use proto::notify::v1::tickets_server::{Tickets as TicketsRpc, TicketsServer};
+use proto::notify::v1::webhooks_server::{Webhooks as WebhooksRpc, WebhooksServer};
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, READ, WRITE};
@@ -27,6 +28,10 @@ impl NotifyService {
 
     pub fn into_tickets(self) -> TicketsServer<Self> {
         TicketsServer::new(self)
+    }
+
+    pub fn into_webhooks(self) -> WebhooksServer<Self> {
+        WebhooksServer::new(self)
     }
 }
 
@@ -160,6 +165,102 @@ impl TicketsRpc for NotifyService {
         let status = ticket_status(r.status)?;
         self.app
             .set_ticket_status(caller, r.id, status)
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+}
+
+#[tonic::async_trait]
+impl WebhooksRpc for NotifyService {
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Reply<pb::CreatedWebhook> {
+        let caller = Caller::required(&request)?.require_user(WRITE)?;
+        let r = request.into_inner();
+        self.app
+            .create_webhook(caller, &r.url, &r.event_types, r.all)
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Reply<pb::ListWebhooksResponse> {
+        let caller = Caller::required(&request)?.require_user(READ)?;
+        let r = request.into_inner();
+        let (webhooks, next_page_token) = self
+            .app
+            .list_webhooks(caller, r.limit, &r.page_token)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ListWebhooksResponse {
+            webhooks,
+            next_page_token,
+        }))
+    }
+
+    async fn get_webhook(&self, request: Request<pb::WebhookRef>) -> Reply<pb::Webhook> {
+        let caller = Caller::required(&request)?.require_user(READ)?;
+        let id = request.into_inner().id;
+        self.app
+            .get_webhook(caller, id)
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+
+    async fn update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Reply<pb::Webhook> {
+        let caller = Caller::required(&request)?.require_user(WRITE)?;
+        let r = request.into_inner();
+        self.app
+            .update_webhook(caller, r)
+            .await
+            .map(Response::new)
+            .map_err(|e| to_status(&e))
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::WebhookRef>,
+    ) -> Reply<pb::DeleteWebhookResponse> {
+        let caller = Caller::required(&request)?.require_user(WRITE)?;
+        let id = request.into_inner().id;
+        self.app
+            .delete_webhook(caller, id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::DeleteWebhookResponse {}))
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Reply<pb::ListDeliveriesResponse> {
+        let caller = Caller::required(&request)?.require_user(READ)?;
+        let r = request.into_inner();
+        let (deliveries, next_page_token) = self
+            .app
+            .list_deliveries(caller, r.webhook_id, r.limit, &r.page_token)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ListDeliveriesResponse {
+            deliveries,
+            next_page_token,
+        }))
+    }
+
+    async fn replay_delivery(&self, request: Request<pb::DeliveryRef>) -> Reply<pb::Delivery> {
+        let caller = Caller::required(&request)?.require_user(WRITE)?;
+        let id = request.into_inner().id;
+        self.app
+            .replay_delivery(caller, id)
             .await
             .map(Response::new)
             .map_err(|e| to_status(&e))

@@ -1,7 +1,8 @@
 //! notify-svc: customer communication. A durable JetStream consumer turns the business
 //! events and alerts into mails (exactly one per event and recipient), a sender delivers
 //! them over SMTP with retries, and support tickets live here, behind the
-//! `vps.notify.v1.Notify` and `Tickets` gRPC APIs.
+//! `vps.notify.v1.Notify`, `Tickets` and `Webhooks` gRPC APIs. Webhooks follow the
+//! Standard Webhooks specification.
 //!
 //! Layers: `grpc` (transport, thin) -> `app` (consumer, sender, preferences, tickets) ->
 //! `store` (sea-orm); `domain` decides which event makes which mail, free of I/O.
@@ -55,9 +56,12 @@ pub async fn serve_on(
         host.spawn("event consumer", Arc::clone(&app).consume_loop(js));
     }
     host.spawn("mail sender", Arc::clone(&app).send_loop());
+    host.spawn("webhook deliverer", Arc::clone(&app).deliver_loop());
     host.serving::<proto::notify::v1::notify_server::NotifyServer<grpc::NotifyService>>()
         .await;
     host.serving::<proto::notify::v1::tickets_server::TicketsServer<grpc::NotifyService>>()
+        .await;
+    host.serving::<proto::notify::v1::webhooks_server::WebhooksServer<grpc::NotifyService>>()
         .await;
     let service = grpc::NotifyService::new(app);
     let router = host
@@ -67,7 +71,11 @@ pub async fn serve_on(
             auth.verifier.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            service.into_tickets(),
+            service.clone().into_tickets(),
+            auth.verifier.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            service.into_webhooks(),
             auth.verifier,
         ));
     host.serve_grpc(router, listener).await

@@ -124,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .map(|key| SecretString::from(key.trim().to_owned()));
     let server_key = kept_secret(&data_dir.join("secrets/server-key"))?;
+    // notify-svc's own key, for webhooks' signing secrets.
+    let notify_key = kept_secret(&data_dir.join("secrets/notify-key"))?;
     let (admin_password, fresh_password) = admin_password(&data_dir.join("admin-password"))?;
     // Each service signs its caller tokens with its own key and trusts the others' public keys.
     let keys = KeySet::kept_in(&data_dir.join("secrets/caller"))?;
@@ -182,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
     configs.monitor.metrics_listen = config
         .monitor_metrics_port
         .map(|port| SocketAddr::new(config.internal_host, port));
+    configs.notify.secrets_key = Some(SecretString::from(notify_key));
     configs.notify.smtp = config
         .smtp
         .clone()

@@ -672,3 +672,96 @@ impl Drop for Smtp {
         self.stop();
     }
 }
+
+/// A webhook receiver on loopback that verifies every delivery with the Standard Webhooks
+/// reference library (PyPI) and keeps what it received; stopped when dropped.
+pub struct WebhookReceiver {
+    child: std::process::Child,
+    pub base: String,
+    dir: tempfile::TempDir,
+}
+
+impl WebhookReceiver {
+    pub fn start() -> Self {
+        use std::io::BufRead as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = tempfile::tempdir().expect("dir");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/webhook_receiver.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the receiver (pip install standardwebhooks)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        assert_eq!(line.trim(), "ready", "the webhook receiver did not start");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    fn update(&self, file: &str, path: &str, value: Value) {
+        let file = self.dir.path().join(file);
+        let mut all: Value = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        all[path] = value;
+        std::fs::write(&file, all.to_string()).expect("write");
+    }
+
+    /// The secret deliveries to `path` are verified with.
+    pub fn secret(&self, path: &str, secret: &str) {
+        self.update("secrets.json", path, Value::from(secret));
+    }
+
+    /// The statuses `path` answers with, in order (then 200).
+    pub fn statuses(&self, path: &str, statuses: &[u16]) {
+        self.update("statuses.json", path, serde_json::json!(statuses));
+    }
+
+    /// What arrived, in order: `path`, `verified`, `error`, `id`, `status`, `body`.
+    pub fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("received.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record"))
+            .collect()
+    }
+
+    /// Waits until `count` requests to `path` arrived; those requests.
+    pub async fn wait_for(&self, path: &str, count: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let found: Vec<Value> = self
+                .received()
+                .into_iter()
+                .filter(|r| r["path"] == path)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{count} deliveries to {path} did not arrive; received: {:#?}",
+            self.received()
+        );
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -28,6 +28,7 @@ pub const USER_PASSWORD: &str = "user-password-1";
 /// base64 of 32 bytes.
 pub const NODE_CREDENTIALS_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdDE=";
 /// server-svc's own sealing key (base64 of 32 bytes): not node-svc's.
+pub const NOTIFY_SECRETS_KEY: &str = "bm90aWZ5LXNlY3JldHMta2V5LWZvci10ZXN0cy0wMDE=";
 pub const SERVER_SECRETS_KEY: &str = "c2VydmVyLXNlY3JldHMta2V5LWZvci10ZXN0cy0wMDE=";
 /// The first administrator's user id (the first user created).
 pub const ADMIN_ID: i64 = 1;
@@ -349,7 +350,10 @@ impl TestApp {
                 ..options.snapshot
             },
             monitor: options.monitor,
-            notify: options.notify,
+            notify: notify_svc::Config {
+                secrets_key: Some(SecretString::from(NOTIFY_SECRETS_KEY)),
+                ..options.notify
+            },
         };
         configs.wire(&listeners, &keys, |service| {
             databases.get(&service).cloned().unwrap_or_default()

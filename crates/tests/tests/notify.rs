@@ -2,14 +2,16 @@
 //! the mails seed 000 names (a created server, a resource alert, a payment reminder, a
 //! ticket's answer) reach their recipients once each, through an SMTP outage, a duplicate
 //! event and a restart of notify-svc; preferences and the daily cap hold; a mail that
-//! keeps failing is kept for an administrator to send again; tickets go round.
+//! keeps failing is kept for an administrator to send again; tickets go round; webhooks
+//! are signed (checked with the Standard Webhooks reference library), retried, disabled by
+//! a 410, replayable, private to their owner, and never sent inside unless allowed.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tests::fleet::{ContainerDir, Nats, Smtp, grant, lxc_node};
+use tests::fleet::{ContainerDir, Nats, Smtp, WebhookReceiver, grant, lxc_node};
 use tests::{Backend, Cred, Options, TestApp};
 
 /// A stack with NATS and notify-svc mailing to `smtp`.
@@ -537,4 +539,323 @@ async fn a_ticket_goes_round_and_staff_answers_are_mailed() {
     // Only the one staff answer was mailed.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.mails().len(), 1, "{:#?}", smtp.mails());
+}
+
+/// Registers a webhook for the owner of `jwt` at `receiver`'s `path`: its id.
+async fn webhook(
+    app: &TestApp,
+    jwt: &str,
+    receiver: &WebhookReceiver,
+    path: &str,
+    body: Value,
+) -> i64 {
+    let mut body = body;
+    body["url"] = json!(format!("{}{path}", receiver.base));
+    let reply = app.post("/api/webhooks", Cred::Bearer(jwt), body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let secret = reply.json["secret"].as_str().expect("the secret, once");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.secret(path, secret);
+    reply.json["id"].as_i64().expect("id")
+}
+
+async fn open_ticket(app: &TestApp, jwt: &str, subject: &str) -> i64 {
+    let reply = app
+        .post(
+            "/api/tickets",
+            Cred::Bearer(jwt),
+            json!({"subject": subject, "body": "help"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.json["id"].as_i64().expect("id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_disabled_by_410_and_private() {
+    let smtp = Smtp::start(None);
+    let nats = Nats::start().await;
+    let receiver = WebhookReceiver::start();
+    let app = stack(&smtp, &nats, |o| {
+        // The receiver is on loopback; retries come a second apart.
+        o.notify.webhooks.allow_internal_destinations = true;
+        o.notify.webhooks.retry_schedule_secs = vec![1, 1, 1];
+        o.notify.webhooks.deliver_interval_ms = 100;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, amy) = app.user("amy").await;
+    let (_, bob) = app.user("bob").await;
+
+    // Refused: an unknown type, `all` from a user, credentials in the URL.
+    for (body, field) in [
+        (
+            json!({"url": format!("{}/x", receiver.base), "eventTypes": ["server.exploded"]}),
+            "event type",
+        ),
+        (
+            json!({"url": format!("{}/x", receiver.base), "all": true}),
+            "administrators",
+        ),
+        (
+            json!({"url": "http://user:pw@127.0.0.1:1/x"}),
+            "user or password",
+        ),
+    ] {
+        let reply = app.post("/api/webhooks", Cred::Bearer(&amy), body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert!(
+            reply.json["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(field)),
+            "{field}: {}",
+            reply.text
+        );
+    }
+
+    let amy_hook = webhook(
+        &app,
+        &amy,
+        &receiver,
+        "/amy",
+        json!({"eventTypes": ["ticket.opened"]}),
+    )
+    .await;
+    let everything = webhook(&app, &admin, &receiver, "/all", json!({"all": true})).await;
+    let flaky = webhook(
+        &app,
+        &amy,
+        &receiver,
+        "/flaky",
+        json!({"eventTypes": ["ticket.opened"]}),
+    )
+    .await;
+    receiver.statuses("/flaky", &[500, 503]);
+    let gone = webhook(
+        &app,
+        &amy,
+        &receiver,
+        "/gone",
+        json!({"eventTypes": ["ticket.opened"]}),
+    )
+    .await;
+    receiver.statuses("/gone", &[410]);
+
+    let ticket = open_ticket(&app, &amy, "first").await;
+    let got = receiver.wait_for("/amy", 1).await;
+    assert_eq!(got[0]["verified"], true, "{}", got[0]);
+    assert_eq!(got[0]["body"]["type"], "ticket.opened");
+    assert_eq!(got[0]["body"]["data"]["ticketId"], ticket);
+    assert!(got[0]["id"].as_str().is_some_and(|i| i.starts_with("msg_")));
+
+    // Retried after 500 and 503 with the same webhook-id, then delivered.
+    let tries = receiver.wait_for("/flaky", 3).await;
+    assert!(tries.iter().all(|t| t["verified"] == true), "{tries:#?}");
+    assert!(
+        tries.iter().all(|t| t["id"] == tries[0]["id"]),
+        "{tries:#?}"
+    );
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        listed = app
+            .get(
+                &format!("/api/webhooks/{flaky}/deliveries"),
+                Cred::Bearer(&amy),
+            )
+            .await
+            .json;
+        if listed[0]["state"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed[0]["state"], "delivered", "{listed}");
+    assert_eq!(listed[0]["attempts"], 3);
+    assert_eq!(listed[0]["lastStatus"], 200);
+
+    // 410 Gone disables the endpoint; nothing more goes there.
+    receiver.wait_for("/gone", 1).await;
+    let mut hook = Value::Null;
+    for _ in 0..50 {
+        hook = app
+            .get(&format!("/api/webhooks/{gone}"), Cred::Bearer(&amy))
+            .await
+            .json;
+        if hook["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook["enabled"], false, "{hook}");
+    assert!(
+        hook["disabledReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("410")),
+        "{hook}"
+    );
+    let deliveries = app
+        .get(
+            &format!("/api/webhooks/{gone}/deliveries"),
+            Cred::Bearer(&amy),
+        )
+        .await
+        .json;
+    assert_eq!(deliveries[0]["state"], "failed", "{deliveries}");
+    assert_eq!(deliveries[0]["lastStatus"], 410);
+
+    // Bob's events reach the administrator's endpoint, never Amy's.
+    open_ticket(&app, &bob, "bob's").await;
+    open_ticket(&app, &amy, "second").await;
+    receiver.wait_for("/amy", 2).await;
+    let all = receiver.wait_for("/all", 3).await;
+    assert!(all.iter().all(|r| r["verified"] == true), "{all:#?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let to_amy: Vec<Value> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r["path"] == "/amy")
+        .collect();
+    assert_eq!(to_amy.len(), 2, "{to_amy:#?}");
+    assert!(
+        to_amy
+            .iter()
+            .all(|r| r["body"]["data"]["subject"] != "bob's")
+    );
+    assert_eq!(
+        receiver.wait_for("/gone", 1).await.len(),
+        1,
+        "a disabled endpoint gets nothing"
+    );
+
+    // Replayed as it was: the same webhook-id, verified again.
+    let first = app
+        .get(
+            &format!("/api/webhooks/{amy_hook}/deliveries"),
+            Cred::Bearer(&amy),
+        )
+        .await
+        .json;
+    let oldest = first
+        .as_array()
+        .and_then(|d| d.last())
+        .cloned()
+        .expect("a delivery");
+    let replay_path = format!("/api/webhooks/deliveries/{}/replay", oldest["id"]);
+    let foreign = app.post(&replay_path, Cred::Bearer(&bob), json!({})).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.text);
+    let replayed = app.post(&replay_path, Cred::Bearer(&amy), json!({})).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.text);
+    let again = receiver.wait_for("/amy", 3).await;
+    assert_eq!(again[2]["id"], oldest["messageId"]);
+    assert_eq!(again[2]["verified"], true);
+
+    // Private to their owner; no secret is shown again.
+    for reply in [
+        app.get(&format!("/api/webhooks/{amy_hook}"), Cred::Bearer(&bob))
+            .await,
+        app.get(
+            &format!("/api/webhooks/{amy_hook}/deliveries"),
+            Cred::Bearer(&bob),
+        )
+        .await,
+        app.delete(&format!("/api/webhooks/{amy_hook}"), Cred::Bearer(&bob))
+            .await,
+    ] {
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    }
+    let listed = app.get("/api/webhooks", Cred::Bearer(&amy)).await;
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(3));
+    assert!(
+        listed
+            .json
+            .as_array()
+            .is_some_and(|l| l.iter().all(|w| w.get("secret").is_none())),
+        "{}",
+        listed.text
+    );
+    let admins = app
+        .get(&format!("/api/webhooks/{everything}"), Cred::Bearer(&admin))
+        .await;
+    assert_eq!(admins.json["all"], true, "{}", admins.text);
+
+    // Turned on again, it delivers again.
+    let enabled = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/webhooks/{gone}"),
+            Cred::Bearer(&amy),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.text);
+    assert_eq!(enabled.json["enabled"], true);
+    open_ticket(&app, &amy, "third").await;
+    receiver.wait_for("/gone", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_never_reach_internal_addresses_unless_allowed() {
+    let smtp = Smtp::start(None);
+    let nats = Nats::start().await;
+    let receiver = WebhookReceiver::start();
+    let app = stack(&smtp, &nats, |o| {
+        o.notify.webhooks.retry_schedule_secs = vec![];
+        o.notify.webhooks.deliver_interval_ms = 100;
+    })
+    .await;
+    let (_, amy) = app.user("amy").await;
+    let port = receiver.base.rsplit(':').next().expect("port");
+    for url in [
+        format!("https://127.0.0.1:{port}/x"),
+        "https://10.0.3.1/x".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[::1]/x".to_owned(),
+        format!("http://localhost:{port}/x"),
+    ] {
+        let reply = app
+            .post("/api/webhooks", Cred::Bearer(&amy), json!({"url": url}))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{url}: {}",
+            reply.text
+        );
+    }
+    // A name is checked where it resolves, at the attempt: localhost is loopback.
+    let reply = app
+        .post(
+            "/api/webhooks",
+            Cred::Bearer(&amy),
+            json!({"url": format!("https://localhost:{port}/x")}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let id = reply.json["id"].as_i64().expect("id");
+    open_ticket(&app, &amy, "inside?").await;
+    let mut deliveries = Value::Null;
+    for _ in 0..100 {
+        deliveries = app
+            .get(
+                &format!("/api/webhooks/{id}/deliveries"),
+                Cred::Bearer(&amy),
+            )
+            .await
+            .json;
+        if deliveries[0]["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(deliveries[0]["state"], "failed", "{deliveries}");
+    assert!(
+        deliveries[0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("internal address")),
+        "{deliveries}"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
 }

@@ -9,6 +9,7 @@ mod servers;
 mod service_accounts;
 mod snapshots;
 mod tickets;
+mod webhooks;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -77,6 +78,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(service_accounts::routes())
         .merge(quotas::routes())
         .merge(tickets::routes())
+        .merge(webhooks::routes())
 }
 
 pub fn timestamp(ms: i64) -> Option<String> {

@@ -1,4 +1,5 @@
-//! The durable consumers: every event and alert becomes at most one mail per recipient.
+//! The durable consumers: every event and alert becomes at most one mail per recipient,
+//! and one delivery per webhook endpoint that listens for it.
 //!
 //! Exactly once: a mail is keyed by its event's id and recipient, so an event delivered
 //! twice (a redelivery after a crash before the ack, a second replica) finds its mail kept
@@ -99,6 +100,7 @@ impl App {
 
     /// Makes the mail an event calls for, if any (and if it is not made already).
     pub async fn take(&self, subject: &str, payload: &[u8]) -> Result<()> {
+        self.plan_deliveries(subject, payload).await?;
         let intent = domain::mail_for(subject, payload)
             .map_err(|e| NotifyError::invalid("event", e.to_string()))?;
         let Some(intent) = intent else {

@@ -5,6 +5,7 @@ pub mod consume;
 pub mod send;
 pub mod templates;
 pub mod tickets;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,10 @@ pub struct App {
     /// None until an SMTP server is configured: mails wait, pending.
     mailer: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
+    /// Seals webhooks' signing secrets; none without `secrets_key`.
+    sealer: Option<platform::crypto::Sealer>,
+    /// Webhook deliveries go out through this.
+    http: reqwest::Client,
     leases: LeaseHolder,
     shutdown: Shutdown,
 }
@@ -64,6 +69,15 @@ impl App {
             templates: templates::Templates::new(&config.mail.language)?,
             mailer: mailer(&config)?,
             from: config.mail.from.parse()?,
+            sealer: config
+                .secrets_key
+                .as_ref()
+                .map(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
+                .transpose()?,
+            http: webhooks::http_client(
+                config.webhooks.allow_internal_destinations,
+                Duration::from_secs(config.webhooks.timeout_secs.max(1)),
+            )?,
             leases: LeaseHolder::new(db.clone(), Duration::from_secs(30)),
             db,
             identity,

@@ -102,3 +102,66 @@ pub mod ticket_message {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod webhook {
+    use sea_orm::entity::prelude::*;
+
+    /// An endpoint events are delivered to.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub uuid: String,
+        pub owner_id: i64,
+        pub url: String,
+        /// A JSON list of event types; empty: every type.
+        pub event_types: String,
+        /// Every user's events (administrators' endpoints).
+        pub all_events: bool,
+        /// The signing secret, sealed with the service's key.
+        pub secret: String,
+        pub secret_hint: String,
+        pub enabled: bool,
+        pub disabled_reason: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod delivery {
+    use sea_orm::entity::prelude::*;
+
+    /// One event for one endpoint (unique: an event that arrives twice is delivered once).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The `webhook-id` header, `msg_<uuid>`: the same on every attempt.
+        pub message_id: String,
+        pub webhook_id: i64,
+        pub event_id: String,
+        pub event_type: String,
+        /// The body, as sent (and signed).
+        pub payload: String,
+        /// pending, delivered or failed.
+        pub state: String,
+        pub attempts: i32,
+        pub next_attempt_at: i64,
+        pub last_status: i32,
+        pub last_error: String,
+        pub created_at: i64,
+        pub delivered_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

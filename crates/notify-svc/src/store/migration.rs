@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(platform::outbox::CreateOutbox),
             Box::new(platform::lease::CreateLeases),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -193,6 +194,131 @@ impl MigrationTrait for Initial {
                     .table(TicketMessages::Table)
                     .col(TicketMessages::TicketId)
                     .col(TicketMessages::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m20261130_000002_webhooks"
+    }
+}
+
+#[derive(DeriveIden)]
+enum WebhooksTable {
+    #[sea_orm(iden = "webhooks")]
+    Table,
+    Id,
+    Uuid,
+    OwnerId,
+    Url,
+    EventTypes,
+    AllEvents,
+    Secret,
+    SecretHint,
+    Enabled,
+    DisabledReason,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Deliveries {
+    Table,
+    Id,
+    MessageId,
+    WebhookId,
+    EventId,
+    EventType,
+    Payload,
+    State,
+    Attempts,
+    NextAttemptAt,
+    LastStatus,
+    LastError,
+    CreatedAt,
+    DeliveredAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhooksTable::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(WebhooksTable::Id))
+                    .col(string_uniq(WebhooksTable::Uuid))
+                    .col(big_integer(WebhooksTable::OwnerId))
+                    .col(text(WebhooksTable::Url))
+                    .col(text(WebhooksTable::EventTypes))
+                    .col(boolean(WebhooksTable::AllEvents))
+                    .col(text(WebhooksTable::Secret))
+                    .col(string(WebhooksTable::SecretHint))
+                    .col(boolean(WebhooksTable::Enabled))
+                    .col(text(WebhooksTable::DisabledReason))
+                    .col(big_integer(WebhooksTable::CreatedAt))
+                    .col(big_integer(WebhooksTable::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhooks_owner")
+                    .table(WebhooksTable::Table)
+                    .col(WebhooksTable::OwnerId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Deliveries::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(Deliveries::Id))
+                    .col(string_uniq(Deliveries::MessageId))
+                    .col(big_integer(Deliveries::WebhookId))
+                    .col(string(Deliveries::EventId))
+                    .col(string(Deliveries::EventType))
+                    .col(text(Deliveries::Payload))
+                    .col(string(Deliveries::State))
+                    .col(integer(Deliveries::Attempts))
+                    .col(big_integer(Deliveries::NextAttemptAt))
+                    .col(integer(Deliveries::LastStatus))
+                    .col(text(Deliveries::LastError))
+                    .col(big_integer(Deliveries::CreatedAt))
+                    .col(big_integer_null(Deliveries::DeliveredAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_deliveries_event")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::WebhookId)
+                    .col(Deliveries::EventId)
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_deliveries_due")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::State)
+                    .col(Deliveries::NextAttemptAt)
                     .if_not_exists()
                     .to_owned(),
             )

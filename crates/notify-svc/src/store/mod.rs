@@ -2,6 +2,7 @@
 
 pub mod entity;
 pub mod migration;
+pub mod webhooks;
 
 use platform::page::Page;
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
