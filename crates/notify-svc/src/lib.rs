@@ -49,11 +49,11 @@ pub async fn serve_on(
     };
     let app = app::App::new(db.clone(), &auth, Arc::new(config), shutdown.clone())?;
     if let Some(client) = nats {
-        let js = async_nats::jetstream::new(client);
+        let js = async_nats::jetstream::new(client.clone());
         platform::outbox::ensure_stream(&js).await?;
         let relay = platform::outbox::Relay::new(db, js.clone());
         host.spawn("outbox relay", relay.run(shutdown.clone()));
-        host.spawn("event consumer", Arc::clone(&app).consume_loop(js));
+        host.spawn("event consumer", Arc::clone(&app).consume_loop(client));
     }
     host.spawn("mail sender", Arc::clone(&app).send_loop());
     host.spawn("webhook deliverer", Arc::clone(&app).deliver_loop());

@@ -3,6 +3,9 @@ writing each message, parsed with the standard library, as one JSON line to a fi
 
     python3 smtp_sink.py PORT OUT.jsonl [--auth USER:PASS]
 
+Each record also says when it arrived (`received_at`, seconds since the epoch); the mail
+benchmark measures with it.
+
 Prints one line, "ready", once it accepts connections. With --auth it requires AUTH
 (PLAIN or LOGIN, allowed without TLS on loopback) with that user and password.
 """
@@ -12,6 +15,7 @@ import email
 import email.policy
 import json
 import sys
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -35,6 +39,7 @@ class Sink:
             "text": text.get_content() if text is not None else "",
             "html": html.get_content() if html is not None else "",
             "auth": session.authenticated,
+            "received_at": time.time(),
         }
         with open(self.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")

@@ -24,10 +24,20 @@ pub const ALERTS_CONSUMER: &str = "notify-svc-alerts";
 
 /// How long an event that could not be taken waits before it comes again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How long JetStream waits for an ack before it gives the event to another replica (or
+/// this one, restarted): an event takes milliseconds, so a replica that stopped or died
+/// holds its events this long at most.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Events fetched ahead: few, so a replica that stops holds few.
+const BATCH: usize = 32;
+const HAND_BACK_DELAY: Duration = Duration::from_secs(1);
 
 impl App {
-    /// Consumes both streams until shutdown; a broken subscription is opened again.
-    pub async fn consume_loop(self: Arc<Self>, js: jetstream::Context) {
+    /// Consumes both streams until shutdown; a broken subscription is opened again. On
+    /// shutdown the connection is drained, so JetStream stops handing this replica events
+    /// at once.
+    pub async fn consume_loop(self: Arc<Self>, client: async_nats::Client) {
+        let js = jetstream::new(client.clone());
         let streams = [
             (platform::outbox::STREAM, EVENTS_CONSUMER),
             (platform::outbox::ALERTS_STREAM, ALERTS_CONSUMER),
@@ -48,6 +58,9 @@ impl App {
             }
         });
         futures_util::future::join_all(loops).await;
+        if let Err(error) = client.drain().await {
+            tracing::debug!(error = %error, "draining the NATS connection failed");
+        }
     }
 
     async fn consume(
@@ -64,16 +77,23 @@ impl App {
                 pull::Config {
                     durable_name: Some(durable.to_owned()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
+                    ack_wait: ACK_WAIT,
                     ..Default::default()
                 },
             )
             .await?;
-        let mut messages = consumer.messages().await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(BATCH)
+            .messages()
+            .await?;
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,
-                () = self.shutdown.wait() => return Ok(()),
+                () = self.shutdown.wait() => {
+                    hand_back(&mut messages).await;
+                    return Ok(());
+                }
             };
             let Some(message) = next else {
                 return Ok(());
@@ -167,9 +187,26 @@ impl App {
             },
         )
         .await?;
-        if !new {
+        if new {
+            self.mail_made.notify_one();
+        } else {
             tracing::debug!(subject, "an event came again; its mail is already made");
         }
         Ok(())
+    }
+}
+
+/// On shutdown: the events fetched ahead and not taken go back to JetStream, for another
+/// replica (or this one, restarted) a second later, rather than after the ack wait.
+async fn hand_back(messages: &mut pull::Stream) {
+    for _ in 0..BATCH {
+        match tokio::time::timeout(Duration::from_millis(50), messages.next()).await {
+            Ok(Some(Ok(message))) => {
+                // Not at once: JetStream would hand it straight back here. A second is
+                // time enough for this connection to be drained.
+                let _ = message.ack_with(AckKind::Nak(Some(HAND_BACK_DELAY))).await;
+            }
+            _ => break,
+        }
     }
 }

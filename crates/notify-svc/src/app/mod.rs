@@ -46,6 +46,10 @@ pub struct App {
     /// Webhook deliveries go out through this.
     http: reqwest::Client,
     leases: LeaseHolder,
+    /// Wakes the sender when this replica made a mail, and the deliverer when it planned a
+    /// delivery, so neither waits for its next round.
+    mail_made: tokio::sync::Notify,
+    delivery_planned: tokio::sync::Notify,
     shutdown: Shutdown,
 }
 
@@ -79,6 +83,8 @@ impl App {
                 Duration::from_secs(config.webhooks.timeout_secs.max(1)),
             )?,
             leases: LeaseHolder::new(db.clone(), Duration::from_secs(30)),
+            mail_made: tokio::sync::Notify::new(),
+            delivery_planned: tokio::sync::Notify::new(),
             db,
             identity,
             servers,

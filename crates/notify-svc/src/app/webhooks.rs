@@ -194,12 +194,13 @@ impl App {
         };
         let body = rules::payload(&event_type, &event).to_string();
         let now = now_ms();
+        let mut planned = false;
         for hook in store::listening(&self.db, owner).await? {
             let types: Vec<String> = serde_json::from_str(&hook.event_types).unwrap_or_default();
             if !types.is_empty() && !types.contains(&event_type) {
                 continue;
             }
-            store::insert_delivery(
+            planned |= store::insert_delivery(
                 &self.db,
                 delivery::ActiveModel {
                     message_id: Set(format!("msg_{}", uuid::Uuid::now_v7().simple())),
@@ -219,18 +220,35 @@ impl App {
             )
             .await?;
         }
+        if planned {
+            self.delivery_planned.notify_one();
+        }
         Ok(())
     }
 
+    /// Delivers what is due every `deliver_interval_ms`, and at once when this replica
+    /// planned a delivery, while it holds the lease; drains on shutdown.
     pub async fn deliver_loop(self: Arc<Self>) {
         let every = Duration::from_millis(self.config.webhooks.deliver_interval_ms.max(10));
-        let app = Arc::clone(&self);
-        self.leases
-            .run_singleton(LEASE, every, self.shutdown.clone(), move || {
-                let app = Arc::clone(&app);
-                async move { app.deliver_due().await }
-            })
-            .await;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.delivery_planned.notified() => {}
+                () = self.shutdown.wait() => break,
+            }
+            match self.leases.acquire(LEASE).await {
+                Ok(true) => self.deliver_due().await,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "the webhook lease could not be checked")
+                }
+            }
+        }
+        if let Err(error) = self.leases.release(LEASE).await {
+            tracing::warn!(error = %error, "releasing the webhook lease failed");
+        }
     }
 
     async fn deliver_due(&self) {
