@@ -481,6 +481,21 @@ impl TestApp {
         self.wait_for_server_svc().await;
     }
 
+    /// Another notify-svc replica on the same database and NATS, with `change` applied to
+    /// its configuration: its shutdown.
+    pub async fn another_notify_svc(
+        &self,
+        change: impl FnOnce(&mut notify_svc::Config),
+    ) -> Shutdown {
+        let listener = bind().await;
+        let mut config = self.notify_config.clone();
+        config.listen = listener.local_addr().expect("addr");
+        change(&mut config);
+        let shutdown = Shutdown::new();
+        spawn_notify_svc(listener, config, shutdown.clone());
+        shutdown
+    }
+
     /// Stops notify-svc (as a deployment does: it drains and stops consuming).
     pub fn stop_notify_svc(&self) {
         self.notify_shutdown.trigger();

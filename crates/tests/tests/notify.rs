@@ -321,6 +321,31 @@ async fn an_smtp_outage_delays_mail_and_a_restart_loses_or_doubles_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_events_and_mail_each_once() {
+    let smtp = Smtp::start(None);
+    let nats = Nats::start().await;
+    let app = stack(&smtp, &nats, |_| {}).await;
+    let (gus, _) = app.user("gus").await;
+    let second = app.another_notify_svc(|_| {}).await;
+    let third = app.another_notify_svc(|_| {}).await;
+    let total = 60;
+    for n in 0..total {
+        if n == total / 2 {
+            // One replica leaves half-way, as in a rolling update.
+            third.trigger();
+        }
+        let event = reminder(&format!("0199d000-0000-7000-8000-0000000001{n:02}"), gus);
+        publish(&nats, "vps.events.billing.payment_reminder", &event).await;
+    }
+    smtp.wait_for(total, |m| m["rcpt_tos"] == json!(["gus@example.com"]))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = smtp.mails();
+    assert_eq!(all.len(), total, "each event mailed once: {}", all.len());
+    second.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_that_keeps_failing_is_kept_for_an_administrator_to_send_again() {
     let mut smtp = Smtp::start(None);
     let nats = Nats::start().await;
