@@ -10,7 +10,9 @@
 # build of the embedded stack, with wrk as the load generator on loopback.
 # Then the status route (answered from monitor-svc's latest sample), the Socket.IO fan-out from
 # a NATS publish to CLIENTS (1000) socket.io-client sockets (p50/p99), and one monitor-svc
-# cycle over 10,000 servers on 100 nodes (cargo bench -p monitor-svc --bench cycle).
+# cycle over 10,000 servers on 100 nodes (cargo bench -p monitor-svc --bench cycle), and the
+# mail pipeline: MAILS (2000) events through notify-svc to an SMTP server on loopback
+# (aiosmtpd), mails per second and the delay from event to delivered mail (p50/p99).
 # Settings: DURATION (default 15s), CONNECTIONS (32), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +39,18 @@ export VPS_DATA_DIR=$data VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \
   VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 RUST_LOG=${RUST_LOG:-warn} \
   VPS_LIVE_MAX_SOCKETS_PER_USER=${CLIENTS:-1000}
+# An SMTP server on loopback that keeps what it receives, for the mail pipeline.
+python3 -c 'import aiosmtpd' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+python3 crates/tests/support/smtp_sink.py 12525 "$data/mails.jsonl" --raw >"$data/smtp.out" 2>/dev/null &
+smtp=$!
+export VPS_SMTP__HOST=127.0.0.1 VPS_SMTP__PORT=12525 VPS_SMTP__TLS=none
 ./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
 stack=$!
 cleanup() {
   cp "$data/stack.err" /tmp/bench-stack.err 2>/dev/null || true
   kill -INT $stack 2>/dev/null; wait $stack 2>/dev/null
+  kill $smtp 2>/dev/null; wait $smtp 2>/dev/null
   for dir in lxc-bench lxc-snap; do
     for name in $(ls "$data/$dir" 2>/dev/null); do
       lxc-destroy -P "$data/$dir" -n "$name" -f -s >/dev/null 2>&1 || true
@@ -99,3 +108,11 @@ fi
 echo "== monitor-svc: one poll cycle over 10,000 servers on 100 nodes"
 NATS_URL="nats://vps:$(cat "$data/secrets/nats-password")@127.0.0.1:14222" \
   cargo bench --locked -q -p monitor-svc --bench cycle 2>/dev/null
+
+echo "== notify-svc: events to mails at an SMTP server on loopback (a burst, then 50 a second)"
+for run in "${MAILS:-2000} 0" "500 50"; do
+  set -- $run
+  NATS_URL="nats://vps:$(cat "$data/secrets/nats-password")@127.0.0.1:14222" \
+    SINK="$data/mails.jsonl" OWNER_ID=1 COUNT=$1 RATE=$2 \
+    cargo bench --locked -q -p notify-svc --bench pipeline 2>/dev/null
+done

@@ -34,13 +34,16 @@ server_db_password=$(rand_hex 32)
 node_db_password=$(rand_hex 32)
 snapshot_db_password=$(rand_hex 32)
 monitor_db_password=$(rand_hex 32)
+notify_db_password=$(rand_hex 32)
+notify_secrets_key=$(rand_base64 32)
 # 24 characters, easy to paste: base64 with - and _ for + and /.
 admin_password=$(rand_base64 18 | tr '+/' '-_')
 
 # Sanity check, so a missing tool fails here rather than as a bad key at start-up.
 for value in "$jwt_secret" "$credentials_key" "$server_secrets_key" "$nats_password" \
     "$postgres_password" "$identity_db_password" "$server_db_password" "$node_db_password" \
-    "$snapshot_db_password" "$monitor_db_password" "$admin_password"; do
+    "$snapshot_db_password" "$monitor_db_password" "$notify_db_password" "$notify_secrets_key" \
+    "$admin_password"; do
     if [ "${#value}" -lt 24 ]; then
         echo "compose-env: could not generate random values (need openssl, or base64 and od)" >&2
         exit 1
@@ -64,6 +67,8 @@ VPS_ADMIN_PASSWORD=$admin_password
 VPS_CREDENTIALS_KEY=$credentials_key
 # server-svc: encrypts root passwords and stored replies; a key of its own (32 random bytes, base64).
 VPS_SERVER_SECRETS_KEY=$server_secrets_key
+# notify-svc: seals webhooks' signing secrets; a key of its own (32 random bytes, base64).
+VPS_NOTIFY_SECRETS_KEY=$notify_secrets_key
 
 # NATS: the password of the user vps (hex: it travels in server-svc's nats:// URL as is).
 VPS_NATS_PASSWORD=$nats_password
@@ -75,6 +80,15 @@ VPS_SERVER_DB_PASSWORD=$server_db_password
 VPS_NODE_DB_PASSWORD=$node_db_password
 VPS_SNAPSHOT_DB_PASSWORD=$snapshot_db_password
 VPS_MONITOR_DB_PASSWORD=$monitor_db_password
+VPS_NOTIFY_DB_PASSWORD=$notify_db_password
+
+# Mail: the development catcher (mailpit, UI on http://localhost:8025), in plain SMTP on the
+# internal network. For real mail set seed 000's SMTP_HOST, SMTP_PORT, SMTP_USER and
+# SMTP_PASS instead (STARTTLS on 587, or TLS on 465) and delete the two VPS_SMTP_ lines.
+SMTP_HOST=mail
+SMTP_PORT=1025
+VPS_SMTP_TLS=none
+VPS_SMTP_ALLOW_PLAINTEXT_NETWORK=true
 ENV
 
 echo "compose-env: wrote $env_file"

@@ -4,7 +4,7 @@
 # password, and PUBLIC unable to connect to any of them, so a service's role reaches its own
 # database only. The passwords come from the postgres container's environment
 # (IDENTITY_DB_PASSWORD, SERVER_DB_PASSWORD, NODE_DB_PASSWORD, SNAPSHOT_DB_PASSWORD,
-# MONITOR_DB_PASSWORD; docker-compose.yml fills them from .env).
+# MONITOR_DB_PASSWORD, NOTIFY_DB_PASSWORD; docker-compose.yml fills them from .env).
 #
 # Runs only when the data volume is empty. To change a password later:
 #   docker compose exec postgres psql -U postgres -c "ALTER ROLE node PASSWORD '...'"
@@ -33,6 +33,7 @@ vps_create_service_database server "${SERVER_DB_PASSWORD:-}"
 vps_create_service_database node "${NODE_DB_PASSWORD:-}"
 vps_create_service_database snapshot "${SNAPSHOT_DB_PASSWORD:-}"
 vps_create_service_database monitor "${MONITOR_DB_PASSWORD:-}"
+vps_create_service_database notify "${NOTIFY_DB_PASSWORD:-}"
 
 # The maintenance database is the superuser's only.
 psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" \

@@ -1,10 +1,10 @@
 //! The mail pipeline of a running stack: COUNT payment reminders published to JetStream (as
 //! server-svc's outbox relay publishes them) for the user OWNER_ID, each to become one mail
 //! at the SMTP server that appends what it receives to SINK (crates/tests/support/
-//! smtp_sink.py). Prints mails per second, end to end, and the delay from publish to the
+//! smtp_sink.py, with --raw so it keeps up). Prints mails per second, end to end, and the delay from publish to the
 //! SMTP server's receipt (p50, p99). deploy/bench.sh starts it all; on its own:
 //!
-//!     NATS_URL=nats://... SINK=/path/mails.jsonl OWNER_ID=1 COUNT=2000 \
+//!     NATS_URL=nats://... SINK=/path/mails.jsonl OWNER_ID=1 COUNT=2000 [RATE=50] \
 //!         cargo bench -p notify-svc --bench pipeline
 
 use std::collections::HashMap;
@@ -36,15 +36,25 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
+    // Events per second; 0: all at once (a burst).
+    let rate: u64 = std::env::var("RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let already = std::fs::read_to_string(&sink)
         .map(|t| t.lines().count())
         .unwrap_or(0);
-    let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+    let js = async_nats::jetstream::new(platform::outbox::connect(&url).await?);
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut published = HashMap::new();
     let started = Instant::now();
     let mut acks = Vec::with_capacity(count);
+    let mut tick =
+        (rate > 0).then(|| tokio::time::interval(Duration::from_micros(1_000_000 / rate)));
     for n in 0..count {
+        if let Some(tick) = tick.as_mut() {
+            tick.tick().await;
+        }
         // The balance tells the mails apart: it is in every mail's text.
         let balance = 1_000_000 + n as i64;
         let id = uuid::Uuid::now_v7().to_string();
@@ -77,7 +87,15 @@ async fn main() -> anyhow::Result<()> {
         let text = std::fs::read_to_string(&sink).unwrap_or_default();
         for line in text.lines().skip(already) {
             let mail: serde_json::Value = serde_json::from_str(line)?;
-            let body = mail["text"].as_str().unwrap_or_default();
+            // A parsed record has the text part; a raw one (smtp_sink.py --raw) the message,
+            // whose quoted-printable soft breaks are undone here.
+            let body = match mail["text"].as_str() {
+                Some(text) => text.to_owned(),
+                None => mail["raw"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("=\r\n", ""),
+            };
             let Some(balance) = body
                 .split("balance of ")
                 .nth(1)
@@ -104,8 +122,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let first = published.values().copied().fold(f64::MAX, f64::min);
     delays.sort_by(f64::total_cmp);
+    let pace = if rate > 0 {
+        format!("at {rate}/s")
+    } else {
+        "at once".to_owned()
+    };
     println!(
-        "{count} events published in {:.2} s; {count} mails received, {:.0} mails/s end to end",
+        "{count} events published {pace} in {:.2} s; {count} mails received, {:.0} mails/s end to end",
         publish_time.as_secs_f64(),
         count as f64 / (last_arrival - first)
     );

@@ -71,6 +71,9 @@ pub struct SmtpConfig {
     pub tls: Tls,
     /// How long one SMTP conversation may take.
     pub timeout_secs: u64,
+    /// Lets `tls = none` reach a server that is not on loopback: for a development mail
+    /// catcher on a private container network only.
+    pub allow_plaintext_network: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,6 +134,7 @@ impl Default for SmtpConfig {
             pass: None,
             tls: Tls::Starttls,
             timeout_secs: 30,
+            allow_plaintext_network: false,
         }
     }
 }
@@ -198,7 +202,10 @@ impl Config {
             "mail.from is not an address: {}",
             self.mail.from
         );
-        if self.smtp.tls == Tls::None && !self.smtp.host.is_empty() {
+        if self.smtp.tls == Tls::None
+            && !self.smtp.host.is_empty()
+            && !self.smtp.allow_plaintext_network
+        {
             let loopback = self.smtp.host == "localhost"
                 || self
                     .smtp
@@ -207,7 +214,7 @@ impl Config {
                     .is_ok_and(|ip| ip.is_loopback());
             anyhow::ensure!(
                 loopback,
-                "smtp.tls = none sends passwords and mail in the clear; it is allowed only to a server on loopback, not {}",
+                "smtp.tls = none sends passwords and mail in the clear; it is allowed only to a server on loopback (or with smtp.allow_plaintext_network, for a development catcher), not {}",
                 self.smtp.host
             );
         }

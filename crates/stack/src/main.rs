@@ -254,6 +254,15 @@ async fn main() -> anyhow::Result<()> {
         "               -d '{{\"login\":\"{}\",\"password\":\"<password>\"}}'\n",
         config.admin_username
     ));
+    if configs.notify.smtp.host.is_empty() {
+        banner.push_str("  Mail:      no SMTP server (set SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASS); mails wait\n");
+    } else {
+        banner.push_str(&format!(
+            "  Mail:      through {}:{}\n",
+            configs.notify.smtp.host,
+            configs.notify.smtp.port()
+        ));
+    }
     banner.push_str("  Stop:      Ctrl-C\n\n");
     // One write, and a closed stdout is no reason to stop serving.
     {

@@ -638,6 +638,7 @@ impl Smtp {
                 .as_ref()
                 .map(|(_, p)| secrecy::SecretString::from(p.clone())),
             timeout_secs: 5,
+            allow_plaintext_network: false,
         }
     }
 

@@ -466,15 +466,7 @@ impl TestApp {
         self.server_shutdown.trigger();
         let mut config = self.server_config.clone();
         change(&mut config);
-        let mut listener = None;
-        for _ in 0..200 {
-            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
-                listener = Some(bound);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let listener = listener.expect("server-svc's address is free again");
+        let listener = rebind(config.listen, "server-svc").await;
         self.server_shutdown = Shutdown::new();
         spawn_server_svc(listener, config.clone(), self.server_shutdown.clone());
         self.server_config = config;
@@ -507,15 +499,7 @@ impl TestApp {
         self.notify_shutdown.trigger();
         let mut config = self.notify_config.clone();
         change(&mut config);
-        let mut listener = None;
-        for _ in 0..200 {
-            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
-                listener = Some(bound);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let listener = listener.expect("notify-svc's address is free again");
+        let listener = rebind(config.listen, "notify-svc").await;
         self.notify_shutdown = Shutdown::new();
         spawn_notify_svc(listener, config.clone(), self.notify_shutdown.clone());
         self.notify_config = config;
@@ -533,15 +517,7 @@ impl TestApp {
         self.snapshot_shutdown.trigger();
         let mut config = self.snapshot_config.clone();
         change(&mut config);
-        let mut listener = None;
-        for _ in 0..200 {
-            if let Ok(bound) = tokio::net::TcpListener::bind(config.listen).await {
-                listener = Some(bound);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let listener = listener.expect("snapshot-svc's address is free again");
+        let listener = rebind(config.listen, "snapshot-svc").await;
         self.snapshot_shutdown = Shutdown::new();
         spawn_snapshot_svc(listener, config.clone(), self.snapshot_shutdown.clone());
         self.snapshot_config = config;
@@ -880,6 +856,17 @@ fn spawn_snapshot_svc(
             eprintln!("snapshot-svc stopped: {e:#}");
         }
     });
+}
+
+/// Binds `addr` again once the service that had it let it go (5 s at most).
+async fn rebind(addr: std::net::SocketAddr, service: &str) -> tokio::net::TcpListener {
+    for _ in 0..200 {
+        if let Ok(bound) = tokio::net::TcpListener::bind(addr).await {
+            return bound;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{service}'s address {addr} is not free again");
 }
 
 fn spawn_notify_svc(

@@ -1,10 +1,11 @@
 """An SMTP server on loopback for notify-svc's tests: aiosmtpd (PyPI) receiving mail and
 writing each message, parsed with the standard library, as one JSON line to a file.
 
-    python3 smtp_sink.py PORT OUT.jsonl [--auth USER:PASS]
+    python3 smtp_sink.py PORT OUT.jsonl [--auth USER:PASS | --raw]
 
 Each record also says when it arrived (`received_at`, seconds since the epoch); the mail
-benchmark measures with it.
+benchmark measures with it. With --raw a record is only that and the message as received
+(`raw`), unparsed, so the server keeps up with a benchmark.
 
 Prints one line, "ready", once it accepts connections. With --auth it requires AUTH
 (PLAIN or LOGIN, allowed without TLS on loopback) with that user and password.
@@ -19,6 +20,17 @@ import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class RawSink:
+    def __init__(self, out):
+        self.out = open(out, "a", encoding="utf-8")
+
+    async def handle_DATA(self, server, session, envelope):
+        record = {"received_at": time.time(), "raw": envelope.content.decode("latin-1")}
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+        return "250 OK"
 
 
 class Sink:
@@ -50,6 +62,7 @@ def main():
     port = int(sys.argv[1])
     out = sys.argv[2]
     credentials = None
+    raw = len(sys.argv) > 3 and sys.argv[3] == "--raw"
     if len(sys.argv) > 4 and sys.argv[3] == "--auth":
         credentials = tuple(sys.argv[4].split(":", 1))
 
@@ -66,7 +79,8 @@ def main():
             "auth_required": True,
             "auth_require_tls": False,
         }
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **kwargs)
+    handler = RawSink(out) if raw else Sink(out)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:

@@ -209,7 +209,11 @@ fn mailer(config: &Config) -> anyhow::Result<Option<AsyncSmtpTransport<Tokio1Exe
     };
     let mut builder = builder
         .port(smtp.port())
-        .timeout(Some(Duration::from_secs(smtp.timeout_secs)));
+        .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
+        .pool_config(
+            lettre::transport::smtp::PoolConfig::new()
+                .max_size(u32::try_from(send::CONCURRENCY).unwrap_or(u32::MAX)),
+        );
     if let Some(user) = &smtp.user {
         let pass = smtp
             .pass

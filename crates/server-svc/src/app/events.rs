@@ -70,10 +70,7 @@ pub async fn payment_reminder<C: ConnectionTrait>(
         stage: "overdue".to_owned(),
         days_left: 0,
     };
-    if platform::outbox::contains(db, id).await? {
-        return Ok(());
-    }
-    platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, &event).await
+    reminder_once(db, id, &event).await
 }
 
 /// Enqueues a low-balance reminder for a user, once per episode (the id is derived from
@@ -98,10 +95,19 @@ pub async fn low_balance<C: ConnectionTrait>(
         stage: "low_balance".to_owned(),
         days_left,
     };
+    reminder_once(db, id, &event).await
+}
+
+/// Enqueues a reminder unless its (derived) id is in the outbox already.
+async fn reminder_once<C: ConnectionTrait>(
+    db: &C,
+    id: uuid::Uuid,
+    event: &ev::PaymentReminder,
+) -> Result<(), DbErr> {
     if platform::outbox::contains(db, id).await? {
         return Ok(());
     }
-    platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, &event).await
+    platform::outbox::enqueue(db, subject::PAYMENT_REMINDER, id, event).await
 }
 
 /// An event id derived from what makes the event unique, so a repeat is the same event.
