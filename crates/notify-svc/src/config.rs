@@ -74,6 +74,9 @@ pub struct SmtpConfig {
     /// Lets `tls = none` reach a server that is not on loopback: for a development mail
     /// catcher on a private container network only.
     pub allow_plaintext_network: bool,
+    /// A PEM file of root certificates to trust besides the web's (a relay whose
+    /// certificate a private CA issued).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -135,6 +138,7 @@ impl Default for SmtpConfig {
             tls: Tls::Starttls,
             timeout_secs: 30,
             allow_plaintext_network: false,
+            ca_file: None,
         }
     }
 }

@@ -571,12 +571,24 @@ pub struct Smtp {
     child: Option<std::process::Child>,
     pub port: u16,
     auth: Option<(String, String)>,
+    /// `starttls` or `implicit`: TLS with a certificate from a CA of its own.
+    tls: Option<&'static str>,
     dir: tempfile::TempDir,
 }
 
 impl Smtp {
     /// Starts it on a free port; with `auth`, it requires that user and password.
     pub fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::started(auth, None)
+    }
+
+    /// Starts one that speaks TLS (`starttls` or `implicit`) with a certificate for
+    /// 127.0.0.1 from a CA of its own, whose certificate [`Smtp::config`] names.
+    pub fn start_tls(mode: &'static str) -> Self {
+        Self::started(None, Some(mode))
+    }
+
+    fn started(auth: Option<(&str, &str)>, tls: Option<&'static str>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -586,6 +598,7 @@ impl Smtp {
             child: None,
             port,
             auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            tls,
             dir: tempfile::tempdir().expect("dir"),
         };
         smtp.resume();
@@ -613,6 +626,9 @@ impl Smtp {
         if let Some((user, pass)) = &self.auth {
             command.arg("--auth").arg(format!("{user}:{pass}"));
         }
+        if let Some(mode) = self.tls {
+            command.arg("--tls").arg(mode).arg(self.dir.path());
+        }
         let mut child = command
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -626,12 +642,18 @@ impl Smtp {
         self.child = Some(child);
     }
 
-    /// notify-svc's SMTP settings for this server (plain, on loopback).
+    /// notify-svc's SMTP settings for this server (plain on loopback, or TLS trusting its
+    /// CA).
     pub fn config(&self) -> notify_svc::SmtpConfig {
         notify_svc::SmtpConfig {
             host: "127.0.0.1".to_owned(),
             port: self.port,
-            tls: notify_svc::Tls::None,
+            tls: match self.tls {
+                Some("starttls") => notify_svc::Tls::Starttls,
+                Some(_) => notify_svc::Tls::Implicit,
+                None => notify_svc::Tls::None,
+            },
+            ca_file: self.tls.map(|_| self.dir.path().join("ca.pem")),
             user: self.auth.as_ref().map(|(u, _)| u.clone()),
             pass: self
                 .auth
@@ -643,7 +665,7 @@ impl Smtp {
     }
 
     /// Every mail received so far, in order: `from`, `to`, `subject`, `message_id`,
-    /// `text`, `html`, `rcpt_tos`, `auth`.
+    /// `text`, `html`, `rcpt_tos`, `auth`, `tls`.
     pub fn mails(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("mails.jsonl"))
             .unwrap_or_default()

@@ -1,11 +1,13 @@
 """An SMTP server on loopback for notify-svc's tests: aiosmtpd (PyPI) receiving mail and
 writing each message, parsed with the standard library, as one JSON line to a file.
 
-    python3 smtp_sink.py PORT OUT.jsonl [--auth USER:PASS | --raw]
+    python3 smtp_sink.py PORT OUT.jsonl [--auth USER:PASS | --raw | --tls starttls|implicit DIR]
 
 Each record also says when it arrived (`received_at`, seconds since the epoch); the mail
 benchmark measures with it. With --raw a record is only that and the message as received
-(`raw`), unparsed, so the server keeps up with a benchmark.
+(`raw`), unparsed, so the server keeps up with a benchmark. With --tls it makes a private
+CA and a certificate for 127.0.0.1 (the CA's certificate in DIR/ca.pem) and requires
+STARTTLS, or speaks TLS from the first byte (implicit); records then say `tls: true`.
 
 Prints one line, "ready", once it accepts connections. With --auth it requires AUTH
 (PLAIN or LOGIN, allowed without TLS on loopback) with that user and password.
@@ -15,6 +17,7 @@ import asyncio
 import email
 import email.policy
 import json
+import os
 import sys
 import time
 
@@ -51,11 +54,84 @@ class Sink:
             "text": text.get_content() if text is not None else "",
             "html": html.get_content() if html is not None else "",
             "auth": session.authenticated,
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "received_at": time.time(),
         }
         with open(self.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         return "250 OK"
+
+
+def tls_context(directory):
+    """A CA and a server certificate for 127.0.0.1, made with `cryptography`."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "notify test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)  # noqa: E731
+    with open(os.path.join(directory, "ca.pem"), "wb") as f:
+        f.write(pem(ca))
+    with open(os.path.join(directory, "server.pem"), "wb") as f:
+        f.write(pem(cert))
+    with open(os.path.join(directory, "server.key"), "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(
+        os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+    )
+    return context
 
 
 def main():
@@ -79,6 +155,12 @@ def main():
             "auth_required": True,
             "auth_require_tls": False,
         }
+    if len(sys.argv) > 5 and sys.argv[3] == "--tls":
+        context = tls_context(sys.argv[5])
+        if sys.argv[4] == "starttls":
+            kwargs = {"tls_context": context, "require_starttls": True}
+        else:
+            kwargs = {"ssl_context": context}
     handler = RawSink(out) if raw else Sink(out)
     controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()

@@ -4,7 +4,7 @@ Standard Webhooks reference library (PyPI: standardwebhooks) and recorded as one
     python3 webhook_receiver.py PORT DIR
 
 DIR/secrets.json maps a path to its endpoint's secret; DIR/statuses.json maps a path to the
-statuses to answer, in order (then 200). Each request is appended to DIR/received.jsonl:
+statuses to answer, in order (then 200); a 3xx points to /trap. Each request is appended to DIR/received.jsonl:
 path, verified, error, the webhook-id, and the body. Prints "ready" once listening.
 """
 
@@ -63,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
             with open(os.path.join(directory, "received.jsonl"), "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         self.send_response(status)
+        if 300 <= status < 400:
+            # Somewhere a delivery must never be taken to.
+            self.send_header("location", "/trap")
         self.send_header("content-length", "0")
         self.end_headers()
 

@@ -321,6 +321,47 @@ async fn an_smtp_outage_delays_mail_and_a_restart_loses_or_doubles_none() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_and_implicit_tls_trusting_a_private_ca() {
+    for mode in ["starttls", "implicit"] {
+        let nats = Nats::start().await;
+        let smtp = Smtp::start_tls(mode);
+        let app = stack(&smtp, &nats, |_| {}).await;
+        let (hal, _) = app.user("hal").await;
+        let event = reminder("0199e000-0000-7000-8000-000000000001", hal);
+        publish(&nats, "vps.events.billing.payment_reminder", &event).await;
+        let got = smtp.wait_for(1, |m| m["tls"] == true).await;
+        assert_eq!(
+            got[0]["subject"], "Payment overdue: your servers will be suspended",
+            "{mode}"
+        );
+    }
+    // Without the CA the relay's certificate is refused: the mail waits, and nothing goes
+    // out in the clear.
+    let nats = Nats::start().await;
+    let smtp = Smtp::start_tls("starttls");
+    let app = stack(&smtp, &nats, |o| o.notify.smtp.ca_file = None).await;
+    let admin = app.admin_token().await;
+    let (ivy, _) = app.user("ivy").await;
+    let event = reminder("0199e000-0000-7000-8000-000000000002", ivy);
+    publish(&nats, "vps.events.billing.payment_reminder", &event).await;
+    let mut waiting = Vec::new();
+    for _ in 0..100 {
+        waiting = mails(&app, &admin, "pending").await;
+        if waiting.iter().any(|m| m["attempts"].as_u64() >= Some(1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        waiting
+            .iter()
+            .any(|m| m["recipient"] == "ivy@example.com" && m["attempts"].as_u64() >= Some(1)),
+        "{waiting:#?}"
+    );
+    assert!(smtp.mails().is_empty(), "{:#?}", smtp.mails());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_the_events_and_mail_each_once() {
     let smtp = Smtp::start(None);
     let nats = Nats::start().await;
@@ -665,6 +706,15 @@ async fn webhooks_are_signed_retried_disabled_by_410_and_private() {
     )
     .await;
     receiver.statuses("/gone", &[410]);
+    let moved = webhook(
+        &app,
+        &amy,
+        &receiver,
+        "/moved",
+        json!({"eventTypes": ["ticket.opened"]}),
+    )
+    .await;
+    receiver.statuses("/moved", &[302]);
 
     let ticket = open_ticket(&app, &amy, "first").await;
     let got = receiver.wait_for("/amy", 1).await;
@@ -697,6 +747,28 @@ async fn webhooks_are_signed_retried_disabled_by_410_and_private() {
     assert_eq!(listed[0]["state"], "delivered", "{listed}");
     assert_eq!(listed[0]["attempts"], 3);
     assert_eq!(listed[0]["lastStatus"], 200);
+
+    // A redirect is not followed: it is a failed attempt, and the next one is delivered.
+    receiver.wait_for("/moved", 2).await;
+    let mut moved_list = Value::Null;
+    for _ in 0..50 {
+        moved_list = app
+            .get(
+                &format!("/api/webhooks/{moved}/deliveries"),
+                Cred::Bearer(&amy),
+            )
+            .await
+            .json;
+        if moved_list[0]["state"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(moved_list[0]["attempts"], 2, "{moved_list}");
+    assert!(
+        receiver.received().iter().all(|r| r["path"] != "/trap"),
+        "a redirect was followed"
+    );
 
     // 410 Gone disables the endpoint; nothing more goes there.
     receiver.wait_for("/gone", 1).await;
@@ -789,7 +861,7 @@ async fn webhooks_are_signed_retried_disabled_by_410_and_private() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
     }
     let listed = app.get("/api/webhooks", Cred::Bearer(&amy)).await;
-    assert_eq!(listed.json.as_array().map(Vec::len), Some(3));
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(4));
     assert!(
         listed
             .json

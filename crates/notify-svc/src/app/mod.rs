@@ -10,6 +10,7 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use lettre::AsyncSmtpTransport;
 use lettre::Tokio1Executor;
 use lettre::message::Mailbox;
@@ -202,11 +203,22 @@ fn mailer(config: &Config) -> anyhow::Result<Option<AsyncSmtpTransport<Tokio1Exe
     if smtp.host.is_empty() {
         return Ok(None);
     }
-    let builder = match smtp.tls {
-        Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
-        Tls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-        Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+    use lettre::transport::smtp::client::{Certificate, Tls as Wire, TlsParameters};
+    let tls = || -> anyhow::Result<TlsParameters> {
+        let mut params = TlsParameters::builder(smtp.host.clone());
+        if let Some(path) = &smtp.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading smtp.ca_file {}", path.display()))?;
+            params = params.add_root_certificate(Certificate::from_pem(&pem)?);
+        }
+        Ok(params.build_rustls()?)
     };
+    let wire = match smtp.tls {
+        Tls::Starttls => Wire::Required(tls()?),
+        Tls::Implicit => Wire::Wrapper(tls()?),
+        Tls::None => Wire::None,
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).tls(wire);
     let mut builder = builder
         .port(smtp.port())
         .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
