@@ -86,6 +86,18 @@ export VPS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export VPS_TEST_REQUIRE_POSTGRES=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
+# The Kubernetes manifests, rendered and validated offline (kubectl renders them; CI's machine
+# image carries it).
+echo "==> Kubernetes manifests"
+if command -v kubectl >/dev/null; then
+  bash deploy/k8s/validate.sh
+elif [ "${CI:-}" = true ]; then
+  echo "test.sh: kubectl (with kustomize built in) is required in CI to render deploy/k8s" >&2
+  exit 1
+else
+  echo "(skipped: kubectl is not installed; CI checks them)"
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
