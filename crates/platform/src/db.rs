@@ -50,8 +50,41 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
             .await
             .context("configuring SQLite")?;
     }
-    M::up(&db, None).await.context("running migrations")?;
+    migrate::<M>(url, &db).await?;
     Ok(db)
+}
+
+/// The advisory lock replicas of one service take to migrate its database one at a time
+/// (advisory locks belong to their database, so one key serves every service).
+const MIGRATION_LOCK: i64 = 0x7670_735f_6d69_6772; // "vps_migr"
+
+/// Runs the migrations. On PostgreSQL, replicas starting together take turns under a
+/// transaction-scoped advisory lock, held on a connection of its own: the first migrates,
+/// the others find nothing left to do. (SQLite's file lock does the same there.)
+async fn migrate<M: MigratorTrait>(url: &str, db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await.context("running migrations");
+    }
+    use sea_orm::TransactionTrait as _;
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let lock = Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {} to migrate", redact(url)))?;
+    let held = lock.begin().await.context("beginning the migration lock")?;
+    held.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await
+        .context("taking the migration lock")?;
+    let migrated = M::up(db, None).await.context("running migrations");
+    // Committing lets the next replica in, whether or not this one succeeded.
+    held.commit()
+        .await
+        .context("releasing the migration lock")?;
+    let _ = lock.close().await;
+    migrated
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -154,3 +154,50 @@ async fn a_singleton_loop_runs_on_one_replica_and_moves_when_it_stops() {
         }
     }
 }
+
+struct Everything;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Everything {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateLeases),
+            Box::new(platform::outbox::CreateOutbox),
+        ]
+    }
+}
+
+/// Replicas starting at once migrate one fresh PostgreSQL database together without
+/// tripping over each other (the advisory lock lets one migrate at a time).
+#[tokio::test]
+async fn replicas_starting_together_migrate_one_database() {
+    let Ok(server) = std::env::var("VPS_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("VPS_TEST_REQUIRE_POSTGRES").is_err(),
+            "VPS_TEST_REQUIRE_POSTGRES is set but VPS_TEST_POSTGRES_URL is not"
+        );
+        return;
+    };
+    let admin = sea_orm::Database::connect(server.as_str())
+        .await
+        .expect("postgres");
+    let name = format!("vps_migrate_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = server.split('?').next().unwrap_or(&server);
+    let cut = base
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(base.len());
+    let url = format!("{}/{name}", &base[..cut]);
+    let mut starts = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = url.clone();
+        starts.spawn(async move { platform::db::connect_and_migrate::<Everything>(&url, 2).await });
+    }
+    while let Some(started) = starts.join_next().await {
+        started.expect("join").expect("every replica starts");
+    }
+}
