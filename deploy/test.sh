@@ -25,6 +25,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresq
 # The live feed's test runs the official socket.io-client on Node.js.
 command -v node >/dev/null || need_packages+=(nodejs)
 command -v npm >/dev/null || need_packages+=(npm)
+# docker-compose.yml is checked by Debian's docker-compose, which parses it without an engine.
+command -v docker-compose >/dev/null || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "==> installing ${need_packages[*]}"
   as_root apt-get update -qq
@@ -97,6 +99,9 @@ elif [ "${CI:-}" = true ]; then
 else
   echo "(skipped: kubectl is not installed; CI checks them)"
 fi
+
+echo "==> docker-compose.yml"
+bash deploy/compose-check.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

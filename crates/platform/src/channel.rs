@@ -1,15 +1,20 @@
 //! The channel every service calls another through: tonic's lazily connecting channel, plus
-//! one retry of a read whose connection failed under it.
+//! one more try of a call whose connection failed under it, where that is safe.
 //!
 //! A replica that restarts or rolls closes its connections; a call that was already on
 //! its way over one fails in the transport (`connection reset`, an HTTP/2 `GOAWAY`), not
 //! in the service. tonic reconnects on the next call but does not replay the failed one,
-//! as other gRPC clients do. Replaying is safe for reads, so a read is tried once more on
-//! a fresh connection; a write's failure is returned, since it may have been applied.
+//! as other gRPC clients do. Here it is tried once more, on a fresh connection:
 //!
-//! Reads are known by name: by the project's rule, a method whose name begins with `Get`
-//! or `List` reads and changes nothing, and takes one message (a test holds every
-//! service to this). The standard health check is a read too.
+//! - any call the peer provably never processed: the connection could not be made, or the
+//!   peer refused the stream (`REFUSED_STREAM`, or a `GOAWAY` that left it out), which is
+//!   gRPC's own rule for transparent retries;
+//! - a read, whatever the failure (but a time-out), since sending it twice changes nothing.
+//!
+//! Any other write's failure is returned, since it may have been applied. Calls that stream
+//! their requests are never replayed. Reads are known by name: by the project's rule, a
+//! method whose name begins with `Get` or `List` reads and changes nothing, and takes one
+//! message (a test holds every service to this). The standard health check is a read too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,22 +64,23 @@ impl Service<http::Request<Body>> for Channel {
         // The ready handle serves this call; `self` keeps a fresh one for the next.
         let fresh = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, fresh);
-        if !is_read(request.uri().path()) {
+        if streams_requests(request.uri().path()) {
             let call = ready.call(request);
             return Box::pin(async move { call.await.map_err(Into::into) });
         }
+        let read = is_read(request.uri().path());
         let mut again = self.inner.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            // A read's request is one small message; kept so it can be sent twice.
+            // The request is one message; kept so it can be sent twice.
             let message = body.collect().await?.to_bytes();
             let first = ready.call(rebuild(&parts, message.clone())).await;
             match first {
-                Err(error) if !timed_out(&error) => {
+                Err(error) if !timed_out(&error) && (read || never_processed(&error)) => {
                     tracing::debug!(
                         path = parts.uri.path(),
                         error = %crate::grpc::chain(&error),
-                        "a read's connection failed; trying once more"
+                        "a call's connection failed; trying once more"
                     );
                     tokio::time::sleep(RETRY_PAUSE).await;
                     let again = again.ready().await?;
@@ -84,6 +90,51 @@ impl Service<http::Request<Body>> for Channel {
             }
         })
     }
+}
+
+/// Whether the peer provably never processed the call: the connection could not be made,
+/// or the peer refused the stream, outright or by a `GOAWAY` that left it out.
+fn never_processed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && ((h2.is_go_away() && h2.is_remote())
+                || h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+        {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// Whether the method at `path` streams its requests (those are never replayed).
+fn streams_requests(path: &str) -> bool {
+    static STREAMING: std::sync::LazyLock<std::collections::HashSet<String>> =
+        std::sync::LazyLock::new(|| {
+            use prost::Message as _;
+            let Ok(set) = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET) else {
+                return std::collections::HashSet::new();
+            };
+            set.file
+                .iter()
+                .flat_map(|file| {
+                    file.service.iter().flat_map(move |service| {
+                        service
+                            .method
+                            .iter()
+                            .filter(|m| m.client_streaming())
+                            .map(move |m| {
+                                format!("/{}.{}/{}", file.package(), service.name(), m.name())
+                            })
+                    })
+                })
+                .collect()
+        });
+    STREAMING.contains(path)
 }
 
 /// Whether the call ran out of its time: a slow peer, not a dropped connection, so not
@@ -199,6 +250,28 @@ mod tests {
             tonic_health::pb::health_check_response::ServingStatus::Serving as i32
         );
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn only_what_the_peer_never_processed_is_replayed_for_a_write() {
+        let refused = h2::Error::from(h2::Reason::REFUSED_STREAM);
+        assert!(never_processed(&refused));
+        let cancelled = h2::Error::from(h2::Reason::CANCEL);
+        assert!(!never_processed(&cancelled));
+        let unreachable = tonic::ConnectError(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(never_processed(&unreachable));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!never_processed(&reset));
+    }
+
+    #[test]
+    fn streaming_requests_are_known_from_the_descriptors() {
+        assert!(streams_requests("/vps.node.v1.Guests/RestoreGuest"));
+        assert!(streams_requests("/vps.node.v1.Consoles/Attach"));
+        assert!(!streams_requests("/vps.node.v1.Guests/BackupGuest"));
+        assert!(!streams_requests("/vps.server.v1.Servers/Act"));
     }
 
     #[tokio::test]

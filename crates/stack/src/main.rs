@@ -3,6 +3,8 @@
 //! directory, prints where the gateway listens and how to log in, and stops cleanly on
 //! Ctrl-C or SIGTERM.
 
+mod probe;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -94,9 +96,14 @@ async fn main() -> anyhow::Result<()> {
     {
         return keygen(Path::new(dir));
     }
+    if let [command, url] = args.as_slice()
+        && command == "probe"
+    {
+        return probe::probe(url).await;
+    }
     anyhow::ensure!(
         args.is_empty(),
-        "usage: vps-stack            (run the whole stack)\n       vps-stack keygen DIR  (caller-token keys for every service)"
+        "usage: vps-stack            (run the whole stack)\n       vps-stack keygen DIR  (caller-token keys for every service)\n       vps-stack probe URL   (a health check: gRPC health at URL, or HTTP 200 when URL has a path)"
     );
     platform::telemetry::init("vps-stack");
     let config: StackConfig = platform::config::load()?;
