@@ -124,19 +124,46 @@ struct Pending {
 }
 
 /// Creates (or keeps) the events and alerts streams, with a duplicate window that covers a
-/// relay's restart.
+/// relay's restart. On a NATS cluster they are replicated on up to three servers (raised on
+/// an existing stream that has fewer), so a server lost loses no event.
 pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<()> {
+    let replicas = stream_replicas(&js.client().server_info());
     for (name, subjects) in [(STREAM, SUBJECTS), (ALERTS_STREAM, ALERT_SUBJECTS)] {
-        js.get_or_create_stream(jetstream::stream::Config {
+        let config = jetstream::stream::Config {
             name: name.to_owned(),
             subjects: vec![subjects.to_owned()],
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+        };
+        let mut stream = js
+            .get_or_create_stream(config.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("creating stream {name}: {e}"))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading stream {name}: {e}"))?;
+        if info.config.num_replicas < replicas {
+            let raised = jetstream::stream::Config {
+                num_replicas: replicas,
+                ..info.config.clone()
+            };
+            js.update_stream(raised)
+                .await
+                .map_err(|e| anyhow::anyhow!("replicating stream {name}: {e}"))?;
+        }
     }
     Ok(())
+}
+
+/// How many servers keep each stream: up to three on a cluster, one on a lone server.
+pub fn stream_replicas(server: &async_nats::ServerInfo) -> usize {
+    if server.cluster.is_some() {
+        server.connect_urls.len().clamp(1, 3)
+    } else {
+        1
+    }
 }
 
 /// Publishes outbox rows in order until shutdown.

@@ -155,3 +155,96 @@ async fn committed_events_are_published_once_in_order() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// Three `nats-server -js` in one cluster on loopback: the streams are kept on all three,
+/// and events are still taken and read with one server down.
+#[tokio::test]
+async fn on_a_cluster_the_streams_are_replicated_and_survive_a_server() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    };
+    let clients: Vec<u16> = (0..3).map(|_| free()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| free()).collect();
+    let all_routes = routes
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        let dir = tempfile::tempdir().expect("dir");
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &clients[i].to_string()])
+            .args(["-n", &format!("n{i}"), "--cluster_name", "vps"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", routes[i])])
+            .args(["--routes", &all_routes, "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server");
+        servers.push(Nats {
+            child,
+            url: format!("nats://127.0.0.1:{}", clients[i]),
+            _dir: dir,
+        });
+    }
+    let client = connect(&servers[0].url).await;
+    let js = jetstream::new(client.clone());
+    // The cluster elects its JetStream leader in a few seconds.
+    let mut made = Err(anyhow::anyhow!("not tried"));
+    for _ in 0..100 {
+        if client.server_info().connect_urls.len() == 3 {
+            made = outbox::ensure_stream(&js).await;
+            if made.is_ok() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    made.expect("the streams are made on the cluster");
+    for name in [outbox::STREAM, outbox::ALERTS_STREAM] {
+        let info = js
+            .get_stream(name)
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .clone();
+        assert_eq!(info.config.num_replicas, 3, "{name}");
+    }
+    // One server goes; events are still taken (a quorum of two) and read back.
+    let mut third = servers.pop().expect("a third server");
+    let _ = third.child.kill();
+    let _ = third.child.wait();
+    let mut acked = 0;
+    for n in 0..20 {
+        for _ in 0..50 {
+            let published = js
+                .publish(format!("vps.events.test.{n}"), "{}".into())
+                .await;
+            if let Ok(ack) = published
+                && ack.await.is_ok()
+            {
+                acked += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(acked, 20, "every event was taken with one server down");
+    let stream_info = js
+        .get_stream(outbox::STREAM)
+        .await
+        .expect("stream")
+        .info()
+        .await
+        .expect("info")
+        .clone();
+    assert_eq!(stream_info.state.messages, 20);
+}
