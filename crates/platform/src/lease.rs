@@ -150,6 +150,23 @@ impl LeaseHolder {
         name: &str,
         every: Duration,
         shutdown: Shutdown,
+        work: F,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        self.run_singleton_woken(name, every, &tokio::sync::Notify::new(), shutdown, work)
+            .await;
+    }
+
+    /// [`LeaseHolder::run_singleton`], also running as soon as `wake` is notified (work
+    /// this replica just made), not only on the next tick.
+    pub async fn run_singleton_woken<F, Fut>(
+        &self,
+        name: &str,
+        every: Duration,
+        wake: &tokio::sync::Notify,
+        shutdown: Shutdown,
         mut work: F,
     ) where
         F: FnMut() -> Fut,
@@ -160,6 +177,7 @@ impl LeaseHolder {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                () = wake.notified() => {}
                 () = shutdown.wait() => break,
             }
             match self.acquire(name).await {

@@ -32,23 +32,19 @@ impl App {
     /// while it holds the lease; drains on shutdown (the round under way finishes).
     pub async fn send_loop(self: Arc<Self>) {
         let every = Duration::from_millis(self.config.mail.send_interval_ms.max(10));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.mail_made.notified() => {}
-                () = self.shutdown.wait() => break,
-            }
-            match self.leases.acquire(LEASE).await {
-                Ok(true) => self.send_due().await,
-                Ok(false) => {}
-                Err(error) => tracing::warn!(error = %error, "the mail lease could not be checked"),
-            }
-        }
-        if let Err(error) = self.leases.release(LEASE).await {
-            tracing::warn!(error = %error, "releasing the mail lease failed");
-        }
+        let app = Arc::clone(&self);
+        self.leases
+            .run_singleton_woken(
+                LEASE,
+                every,
+                &self.mail_made,
+                self.shutdown.clone(),
+                move || {
+                    let app = Arc::clone(&app);
+                    async move { app.send_due().await }
+                },
+            )
+            .await;
     }
 
     /// Sends what is due, round after round, while this replica holds the lease.

@@ -230,25 +230,19 @@ impl App {
     /// planned a delivery, while it holds the lease; drains on shutdown.
     pub async fn deliver_loop(self: Arc<Self>) {
         let every = Duration::from_millis(self.config.webhooks.deliver_interval_ms.max(10));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.delivery_planned.notified() => {}
-                () = self.shutdown.wait() => break,
-            }
-            match self.leases.acquire(LEASE).await {
-                Ok(true) => self.deliver_due().await,
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(error = %error, "the webhook lease could not be checked")
-                }
-            }
-        }
-        if let Err(error) = self.leases.release(LEASE).await {
-            tracing::warn!(error = %error, "releasing the webhook lease failed");
-        }
+        let app = Arc::clone(&self);
+        self.leases
+            .run_singleton_woken(
+                LEASE,
+                every,
+                &self.delivery_planned,
+                self.shutdown.clone(),
+                move || {
+                    let app = Arc::clone(&app);
+                    async move { app.deliver_due().await }
+                },
+            )
+            .await;
     }
 
     async fn deliver_due(&self) {
