@@ -94,10 +94,6 @@ impl App {
         }))
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// The kinds a user may turn off, and whether each is on.
     pub async fn preferences(&self, caller: Caller) -> Result<Vec<pb::Preference>> {
         let off = store::disabled_kinds(&self.db, caller.user_id).await?;
