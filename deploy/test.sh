@@ -87,6 +87,8 @@ run_pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/log -w -o '-p $pg_port -k $pg_
 export VPS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export VPS_TEST_REQUIRE_POSTGRES=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A CI run builds once: incremental artefacts would only take disk (gigabytes) and time.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 # The Kubernetes manifests, rendered and validated offline (kubectl renders them; CI's machine
 # image carries it).
