@@ -9,6 +9,8 @@ use serde::Deserialize;
 #[serde(default)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the services are (`VPS_PEERS__IDENTITY`, `VPS_PEERS__SERVER`, ...).
     pub peers: platform::peers::Peers,
     /// How long a successful authentication is reused before identity-svc is asked again;
@@ -64,6 +66,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            metrics_listen: None,
             peers: platform::peers::Peers::default(),
             auth_cache_ttl_ms: 5_000,
             auth_rate_per_minute: 30,

@@ -83,6 +83,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().render(DialectKind::Panel)
         }))
+        .layer(middleware::from_fn(record_http))
         .layer(TraceLayer::new_for_http().make_span_with(http_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -102,6 +103,38 @@ fn http_span(request: &Request) -> tracing::Span {
     let span = tracing::info_span!("http", method = %request.method(), route, request_id);
     platform::telemetry::adopt_parent(&span, request.headers());
     span
+}
+
+/// Counts every request in `http_requests_total` and times it in
+/// `http_request_duration_seconds`, by dialect, route (as declared, so ids mint no labels),
+/// method and status.
+async fn record_http(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let dialect = DialectKind::for_path(request.uri().path()).name();
+    // Standard methods only: a made-up one must not mint a label.
+    let method = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total",
+        "dialect" => dialect, "route" => route.clone(), "method" => method, "status" => status)
+    .increment(1);
+    metrics::histogram!("http_request_duration_seconds",
+        "dialect" => dialect, "route" => route, "method" => method)
+    .record(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
@@ -166,6 +199,7 @@ pub async fn serve_app(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut host = platform::host::ServiceHost::new("gateway", shutdown.clone());
+    host.metrics(state.config.metrics_listen, None).await?;
     let limiter = state.auth_rate.clone();
     let sweeper_shutdown = shutdown.clone();
     host.spawn("rate-limit sweeper", async move {

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("gateway");
+    let _telemetry = platform::telemetry::init("gateway");
     let config: gateway::Config = platform::config::load()?;
     let shutdown = platform::Shutdown::new();
     shutdown.trigger_on_signals();

@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
     pub database_url: String,
     pub database_max_connections: u32,
@@ -40,6 +42,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: None,
             database_url: "sqlite://data/identity.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             jwt_secret: None,

@@ -32,7 +32,8 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let auth = platform::auth::CallerAuth::load(platform::auth::Service::Identity, &config.caller)?;
     let app = Arc::new(app::Identity::start(&config, auth.minter.clone()).await?);
-    let host = platform::host::ServiceHost::new("identity-svc", shutdown);
+    let mut host = platform::host::ServiceHost::new("identity-svc", shutdown);
+    host.metrics(config.metrics_listen, None).await?;
     host.serving::<proto::identity::v1::identity_server::IdentityServer<grpc::IdentityService>>()
         .await;
     let router = host

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("identity-svc");
+    let _telemetry = platform::telemetry::init("identity-svc");
     let config: identity_svc::Config = platform::config::load()?;
     let shutdown = platform::Shutdown::new();
     shutdown.trigger_on_signals();

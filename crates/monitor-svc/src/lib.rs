@@ -36,10 +36,7 @@ pub async fn serve_on(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     config.check()?;
-    let metrics = match config.metrics_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await?),
-        None => None,
-    };
+    let metrics_listen = config.metrics_listen;
     let mut host = platform::host::ServiceHost::new("monitor-svc", shutdown.clone());
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
@@ -61,12 +58,11 @@ pub async fn serve_on(
     let app = app::App::new(db, &auth, nats, Arc::new(config), shutdown.clone())?;
     host.spawn("poll loop", Arc::clone(&app).poll_loop());
     host.spawn("sample pruning", Arc::clone(&app).prune_loop());
-    if let Some(listener) = metrics {
-        host.spawn(
-            "metrics",
-            app::metrics::serve(Arc::clone(&app), listener, shutdown.clone()),
-        );
-    }
+    let per_server: platform::metrics::Extra = {
+        let app = Arc::clone(&app);
+        Arc::new(move || app.render_metrics())
+    };
+    host.metrics(metrics_listen, Some(per_server)).await?;
     host.serving::<proto::monitor::v1::monitor_server::MonitorServer<grpc::MonitorService>>()
         .await;
     let router = host

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("monitor-svc");
+    let _telemetry = platform::telemetry::init("monitor-svc");
     let config: monitor_svc::Config = platform::config::load()?;
     let shutdown = platform::Shutdown::new();
     shutdown.trigger_on_signals();

@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
     pub database_max_connections: u32,
     /// 32 bytes, base64: encrypts node credentials at rest. Required once any node has
@@ -57,6 +59,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50054)),
+            metrics_listen: None,
             database_url: "sqlite://data/node.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             credentials_key: None,

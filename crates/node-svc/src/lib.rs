@@ -63,6 +63,7 @@ pub async fn serve_on(
         config.node_concurrency,
     ));
     let mut host = platform::host::ServiceHost::new("node-svc", shutdown.clone());
+    host.metrics(config.metrics_listen, None).await?;
     host.spawn(
         "node probes",
         fleet

@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
     pub database_max_connections: u32,
     /// Where identity-svc and server-svc are (`VPS_PEERS__*`).
@@ -115,6 +117,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50056)),
+            metrics_listen: None,
             database_url: "sqlite://data/notify.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             peers: platform::peers::Peers::default(),

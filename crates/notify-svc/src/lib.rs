@@ -37,6 +37,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     config.check()?;
     let mut host = platform::host::ServiceHost::new("notify-svc", shutdown.clone());
+    host.metrics(config.metrics_listen, None).await?;
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
         config.database_max_connections,

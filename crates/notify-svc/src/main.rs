@@ -3,7 +3,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("notify-svc");
+    let _telemetry = platform::telemetry::init("notify-svc");
     let mut config: notify_svc::Config = platform::config::load()?;
     config.smtp = config
         .smtp

@@ -11,6 +11,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Shutdown;
+use crate::metrics::GrpcMetricsLayer;
 use crate::telemetry;
 
 pub use crate::auth::Caller;
@@ -23,17 +24,24 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding {addr}"))
 }
 
+/// The layers every gRPC server has.
+pub type Layers = tower::layer::util::Stack<GrpcMetricsLayer, tower::layer::util::Identity>;
+/// A gRPC server's routes, with [`Layers`].
+pub type Router = tonic::transport::server::Router<Layers>;
+
 /// A tonic server builder with the project's defaults: a span per call whose parent comes
-/// from the caller's `traceparent`, and a per-call timeout.
-pub fn server() -> Server<tower::layer::util::Identity> {
+/// from the caller's `traceparent`, metrics per call ([`crate::metrics`]), and a per-call
+/// timeout.
+pub fn server(service: &'static str) -> Server<Layers> {
     Server::builder()
-        .trace_fn(telemetry::grpc_server_span)
+        .trace_fn(move |request| telemetry::grpc_server_span(service, request))
         .timeout(Duration::from_secs(60))
+        .layer(GrpcMetricsLayer::new(service))
 }
 
 /// Serves `router` on `listener` until `shutdown` triggers; in-flight calls are drained.
 pub async fn serve(
-    router: tonic::transport::server::Router,
+    router: Router,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {

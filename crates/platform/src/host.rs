@@ -68,14 +68,29 @@ impl ServiceHost {
         }
     }
 
+    /// Serves Prometheus metrics on `addr` (if set) while the service runs; `extra` adds
+    /// the service's own lines to the page.
+    pub async fn metrics(
+        &mut self,
+        addr: Option<std::net::SocketAddr>,
+        extra: Option<crate::metrics::Extra>,
+    ) -> anyhow::Result<()> {
+        if let Some(addr) = addr {
+            let listener = crate::grpc::bind(addr).await?;
+            let shutdown = self.shutdown.clone();
+            self.spawn("metrics", crate::metrics::serve(listener, extra, shutdown));
+        }
+        Ok(())
+    }
+
     /// Reports the gRPC service `S` as serving to health checks.
     pub async fn serving<S: NamedService>(&self) {
         self.health.set_serving::<S>().await;
     }
 
     /// A gRPC server with the project's defaults, health checks and reflection.
-    pub fn grpc(&self) -> anyhow::Result<tonic::transport::server::Router> {
-        Ok(crate::grpc::server()
+    pub fn grpc(&self) -> anyhow::Result<crate::grpc::Router> {
+        Ok(crate::grpc::server(self.name)
             .add_service(self.health_service.clone())
             .add_service(crate::grpc::reflection(proto::FILE_DESCRIPTOR_SET)?))
     }
@@ -83,7 +98,7 @@ impl ServiceHost {
     /// Serves `router` on `listener` until shutdown, then stops as described above.
     pub async fn serve_grpc(
         self,
-        router: tonic::transport::server::Router,
+        router: crate::grpc::Router,
         listener: TcpListener,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %listener.local_addr()?, "{} listening", self.name);

@@ -9,6 +9,7 @@ pub mod db;
 pub mod grpc;
 pub mod host;
 pub mod lease;
+pub mod metrics;
 pub mod outbox;
 pub mod page;
 pub mod peers;

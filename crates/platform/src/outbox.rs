@@ -14,6 +14,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, S
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use tracing::Instrument as _;
+
 use crate::Shutdown;
 
 /// The stream every business event goes to, and its subjects.
@@ -33,6 +35,7 @@ enum Outbox {
     Payload,
     CreatedAt,
     PublishedAt,
+    TraceParent,
 }
 
 /// The migration that creates the `outbox` table; each service that emits events lists it
@@ -76,6 +79,34 @@ impl MigrationTrait for CreateOutbox {
     }
 }
 
+/// The migration that keeps each event's trace context (W3C `traceparent`) with it, so the
+/// relay carries it into the NATS headers and the consumer's work joins the producer's
+/// trace; listed after [`CreateOutbox`].
+pub struct AddTraceParent;
+
+impl MigrationName for AddTraceParent {
+    fn name(&self) -> &str {
+        "m20261130_900000_outbox_trace_parent"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddTraceParent {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("outbox", "trace_parent").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Outbox::Table)
+                    .add_column(string_null(Outbox::TraceParent))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// Adds an event (published as its JSON) to the outbox inside the caller's transaction.
 /// `event_id` is what consumers deduplicate by.
 pub async fn enqueue<C: ConnectionTrait, E: serde::Serialize>(
@@ -93,12 +124,14 @@ pub async fn enqueue<C: ConnectionTrait, E: serde::Serialize>(
             Outbox::Subject,
             Outbox::Payload,
             Outbox::CreatedAt,
+            Outbox::TraceParent,
         ])
         .values_panic([
             event_id.to_string().into(),
             subject.into(),
             payload.into(),
             Utc::now().into(),
+            crate::telemetry::current_traceparent().into(),
         ])
         .to_owned();
     db.execute(&insert).await.map(drop)
@@ -121,6 +154,13 @@ struct Pending {
     event_id: String,
     subject: String,
     payload: String,
+    created_at: chrono::DateTime<Utc>,
+    trace_parent: Option<String>,
+}
+
+/// Seconds since `at`.
+fn age(at: chrono::DateTime<Utc>) -> f64 {
+    (Utc::now() - at).to_std().unwrap_or_default().as_secs_f64()
 }
 
 /// Creates (or keeps) the events and alerts streams, with a duplicate window that covers a
@@ -191,6 +231,8 @@ impl Relay {
                 Outbox::EventId,
                 Outbox::Subject,
                 Outbox::Payload,
+                Outbox::CreatedAt,
+                Outbox::TraceParent,
             ])
             .from(Outbox::Table)
             .and_where(Expr::col(Outbox::PublishedAt).is_null())
@@ -200,15 +242,35 @@ impl Relay {
         let rows = Pending::find_by_statement(backend_statement(backend, &select))
             .all(&self.db)
             .await?;
+        let oldest = rows.first().map_or(0.0, |row| age(row.created_at));
+        metrics::gauge!("vps_outbox_oldest_unpublished_seconds").set(oldest);
         for row in &rows {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", row.event_id.as_str());
-            self.js
-                .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
-                .await
-                .map_err(|e| anyhow::anyhow!("publishing {}: {e}", row.event_id))?
-                .await
-                .map_err(|e| anyhow::anyhow!("no acknowledgement for {}: {e}", row.event_id))?;
+            // The hop onto NATS is a span of the event's trace, and the consumer's parent.
+            // (An event made outside any trace stays outside: no trace of its own.)
+            let span = match &row.trace_parent {
+                Some(trace_parent) => {
+                    let span = tracing::info_span!("publish", otel.kind = "producer",
+                        messaging.system = "nats", messaging.destination = %row.subject);
+                    crate::telemetry::adopt_traceparent(&span, trace_parent);
+                    if let Some(context) = span.in_scope(crate::telemetry::current_traceparent) {
+                        headers.insert("traceparent", context.as_str());
+                    }
+                    span
+                }
+                None => tracing::Span::none(),
+            };
+            async {
+                self.js
+                    .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("publishing {}: {e}", row.event_id))?
+                    .await
+                    .map_err(|e| anyhow::anyhow!("no acknowledgement for {}: {e}", row.event_id))
+            }
+            .instrument(span)
+            .await?;
             let mark = Query::update()
                 .table(Outbox::Table)
                 .value(Outbox::PublishedAt, Utc::now())
@@ -218,6 +280,8 @@ impl Relay {
                 .execute(&mark)
                 .await
                 .context("marking an event published")?;
+            metrics::counter!("vps_outbox_published_total").increment(1);
+            metrics::histogram!("vps_outbox_publish_delay_seconds").record(age(row.created_at));
         }
         Ok(rows.len())
     }

@@ -479,27 +479,33 @@ impl<H: Host> Engine<H> {
     /// Drives a saga to its end in the background.
     pub fn spawn(host: &Arc<H>, id: String) {
         let host = host.clone();
-        tokio::spawn(async move {
-            // Steps are idempotent, so a saga stopped by a passing error (a busy database, a
-            // dropped connection) is driven again after a pause.
-            for attempt in 1..=5u32 {
-                match Self::drive(&host, &id).await {
-                    Ok(Some(next)) => {
-                        Self::spawn(&host, next);
-                        return;
-                    }
-                    Ok(None) => return,
-                    Err(error) if attempt < 5 && !host.engine().shutdown.is_triggered() => {
-                        tracing::warn!(saga = %id, attempt, %error, "saga interrupted; driving it again");
-                        tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-                    }
-                    Err(error) => {
-                        tracing::error!(saga = %id, %error, "saga stopped; it is taken up again later");
-                        return;
+        // The saga's work joins the trace of the call that started it, if any.
+        let span = tracing::info_span!("saga", saga = %id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // Steps are idempotent, so a saga stopped by a passing error (a busy database, a
+                // dropped connection) is driven again after a pause.
+                for attempt in 1..=5u32 {
+                    match Self::drive(&host, &id).await {
+                        Ok(Some(next)) => {
+                            Self::spawn(&host, next);
+                            return;
+                        }
+                        Ok(None) => return,
+                        Err(error) if attempt < 5 && !host.engine().shutdown.is_triggered() => {
+                            tracing::warn!(saga = %id, attempt, %error, "saga interrupted; driving it again");
+                            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt)))
+                                .await;
+                        }
+                        Err(error) => {
+                            tracing::error!(saga = %id, %error, "saga stopped; it is taken up again later");
+                            return;
+                        }
                     }
                 }
-            }
-        });
+            },
+            span,
+        ));
     }
 
     /// Drives a saga to its end if no other replica holds its lease; the answer names a saga
@@ -524,10 +530,10 @@ impl<H: Host> Engine<H> {
         tracing::debug!(saga = %id, "driving a saga");
         let renewing = engine.keep_lease(id);
         let outcome = match Self::advance(host, id, None).await {
-            Ok(Progress::Done) => host.finish(id, false).await,
+            Ok(Progress::Done) => Self::finish(host, id, false).await,
             Ok(Progress::Paused | Progress::Halted | Progress::Idle) => Ok(None),
             Ok(Progress::Failed(_) | Progress::Unwinding) => match Self::unwind(host, id).await {
-                Ok(true) => host.finish(id, true).await,
+                Ok(true) => Self::finish(host, id, true).await,
                 Ok(false) => Ok(None),
                 Err(e) => Err(e),
             },
@@ -542,6 +548,18 @@ impl<H: Host> Engine<H> {
             tracing::warn!(saga = %id, error = %error, "releasing a saga's lease failed");
         }
         outcome
+    }
+
+    /// Ends a saga and counts it in `vps_saga_finished_total`.
+    async fn finish(host: &H, id: &str, unwound: bool) -> Result<Option<String>, H::Error> {
+        let kind = host.load(id).await.map(|record| record.kind);
+        let next = host.finish(id, unwound).await?;
+        if let Ok(kind) = kind {
+            let outcome = if unwound { "unwound" } else { "done" };
+            metrics::counter!("vps_saga_finished_total", "kind" => kind, "outcome" => outcome)
+                .increment(1);
+        }
+        Ok(next)
     }
 
     /// Renews a saga's lease while it is driven; a lost lease marks the saga to stop at its

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use platform::outbox::{self, CreateOutbox, Relay};
+use platform::outbox::{self, AddTraceParent, CreateOutbox, Relay};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_migration::prelude::*;
 
@@ -15,7 +15,7 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOutbox)]
+        vec![Box::new(CreateOutbox), Box::new(AddTraceParent)]
     }
 }
 

@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct Config {
     /// gRPC listen address.
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
     pub database_max_connections: u32,
     /// Where identity-svc and node-svc are (`VPS_PEERS__IDENTITY`, `VPS_PEERS__NODE`).
@@ -80,6 +82,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            metrics_listen: None,
             database_url: "sqlite://data/server.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             peers: platform::peers::Peers::default(),

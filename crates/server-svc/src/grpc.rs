@@ -242,7 +242,7 @@ fn usage_pb(u: UsageView) -> pb::Usage {
 async fn run_detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, ServerError>> + Send + 'static,
 ) -> Result<T, ServerError> {
-    tokio::spawn(work)
+    tokio::spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| ServerError::Internal(anyhow::anyhow!("the call's task failed: {e}")))?
 }

@@ -56,6 +56,7 @@ pub async fn serve_on(
         None => None,
     };
     let mut host = platform::host::ServiceHost::new("server-svc", shutdown.clone());
+    host.metrics(config.metrics_listen, None).await?;
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
         config.database_max_connections,

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("server-svc");
+    let _telemetry = platform::telemetry::init("server-svc");
     let config: server_svc::Config = platform::config::load()?;
     let shutdown = platform::Shutdown::new();
     shutdown.trigger_on_signals();

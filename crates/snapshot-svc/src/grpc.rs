@@ -39,7 +39,7 @@ fn status(error: SnapshotError) -> Status {
 async fn run_detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, SnapshotError>> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::spawn(work)
+    tokio::spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| status(SnapshotError::Internal(e.into())))?
         .map_err(status)

@@ -34,6 +34,7 @@ pub async fn serve_on(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut host = platform::host::ServiceHost::new("snapshot-svc", shutdown.clone());
+    host.metrics(config.metrics_listen, None).await?;
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
         config.database_max_connections,

@@ -47,7 +47,10 @@ struct StackConfig {
     lxc_path: PathBuf,
     /// How often monitor-svc polls every node.
     monitor_interval_ms: u64,
-    /// Where monitor-svc serves Prometheus metrics (on `internal_host`); none when absent.
+    /// Where the stack serves Prometheus metrics (on `internal_host`): every service's, and
+    /// the per-server ones; none when absent.
+    metrics_port: Option<u16>,
+    /// The earlier name of `metrics_port`, still read.
     monitor_metrics_port: Option<u16>,
     /// Socket.IO connections one user may hold open at once.
     live_max_sockets_per_user: usize,
@@ -79,6 +82,7 @@ impl Default for StackConfig {
             admin_api_key: None,
             lxc_path: PathBuf::from("/var/lib/vps/lxc"),
             monitor_interval_ms: monitor_svc::Config::default().interval_ms,
+            metrics_port: None,
             monitor_metrics_port: None,
             live_max_sockets_per_user: gateway::config::LiveConfig::default().max_sockets_per_user,
             smtp: notify_svc::SmtpConfig::default(),
@@ -105,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         args.is_empty(),
         "usage: vps-stack            (run the whole stack)\n       vps-stack keygen DIR  (caller-token keys for every service)\n       vps-stack probe URL   (a health check: gRPC health at URL, or HTTP 200 when URL has a path)"
     );
-    platform::telemetry::init("vps-stack");
+    let _telemetry = platform::telemetry::init("vps-stack");
     let config: StackConfig = platform::config::load()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
@@ -188,8 +192,10 @@ async fn main() -> anyhow::Result<()> {
         .node_timeout_ms
         .min(config.monitor_interval_ms / 3 * 2)
         .max(1);
+    // One process, one recorder: monitor-svc's page shows every service's metrics too.
     configs.monitor.metrics_listen = config
-        .monitor_metrics_port
+        .metrics_port
+        .or(config.monitor_metrics_port)
         .map(|port| SocketAddr::new(config.internal_host, port));
     configs.notify.secrets_key = Some(SecretString::from(notify_key));
     configs.notify.smtp = config
@@ -269,6 +275,9 @@ async fn main() -> anyhow::Result<()> {
             configs.notify.smtp.host,
             configs.notify.smtp.port()
         ));
+    }
+    if let Some(addr) = configs.monitor.metrics_listen {
+        banner.push_str(&format!("  Metrics:   http://{addr}/metrics\n"));
     }
     banner.push_str("  Stop:      Ctrl-C\n\n");
     // One write, and a closed stdout is no reason to stop serving.

@@ -41,6 +41,15 @@ fn ports() -> Ports {
 
 /// Starts the launcher and reads its banner; returns the child and the banner lines.
 fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
+    launch_with(data_dir, ports, &[])
+}
+
+/// [`launch`] with more environment.
+fn launch_with(
+    data_dir: &std::path::Path,
+    ports: &Ports,
+    env: &[(&str, String)],
+) -> (Child, Vec<String>) {
     let names = [
         "IDENTITY", "SERVER", "SNAPSHOT", "NODE", "MONITOR", "NOTIFY",
     ];
@@ -56,6 +65,7 @@ fn launch(data_dir: &std::path::Path, ports: &Ports) -> (Child, Vec<String>) {
     for (name, port) in names.iter().zip(ports.grpc) {
         command.env(format!("VPS_{name}_PORT"), port.to_string());
     }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let mut child = command.spawn().expect("vps-stack starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();
@@ -194,6 +204,16 @@ fn expect_login(
 /// The README's walk-through: credits for the administrator, a BusyBox server on the local
 /// LXC node, running, then deleted.
 fn order_a_server(port: u16, password: &str, data_dir: &std::path::Path) {
+    order_a_server_with(port, password, data_dir, &[]);
+}
+
+/// [`order_a_server`] with more headers on the create call (a `traceparent`).
+fn order_a_server_with(
+    port: u16,
+    password: &str,
+    data_dir: &std::path::Path,
+    headers: &[(&str, &str)],
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,8 +239,11 @@ fn order_a_server(port: u16, password: &str, data_dir: &std::path::Path) {
             .await
             .expect("credits");
         assert!(granted.status().is_success());
-        let created = http
-            .post(format!("{gw}/api/server/create"))
+        let mut create = http.post(format!("{gw}/api/server/create"));
+        for (name, value) in headers {
+            create = create.header(*name, *value);
+        }
+        let created = create
             .bearer_auth(&token)
             .json(&serde_json::json!({"osId": 1, "tariffId": 1, "name": "hello"}))
             .send()
@@ -378,4 +401,304 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// An OTLP trace receiver on loopback: the collector's gRPC service, keeping what it gets.
+mod otlp {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    /// A span as received: its trace, name, and string attributes (the resource's too).
+    #[derive(Debug, Clone)]
+    pub struct Span {
+        pub trace_id: String,
+        pub span_id: String,
+        pub parent_span_id: String,
+        pub name: String,
+        pub attributes: HashMap<String, String>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Receiver(Arc<Mutex<Vec<Span>>>);
+
+    fn strings(
+        attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    ) -> impl Iterator<Item = (String, String)> + '_ {
+        attributes
+            .iter()
+            .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                Value::StringValue(v) => Some((kv.key.clone(), v.clone())),
+                _ => None,
+            })
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut kept = self.0.lock().expect("spans");
+            for resource in request.into_inner().resource_spans {
+                let resource_attributes: Vec<(String, String)> = resource
+                    .resource
+                    .as_ref()
+                    .map(|r| strings(&r.attributes).collect())
+                    .unwrap_or_default();
+                for scope in resource.scope_spans {
+                    for span in scope.spans {
+                        let mut attributes: HashMap<String, String> =
+                            resource_attributes.iter().cloned().collect();
+                        attributes.extend(strings(&span.attributes));
+                        kept.push(Span {
+                            trace_id: hex(&span.trace_id),
+                            span_id: hex(&span.span_id),
+                            parent_span_id: hex(&span.parent_span_id),
+                            name: span.name,
+                            attributes,
+                        });
+                    }
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Starts the receiver on a thread of its own: its port, and the spans it keeps.
+    pub fn start() -> (u16, Arc<Mutex<Vec<Span>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let receiver = Receiver::default();
+        let spans = Arc::clone(&receiver.0);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                tonic::transport::Server::builder()
+                    .add_service(TraceServiceServer::new(receiver))
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                    .await
+                    .expect("the OTLP receiver runs");
+            });
+        });
+        (port, spans)
+    }
+}
+
+/// `GET /metrics` on the stack's metrics port.
+fn metrics_page(port: u16) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .expect("the metrics page answers")
+            .text()
+            .await
+            .expect("text")
+    })
+}
+
+/// The value of the first series named `name` on `page` that has every one of `labels`.
+fn series(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn a_create_is_one_trace_across_the_services_and_every_service_is_measured() {
+    if !local_lxc() {
+        eprintln!("not root or no LXC: this test needs the local node");
+        return;
+    }
+    let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
+    let _remove_lxc = RemoveOnDrop(lxc_dir(dir.path()));
+    let ports = ports();
+    let mut taken = vec![ports.gateway, ports.nats];
+    taken.extend(ports.grpc);
+    let metrics_port = free_port(&taken);
+    let (otlp_port, spans) = otlp::start();
+    let (mut child, banner) = launch_with(
+        dir.path(),
+        &ports,
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{otlp_port}"),
+            ),
+            // Export every 200 ms rather than every 5 s.
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+            ("VPS_METRICS_PORT", metrics_port.to_string()),
+        ],
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("http://127.0.0.1:{metrics_port}/metrics"))),
+        "the banner says where the metrics are: {banner:?}"
+    );
+    let password = std::fs::read_to_string(dir.path().join("admin-password"))
+        .expect("password file")
+        .trim()
+        .to_owned();
+
+    // The client starts the trace; everything the create causes must join it.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    order_a_server_with(
+        ports.gateway,
+        &password,
+        dir.path(),
+        &[("traceparent", traceparent.as_str())],
+    );
+
+    // gateway -> server-svc -> node-svc -> outbox -> NATS -> notify-svc, in one trace.
+    type Wanted = (&'static str, fn(&otlp::Span) -> bool);
+    let wanted: [Wanted; 6] = [
+        ("the gateway's request", |s| {
+            s.name.starts_with("http")
+                && s.attributes.get("route").map(String::as_str) == Some("/api/server/create")
+        }),
+        ("server-svc's CreateServer", |s| {
+            s.attributes.get("vps.service").map(String::as_str) == Some("server-svc")
+                && s.name.ends_with("/CreateServer")
+        }),
+        ("a node-svc call", |s| {
+            s.attributes.get("vps.service").map(String::as_str) == Some("node-svc")
+        }),
+        ("the saga", |s| s.name == "saga"),
+        ("the outbox's publication on NATS", |s| {
+            s.name == "publish"
+                && s.attributes
+                    .get("messaging.destination")
+                    .is_some_and(|d| d.starts_with("vps.events.server."))
+        }),
+        ("notify-svc taking the event", |s| {
+            s.name == "consume"
+                && s.attributes.get("consumer").map(String::as_str) == Some("notify-svc")
+        }),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let trace: Vec<otlp::Span> = spans
+            .lock()
+            .expect("spans")
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|(_, matches)| !trace.iter().any(matches))
+            .map(|(what, _)| *what)
+            .collect();
+        // One tree: every span but the client's child hangs off another span of it.
+        let ids: std::collections::HashSet<&str> =
+            trace.iter().map(|s| s.span_id.as_str()).collect();
+        let orphans: Vec<&otlp::Span> = trace
+            .iter()
+            .filter(|s| {
+                s.parent_span_id != "00f067aa0ba902b7" && !ids.contains(s.parent_span_id.as_str())
+            })
+            .collect();
+        if missing.is_empty() && orphans.is_empty() {
+            assert!(
+                trace.iter().all(|s| {
+                    s.attributes.get("service.name").map(String::as_str) == Some("vps-stack")
+                }),
+                "the resource names the process"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the trace lacks {missing:?} or has spans whose parent is not in it ({orphans:#?}); \
+             it has {:#?}; log:\n{}",
+            trace
+                .iter()
+                .map(|s| (&s.name, &s.attributes))
+                .collect::<Vec<_>>(),
+            log_tail(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Every service's metrics, on the stack's one page.
+    let page = metrics_page(metrics_port);
+    let expect = |name: &str, labels: &[&str]| {
+        let value = series(&page, name, labels)
+            .unwrap_or_else(|| panic!("no {name} with {labels:?} on the page:\n{page}"));
+        assert!(value > 0.0, "{name} {labels:?} is {value}");
+    };
+    expect(
+        "http_requests_total",
+        &[
+            r#"dialect="panel""#,
+            r#"route="/api/server/create""#,
+            r#"method="POST""#,
+            r#"status="201""#,
+        ],
+    );
+    expect(
+        "http_request_duration_seconds_count",
+        &[r#"route="/api/server/create""#],
+    );
+    for service in ["server-svc", "node-svc", "identity-svc"] {
+        expect(
+            "grpc_server_handled_total",
+            &[&format!(r#"service="{service}""#), r#"code="Ok""#],
+        );
+    }
+    expect(
+        "grpc_server_handled_total",
+        &[
+            r#"service="server-svc""#,
+            r#"method="/vps.server.v1.Servers/CreateServer""#,
+        ],
+    );
+    expect(
+        "grpc_server_handling_seconds_count",
+        &[r#"service="node-svc""#],
+    );
+    expect("vps_saga_finished_total", &[r#"outcome="done""#]);
+    expect("vps_outbox_published_total", &[]);
+    expect("vps_outbox_publish_delay_seconds_count", &[]);
+    expect("vps_monitor_poll_seconds_count", &[r#"outcome="ok""#]);
+    assert!(
+        series(
+            &page,
+            "vps_jetstream_consumer_pending",
+            &[r#"consumer="notify-svc""#]
+        )
+        .is_some(),
+        "notify-svc's consumer lag is on the page:\n{page}"
+    );
+    assert!(
+        page.contains("vps_server_info") || page.contains("vps_monitor_node_up"),
+        "monitor-svc's per-node lines are on the same page:\n{page}"
+    );
+    interrupt_and_wait(&mut child, dir.path());
 }

@@ -299,7 +299,7 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, options: Options) -> Self {
-        platform::telemetry::init_quiet("tests");
+        let _telemetry = platform::telemetry::init_quiet("tests");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut databases = std::collections::HashMap::new();
         for service in [

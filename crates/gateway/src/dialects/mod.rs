@@ -23,6 +23,16 @@ pub enum DialectKind {
 impl DialectKind {
     pub const ALL: [Self; 4] = [Self::Panel, Self::Skyport, Self::VpsOrg, Self::Cvm];
 
+    /// The dialect's name in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Panel => "panel",
+            Self::Skyport => "skyport",
+            Self::VpsOrg => "vpsorg",
+            Self::Cvm => "cvm",
+        }
+    }
+
     /// Which dialect owns a path, for responses no handler produced (unknown routes, wrong
     /// methods, time-outs): the dialect of the route it matches, or else of the routes it
     /// shares the most leading segments with (the panel, the default, on a tie). Taken from

@@ -48,6 +48,9 @@ impl App {
         if !error.is_empty() {
             tracing::warn!(node = node_id, error = %error, "polling a node failed");
         }
+        let outcome = if error.is_empty() { "ok" } else { "failed" };
+        metrics::histogram!("vps_monitor_poll_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         if let Ok(mut polled) = self.polled.write() {
             let entry = polled.entry(node_id).or_insert_with(|| NodeReadings {
                 status: pb::PolledNode {

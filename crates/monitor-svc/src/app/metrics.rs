@@ -4,7 +4,6 @@
 //! nodes it polls; Prometheus scrapes every replica.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use proto::monitor::v1 as pb;
 
@@ -179,31 +178,6 @@ pub fn render(nodes: &[NodeReadings]) -> String {
         }
     }
     out
-}
-
-/// Serves `GET /metrics` until shutdown.
-pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener, shutdown: platform::Shutdown) {
-    let router = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let app = Arc::clone(&app);
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    app.render_metrics(),
-                )
-            }
-        }),
-    );
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await;
-    if let Err(error) = served {
-        tracing::warn!(error = %error, "the metrics listener failed");
-    }
 }
 
 #[cfg(test)]

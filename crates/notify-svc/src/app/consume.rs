@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt as _;
 use sea_orm::Set;
+use tracing::Instrument as _;
 
 use super::{App, now_ms};
 use crate::domain::{self, Kind};
@@ -99,7 +100,21 @@ impl App {
                 return Ok(());
             };
             let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let ack = match self.take(&message.subject, &message.payload).await {
+            if let Ok(info) = message.info() {
+                metrics::gauge!("vps_jetstream_consumer_pending", "consumer" => durable.to_owned())
+                    .set(info.pending as f64);
+            }
+            // The event's trace goes on here: the producer's context rode in its headers.
+            let span =
+                tracing::info_span!("consume", subject = %message.subject, consumer = durable);
+            if let Some(headers) = &message.headers {
+                platform::telemetry::adopt_nats_parent(&span, headers);
+            }
+            let taken = self
+                .take(&message.subject, &message.payload)
+                .instrument(span)
+                .await;
+            let ack = match taken {
                 Ok(()) => AckKind::Ack,
                 Err(NotifyError::Invalid { message: why, .. }) => {
                     // Not an event this version can read: kept out of the way, and said.

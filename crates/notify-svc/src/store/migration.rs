@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(platform::outbox::CreateOutbox),
             Box::new(platform::lease::CreateLeases),
             Box::new(Webhooks),
+            Box::new(platform::outbox::AddTraceParent),
         ]
     }
 }

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(PlanLimits),
             Box::new(TrafficActions),
             Box::new(BalanceWarnings),
+            Box::new(platform::outbox::AddTraceParent),
         ]
     }
 }

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(platform::outbox::CreateOutbox),
             Box::new(platform::lease::CreateLeases),
+            Box::new(platform::outbox::AddTraceParent),
         ]
     }
 }

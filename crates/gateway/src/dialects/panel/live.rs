@@ -104,8 +104,14 @@ async fn authenticate(
 
 async fn on_connect(socket: SocketRef, Extension(viewer): Extension<Viewer>) {
     socket.join(user_room(viewer.principal.user_id));
+    metrics::gauge!("vps_socketio_open_sockets").increment(1.0);
+    socket.on_disconnect(on_disconnect);
     socket.on("subscribe-server", subscribe);
     socket.on("unsubscribe-server", unsubscribe);
+}
+
+async fn on_disconnect() {
+    metrics::gauge!("vps_socketio_open_sockets").decrement(1.0);
 }
 
 /// A server id as clients send it: a number, or its digits as text.
