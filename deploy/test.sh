@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a Debian/Ubuntu machine (as root, or with sudo):
-# installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL from Debian; the
+# installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL and
+# promtool from Debian; the
 # fakepve Proxmox VE test server, moto's S3 server, aiosmtpd and the Standard Webhooks library
 # from PyPI; socket.io-client from npm), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
@@ -25,6 +26,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresq
 # The live feed's test runs the official socket.io-client on Node.js.
 command -v node >/dev/null || need_packages+=(nodejs)
 command -v npm >/dev/null || need_packages+=(npm)
+# The example alerting rules are checked and unit-tested by promtool, from Debian's prometheus.
+command -v promtool >/dev/null || need_packages+=(prometheus)
 # docker-compose.yml is checked by Debian's docker-compose, which parses it without an engine.
 command -v docker-compose >/dev/null || need_packages+=(docker-compose)
 if [ ${#need_packages[@]} -gt 0 ]; then
@@ -101,6 +104,9 @@ elif [ "${CI:-}" = true ]; then
 else
   echo "(skipped: kubectl is not installed; CI checks them)"
 fi
+
+echo "==> alerting rules"
+bash deploy/prometheus/check.sh
 
 echo "==> docker-compose.yml"
 bash deploy/compose-check.sh
