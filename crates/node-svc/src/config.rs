@@ -18,6 +18,9 @@ pub struct Config {
     /// 32 bytes, base64: encrypts node credentials at rest. Required once any node has
     /// credentials.
     pub credentials_key: Option<SecretString>,
+    /// A previous `credentials_key`: what it sealed is sealed again under the current key
+    /// at start, after which it can be dropped.
+    pub credentials_key_previous: Option<SecretString>,
     /// Upper bound on any one call to a node.
     pub node_timeout_secs: u64,
     /// Calls in flight to one node at most; more wait their turn.
@@ -63,6 +66,7 @@ impl Default for Config {
             database_url: "sqlite://data/node.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             credentials_key: None,
+            credentials_key_previous: None,
             node_timeout_secs: 120,
             node_concurrency: 4,
             probe_interval_secs: 15,

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::Shutdown;
-use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
@@ -40,17 +39,24 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let verifier =
         platform::auth::CallerAuth::load(platform::auth::Service::Node, &config.caller)?.verifier;
-    let sealer = config
-        .credentials_key
-        .as_ref()
-        .map(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
-        .transpose()
-        .context("credentials_key")?;
+    let sealer = platform::crypto::Sealer::configured(
+        config.credentials_key.as_ref(),
+        config.credentials_key_previous.as_ref(),
+    )
+    .context("credentials_key")?;
     let db = platform::db::connect_and_migrate::<store::migration::Migrator>(
         &config.database_url,
         config.database_max_connections,
     )
     .await?;
+    if let Some(sealer) = sealer.as_ref().filter(|s| s.has_previous()) {
+        let resealed =
+            platform::crypto::reseal_column(&db, "nodes", "id", "credentials", sealer).await?;
+        tracing::info!(
+            nodes = resealed,
+            "node credentials sealed under the previous key are sealed under the current one"
+        );
+    }
     let app = Arc::new(app::Nodes::new(db, sealer));
     if let Some(local) = &config.local_lxc {
         app.ensure_local_lxc(local)

@@ -27,6 +27,9 @@ pub struct Config {
     /// 32 bytes, base64: seals webhooks' signing secrets at rest. Without it no webhook can
     /// be registered.
     pub secrets_key: Option<SecretString>,
+    /// A previous `secrets_key`: what it sealed is sealed again under the current key at
+    /// start, after which it can be dropped.
+    pub secrets_key_previous: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +130,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             webhooks: WebhookConfig::default(),
             secrets_key: None,
+            secrets_key_previous: None,
         }
     }
 }

@@ -49,6 +49,7 @@ pub async fn serve_on(
         None => None,
     };
     let app = app::App::new(db.clone(), &auth, Arc::new(config), shutdown.clone())?;
+    app.reseal().await?;
     if let Some(client) = nats {
         let js = async_nats::jetstream::new(client.clone());
         platform::outbox::ensure_stream(&js).await?;

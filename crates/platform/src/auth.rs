@@ -519,7 +519,8 @@ pub struct Verifier {
 
 struct VerifierInner {
     audience: Service,
-    keys: BTreeMap<Service, DecodingKey>,
+    /// Each issuer's keys: one, or two while its key is being changed.
+    keys: BTreeMap<Service, Vec<DecodingKey>>,
     verified: Cache<Arc<str>, (Caller, u64)>,
 }
 
@@ -533,19 +534,31 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Accepts tokens for `audience` signed by the issuers in `trusted` (raw Ed25519 public
-    /// keys, base64).
+    /// Accepts tokens for `audience` signed by the issuers in `trusted`: raw Ed25519 public
+    /// keys, base64, several for one issuer separated by white space or commas (while its
+    /// key is changed, the old and the new).
     pub fn new(audience: Service, trusted: &BTreeMap<Service, String>) -> anyhow::Result<Self> {
         let mut keys = BTreeMap::new();
-        for (issuer, public) in trusted {
-            let raw = STANDARD
-                .decode(public.trim())
-                .with_context(|| format!("the public key of {issuer} must be base64"))?;
+        for (issuer, publics) in trusted {
+            let mut issuer_keys = Vec::new();
+            for public in publics.split(|c: char| c.is_whitespace() || c == ',') {
+                if public.is_empty() {
+                    continue;
+                }
+                let raw = STANDARD
+                    .decode(public)
+                    .with_context(|| format!("the public key of {issuer} must be base64"))?;
+                anyhow::ensure!(
+                    raw.len() == 32,
+                    "the public key of {issuer} must be 32 bytes (an Ed25519 public key)"
+                );
+                issuer_keys.push(DecodingKey::from_ed_der(&raw));
+            }
             anyhow::ensure!(
-                raw.len() == 32,
-                "the public key of {issuer} must be 32 bytes (an Ed25519 public key)"
+                !issuer_keys.is_empty(),
+                "no public key is given for {issuer}"
             );
-            keys.insert(*issuer, DecodingKey::from_ed_der(&raw));
+            keys.insert(*issuer, issuer_keys);
         }
         Ok(Self {
             inner: Arc::new(VerifierInner {
@@ -580,7 +593,7 @@ impl Verifier {
             return Err(TokenError::Invalid);
         }
         let issuer = unverified_issuer(token).ok_or(TokenError::Malformed)?;
-        let key = self
+        let keys = self
             .inner
             .keys
             .get(&issuer)
@@ -590,11 +603,26 @@ impl Verifier {
         validation.set_issuer(&[issuer.name()]);
         validation.set_audience(&[self.inner.audience.name()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|e| match e.kind() {
+        // The signature is checked before the claims: a token signed with another of the
+        // issuer's keys fails with `InvalidSignature` and the next key is tried.
+        let mut decoded = Err(TokenError::Invalid);
+        for key in keys {
+            decoded = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e
+                .kind()
+            {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 jsonwebtoken::errors::ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                _ => TokenError::Invalid,
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::Invalid,
+                _ => TokenError::Malformed,
+            });
+            if !matches!(decoded, Err(TokenError::Invalid)) {
+                break;
+            }
+        }
+        let claims = decoded
+            .map_err(|e| match e {
+                TokenError::Malformed => TokenError::Invalid,
+                other => other,
             })?
             .claims;
         // A token may not outlive the longest life an issuer gives.
@@ -674,9 +702,11 @@ pub struct KeyConfig {
     /// Or a file holding it (for a mounted secret).
     pub signing_key_file: Option<PathBuf>,
     /// The public keys (raw Ed25519, base64) of the issuers whose tokens this service
-    /// accepts, by issuer name (`gateway`, `identity`, `server`, ...).
+    /// accepts, by issuer name (`gateway`, `identity`, `server`, ...); two for one issuer,
+    /// separated by a space or comma, while its key is changed.
     pub trusted: BTreeMap<String, String>,
-    /// Or a directory of `<issuer>.pub` files, each holding one such key.
+    /// Or a directory of `<issuer>.pub` files, each holding one such key (or two, a line
+    /// each, while it is changed).
     pub trusted_dir: Option<PathBuf>,
 }
 
@@ -712,8 +742,14 @@ impl CallerAuth {
                 .with_context(|| format!("caller.trusted names an unknown service {name:?}"))?;
             trusted.insert(issuer, key.clone());
         }
-        // A service always trusts itself (its own calls to itself, and the tests' checks).
-        trusted.insert(service, public_key_of(&signing_key)?);
+        // A service always trusts itself (its own calls to itself, and the tests' checks),
+        // besides what it is told to trust of itself (its replicas' other key mid-change).
+        let own = public_key_of(&signing_key)?;
+        let mine = trusted.entry(service).or_default();
+        if !mine.split_whitespace().any(|k| k == own) {
+            mine.push(' ');
+            mine.push_str(&own);
+        }
         Ok(Self {
             minter: Arc::new(Minter::new(service, &signing_key)?),
             verifier: Verifier::new(service, &trusted)?,
@@ -832,6 +868,64 @@ mod tests {
                 .expect("valid"),
             caller
         );
+    }
+
+    /// A key change without downtime: trust the old and new key, sign with the new, then
+    /// trust the new one only.
+    #[test]
+    fn an_issuer_key_changes_with_both_keys_trusted_in_between() {
+        let (old_private, old_public) = generate_key().expect("old key");
+        let (new_private, new_public) = generate_key().expect("new key");
+        let old = Minter::new(Service::Gateway, &old_private).expect("old minter");
+        let new = Minter::new(Service::Gateway, &new_private).expect("new minter");
+        let mint = |minter: &Minter| {
+            minter
+                .mint(&Caller::user(5), Service::Server, TOKEN_TTL)
+                .expect("mint")
+        };
+        let trusting = |keys: &str| {
+            let mut config = KeyConfig {
+                signing_key: Some(generate_key().expect("server key").0.into()),
+                ..KeyConfig::default()
+            };
+            config.trusted.insert("gateway".to_owned(), keys.to_owned());
+            CallerAuth::load(Service::Server, &config)
+                .expect("auth")
+                .verifier
+        };
+        let before = trusting(&old_public);
+        let during = trusting(&format!("{old_public} {new_public}"));
+        let also_during = trusting(&format!("{new_public},{old_public}"));
+        let after = trusting(&new_public);
+
+        assert!(before.verify(&mint(&old)).is_ok());
+        assert!(matches!(
+            before.verify(&mint(&new)),
+            Err(TokenError::Invalid)
+        ));
+        for verifier in [&during, &also_during] {
+            assert_eq!(
+                verifier.verify(&mint(&old)).expect("old key"),
+                Caller::user(5)
+            );
+            assert_eq!(
+                verifier.verify(&mint(&new)).expect("new key"),
+                Caller::user(5)
+            );
+        }
+        assert!(after.verify(&mint(&new)).is_ok());
+        assert!(matches!(
+            after.verify(&mint(&old)),
+            Err(TokenError::Invalid)
+        ));
+        // A token for another service is refused as such whichever key signed it.
+        let elsewhere = new
+            .mint(&Caller::user(5), Service::Node, TOKEN_TTL)
+            .expect("mint");
+        assert!(matches!(
+            during.verify(&elsewhere),
+            Err(TokenError::WrongAudience)
+        ));
     }
 
     #[test]

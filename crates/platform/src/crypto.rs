@@ -32,6 +32,28 @@ impl Sealer {
         })
     }
 
+    /// The sealer a service's configuration asks for: none without a key; an error for a
+    /// previous key without a current one.
+    pub fn configured(
+        key: Option<&secrecy::SecretString>,
+        previous: Option<&secrecy::SecretString>,
+    ) -> anyhow::Result<Option<Self>> {
+        use secrecy::ExposeSecret as _;
+        match (key, previous) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => anyhow::bail!("a previous key is set but no current key"),
+            (Some(key), None) => Self::from_base64(key.expose_secret()).map(Some),
+            (Some(key), Some(previous)) => Self::from_base64(key.expose_secret())?
+                .with_previous(previous.expose_secret())
+                .map(Some),
+        }
+    }
+
+    /// Whether a previous key is configured (values may need sealing again).
+    pub fn has_previous(&self) -> bool {
+        self.previous.is_some()
+    }
+
     /// Also opens values sealed under `key` (base64 of 32 bytes), as after a change of key.
     pub fn with_previous(mut self, key: &str) -> anyhow::Result<Self> {
         self.previous = Some(Self::from_base64(key)?.cipher);
@@ -68,9 +90,146 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// The value sealed again under the current key if only the previous key opens it;
+    /// `None` when the current key already does.
+    pub fn reseal(&self, sealed: &str) -> anyhow::Result<Option<String>> {
+        let body = sealed
+            .strip_prefix(VERSION)
+            .ok_or_else(|| anyhow::anyhow!("unknown sealed format"))?;
+        let bytes = STANDARD.decode(body)?;
+        anyhow::ensure!(bytes.len() > 24, "sealed value too short");
+        let (nonce, ciphertext) = bytes.split_at(24);
+        if self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .is_ok()
+        {
+            return Ok(None);
+        }
+        let plaintext = self.open(sealed)?;
+        self.seal(&plaintext).map(Some)
+    }
+}
+
+/// Seals again, under the current key, every value of `table.column` that only the previous
+/// key opens (rows keyed by the integer `key`); the number changed. Services run it at start
+/// when a previous key is configured, so that key can be dropped afterwards. A row changed
+/// meanwhile (by another replica) is left as it is: compare-and-set.
+pub async fn reseal_column(
+    db: &sea_orm::DatabaseConnection,
+    table: &str,
+    key: &str,
+    column: &str,
+    sealer: &Sealer,
+) -> anyhow::Result<usize> {
+    use sea_orm::ConnectionTrait as _;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};
+
+    let select = Query::select()
+        .column(Alias::new(key))
+        .column(Alias::new(column))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new(column)).is_not_null())
+        .to_owned();
+    let mut changed = 0;
+    for row in db.query_all(&select).await? {
+        let id: i64 = row.try_get("", key)?;
+        let sealed: String = row.try_get("", column)?;
+        let Some(resealed) = sealer
+            .reseal(&sealed)
+            .map_err(|e| anyhow::anyhow!("{table}.{column} of row {id}: {e}"))?
+        else {
+            continue;
+        };
+        let update = Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new(column), resealed)
+            .and_where(Expr::col(Alias::new(key)).eq(id))
+            .and_where(Expr::col(Alias::new(column)).eq(sealed))
+            .to_owned();
+        changed += usize::from(db.execute(&update).await?.rows_affected() > 0);
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_the_previous_key_sealed_is_sealed_again() {
+        let old_key = STANDARD.encode([1u8; 32]);
+        let new_key = STANDARD.encode([2u8; 32]);
+        let old = Sealer::from_base64(&old_key).expect("old");
+        let both = Sealer::from_base64(&new_key)
+            .expect("new")
+            .with_previous(&old_key)
+            .expect("previous");
+        let sealed_old = old.seal(b"hunter2").expect("seal");
+        let sealed_new = both.seal(b"swordfish").expect("seal");
+        assert_eq!(both.reseal(&sealed_new).expect("reseal"), None);
+        let resealed = both
+            .reseal(&sealed_old)
+            .expect("reseal")
+            .expect("sealed again");
+        let only_new = Sealer::from_base64(&new_key).expect("new");
+        assert_eq!(only_new.open(&resealed).expect("open"), b"hunter2");
+        assert!(only_new.open(&sealed_old).is_err());
+        assert!(only_new.reseal(&sealed_old).is_err(), "no key opens it");
+    }
+
+    #[tokio::test]
+    async fn a_column_is_sealed_again_row_by_row() {
+        use sea_orm::ConnectionTrait as _;
+        let old_key = STANDARD.encode([3u8; 32]);
+        let new_key = STANDARD.encode([4u8; 32]);
+        let old = Sealer::from_base64(&old_key).expect("old");
+        let both = Sealer::from_base64(&new_key)
+            .expect("new")
+            .with_previous(&old_key)
+            .expect("previous");
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        db.execute_unprepared("CREATE TABLE nodes (id INTEGER PRIMARY KEY, credentials TEXT)")
+            .await
+            .expect("table");
+        let rows = [
+            (1, Some(old.seal(b"one").expect("seal"))),
+            (2, Some(both.seal(b"two").expect("seal"))),
+            (3, None),
+        ];
+        for (id, value) in &rows {
+            let value = value
+                .as_deref()
+                .map_or("NULL".to_owned(), |v| format!("'{v}'"));
+            db.execute_unprepared(&format!("INSERT INTO nodes VALUES ({id}, {value})"))
+                .await
+                .expect("row");
+        }
+        let changed = reseal_column(&db, "nodes", "id", "credentials", &both)
+            .await
+            .expect("reseal");
+        assert_eq!(changed, 1, "only the row the previous key sealed");
+        let again = reseal_column(&db, "nodes", "id", "credentials", &both)
+            .await
+            .expect("reseal");
+        assert_eq!(again, 0, "nothing is left to seal again");
+        let only_new = Sealer::from_base64(&new_key).expect("new");
+        for (id, plain) in [(1, b"one"), (2, b"two")] {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    format!("SELECT credentials FROM nodes WHERE id = {id}"),
+                ))
+                .await
+                .expect("select")
+                .expect("row");
+            let sealed: String = row.try_get("", "credentials").expect("value");
+            assert_eq!(only_new.open(&sealed).expect("opens"), plain);
+        }
+    }
 
     #[test]
     fn a_previous_key_still_opens_what_it_sealed() {

@@ -55,6 +55,21 @@ pub struct App {
 }
 
 impl App {
+    /// Seals webhook secrets sealed under the previous `secrets_key` again under the
+    /// current one (when a previous key is configured).
+    pub async fn reseal(&self) -> anyhow::Result<()> {
+        if let Some(sealer) = self.sealer.as_ref().filter(|s| s.has_previous()) {
+            let resealed =
+                platform::crypto::reseal_column(&self.db, "webhooks", "id", "secret", sealer)
+                    .await?;
+            tracing::info!(
+                webhooks = resealed,
+                "webhook secrets sealed under the previous key are sealed under the current one"
+            );
+        }
+        Ok(())
+    }
+
     pub fn new(
         db: DatabaseConnection,
         auth: &CallerAuth,
@@ -74,11 +89,10 @@ impl App {
             templates: templates::Templates::new(&config.mail.language)?,
             mailer: mailer(&config)?,
             from: config.mail.from.parse()?,
-            sealer: config
-                .secrets_key
-                .as_ref()
-                .map(|key| platform::crypto::Sealer::from_base64(key.expose_secret()))
-                .transpose()?,
+            sealer: platform::crypto::Sealer::configured(
+                config.secrets_key.as_ref(),
+                config.secrets_key_previous.as_ref(),
+            )?,
             http: webhooks::http_client(
                 config.webhooks.allow_internal_destinations,
                 Duration::from_secs(config.webhooks.timeout_secs.max(1)),
