@@ -166,7 +166,26 @@ fn age(at: chrono::DateTime<Utc>) -> f64 {
 /// Creates (or keeps) the events and alerts streams, with a duplicate window that covers a
 /// relay's restart. On a NATS cluster they are replicated on up to three servers (raised on
 /// an existing stream that has fewer), so a server lost loses no event.
+///
+/// A cluster electing a leader (a server just restarted) answers nothing for a few seconds:
+/// the request is tried again for up to 30 s before the error is given up on.
 pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match try_ensure_stream(js).await {
+            Ok(()) => return Ok(()),
+            Err(error) if started.elapsed() < Duration::from_secs(30) => {
+                tracing::warn!(error = %format!("{error:#}"), "JetStream does not answer yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn try_ensure_stream(js: &jetstream::Context) -> anyhow::Result<()> {
     let replicas = stream_replicas(&js.client().server_info());
     for (name, subjects) in [(STREAM, SUBJECTS), (ALERTS_STREAM, ALERT_SUBJECTS)] {
         let config = jetstream::stream::Config {
@@ -315,22 +334,37 @@ fn backend_statement(backend: DbBackend, query: &SelectStatement) -> Statement {
 }
 
 /// Connects to NATS at `url`, which may carry a user and password (`nats://user:pass@host:port`;
-/// both taken literally, so no percent-encoding). Errors name the server, never the password.
+/// both taken literally, so no percent-encoding), or to any of several servers of one cluster
+/// (`nats://user:pass@a:4222,nats://b:4222`: one set of credentials for all). Errors name the
+/// servers, never the password.
 pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
-    let (credentials, host) = match rest.rsplit_once('@') {
-        Some((credentials, host)) => (Some(credentials), host),
-        None => (None, rest),
-    };
-    let server = format!("{scheme}://{host}");
+    let mut credentials = None;
+    let mut servers = Vec::new();
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let (scheme, rest) = one.split_once("://").unwrap_or(("nats", one));
+        let host = match rest.rsplit_once('@') {
+            Some((given, host)) => {
+                credentials.get_or_insert(given);
+                host
+            }
+            None => rest,
+        };
+        servers.push(format!("{scheme}://{host}"));
+    }
     let options = match credentials.and_then(|c| c.split_once(':')) {
         Some((user, password)) => {
             async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
         }
         None => async_nats::ConnectOptions::new(),
     };
+    let named = servers.join(",");
+    let addresses = servers
+        .iter()
+        .map(|s| s.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("invalid NATS server address in {named}"))?;
     options
-        .connect(server.as_str())
+        .connect(addresses)
         .await
-        .with_context(|| format!("connecting to NATS at {server}"))
+        .with_context(|| format!("connecting to NATS at {named}"))
 }

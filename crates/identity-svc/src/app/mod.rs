@@ -181,7 +181,7 @@ impl Identity {
         let admin_user = match (existing_admin, &admin.email, &admin.password) {
             (Some(found), _, _) => Some(found),
             (None, Some(email), Some(password)) => {
-                let created = self
+                let inserted = self
                     .insert_user(NewUser {
                         username: admin.username.clone(),
                         email: email.clone(),
@@ -189,10 +189,20 @@ impl Identity {
                         admin: true,
                         skyport_id: None,
                     })
-                    .await
-                    .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
-                tracing::info!(username = %created.username, "created the first administrator");
-                Some(created)
+                    .await;
+                match inserted {
+                    Ok(created) => {
+                        tracing::info!(username = %created.username, "created the first administrator");
+                        Some(created)
+                    }
+                    // Replicas starting together: another one made it a moment ago.
+                    Err(IdentityError::Conflict(_)) => Some(
+                        store::users::first_admin(&self.db)
+                            .await?
+                            .context("creating the first administrator: the user exists but is no administrator")?,
+                    ),
+                    Err(e) => anyhow::bail!("creating the first administrator: {e}"),
+                }
             }
             (None, _, _) => {
                 tracing::warn!(
@@ -217,13 +227,20 @@ impl Identity {
                     kind: CredentialKind::SkyportApiKey.as_str(),
                     name: "configured key".to_owned(),
                     lookup: lookup.clone(),
-                    secret_digest: lookup,
+                    secret_digest: lookup.clone(),
                     hint: secret::hint(key),
                     public_token: None,
                     client_api: false,
                 };
-                store::credentials::insert(&self.db, row, now()).await?;
-                tracing::info!("registered the configured Skyport API key");
+                match store::credentials::insert(&self.db, row, now()).await {
+                    Ok(_) => tracing::info!("registered the configured Skyport API key"),
+                    // Another replica registered it meanwhile.
+                    Err(_)
+                        if store::credentials::by_lookup(&self.db, &lookup)
+                            .await?
+                            .is_some() => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(())

@@ -295,9 +295,21 @@ impl Nodes {
             settings,
             ..NewNode::default()
         };
-        let created = self.create_node(Caller::SYSTEM, new).await?;
-        tracing::info!(node = %created.name, path = %path.display(), cores, memory_mb, disk_gb, "registered the local LXC node");
-        Ok(())
+        match self.create_node(Caller::SYSTEM, new).await {
+            Ok(created) => {
+                tracing::info!(node = %created.name, path = %path.display(), cores, memory_mb, disk_gb, "registered the local LXC node");
+                Ok(())
+            }
+            // Replicas starting together: another one registered it a moment ago.
+            Err(NodeError::Conflict(_))
+                if store::nodes::by_name(&self.db, local.name.as_str())
+                    .await?
+                    .is_some() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
