@@ -710,7 +710,8 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         })
         .collect();
     let began = Instant::now();
-    let mut recoveries: Vec<(String, &str, Duration)> = Vec::new();
+    // (replica, how it was stopped, how long it was away, how long it took to serve).
+    let mut recoveries: Vec<(String, &str, Duration, Duration)> = Vec::new();
     let order = [
         "server", "node", "identity", "snapshot", "nats", "notify", "monitor", "gateway",
     ];
@@ -737,8 +738,8 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         process.start();
-        ready(process, !matches!(*target, "gateway" | "nats")).await;
-        recoveries.push((process.name.clone(), how, killed.elapsed()));
+        let serving = ready(process, !matches!(*target, "gateway" | "nats")).await;
+        recoveries.push((process.name.clone(), how, killed.elapsed(), serving));
     }
     tokio::time::sleep(pause).await;
     stop.store(true, Ordering::Relaxed);
@@ -839,10 +840,11 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         tally.transport_retried.load(Ordering::Relaxed),
         failures.len(),
     );
-    for (name, how, took) in &recoveries {
+    for (name, how, away, serving) in &recoveries {
         println!(
-            "cluster: {name} {how}; serving again after {:.1} s",
-            took.as_secs_f64()
+            "cluster: {name} {how}, started again 1 s later; away {:.1} s, serving {:.2} s after its start",
+            away.as_secs_f64(),
+            serving.as_secs_f64()
         );
     }
     println!("cluster: billing periods charged: {periods_charged}");
