@@ -27,7 +27,12 @@ fi
 jwt_secret=$(rand_base64 48)
 credentials_key=$(rand_base64 32)
 server_secrets_key=$(rand_base64 32)
-nats_password=$(rand_hex 32)
+nats_server_password=$(rand_hex 32)
+nats_snapshot_password=$(rand_hex 32)
+nats_monitor_password=$(rand_hex 32)
+nats_notify_password=$(rand_hex 32)
+nats_gateway_password=$(rand_hex 32)
+nats_events_password=$(rand_hex 32)
 postgres_password=$(rand_hex 32)
 identity_db_password=$(rand_hex 32)
 server_db_password=$(rand_hex 32)
@@ -40,7 +45,9 @@ notify_secrets_key=$(rand_base64 32)
 admin_password=$(rand_base64 18 | tr '+/' '-_')
 
 # Sanity check, so a missing tool fails here rather than as a bad key at start-up.
-for value in "$jwt_secret" "$credentials_key" "$server_secrets_key" "$nats_password" \
+for value in "$jwt_secret" "$credentials_key" "$server_secrets_key" "$nats_server_password" \
+    "$nats_snapshot_password" "$nats_monitor_password" "$nats_notify_password" \
+    "$nats_gateway_password" "$nats_events_password" \
     "$postgres_password" "$identity_db_password" "$server_db_password" "$node_db_password" \
     "$snapshot_db_password" "$monitor_db_password" "$notify_db_password" "$notify_secrets_key" \
     "$admin_password"; do
@@ -70,8 +77,14 @@ VPS_SERVER_SECRETS_KEY=$server_secrets_key
 # notify-svc: seals webhooks' signing secrets; a key of its own (32 random bytes, base64).
 VPS_NOTIFY_SECRETS_KEY=$notify_secrets_key
 
-# NATS: the password of the user vps (hex: it travels in server-svc's nats:// URL as is).
-VPS_NATS_PASSWORD=$nats_password
+# NATS: a user per service, and \`events\` for other teams' consumers (read-only); hex, as
+# they travel in nats:// URLs as they are.
+VPS_NATS_SERVER_PASSWORD=$nats_server_password
+VPS_NATS_SNAPSHOT_PASSWORD=$nats_snapshot_password
+VPS_NATS_MONITOR_PASSWORD=$nats_monitor_password
+VPS_NATS_NOTIFY_PASSWORD=$nats_notify_password
+VPS_NATS_GATEWAY_PASSWORD=$nats_gateway_password
+VPS_NATS_EVENTS_PASSWORD=$nats_events_password
 
 # PostgreSQL: the superuser postgres, and one role per service owning its own database.
 VPS_POSTGRES_PASSWORD=$postgres_password

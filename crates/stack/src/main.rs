@@ -5,6 +5,7 @@
 
 mod probe;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -142,9 +143,18 @@ async fn main() -> anyhow::Result<()> {
     let keys = KeySet::kept_in(&data_dir.join("secrets/caller"))?;
 
     // The child nats-server takes clients with a user and password only.
-    let nats_password =
-        kept_secret_with(&data_dir.join("secrets/nats-password"), |b| hex::encode(b))?;
-    let mut nats = start_nats(&config, &data_dir, &nats_password).await?;
+    // The child nats-server has a user per service, with only the subjects it needs, and
+    // `events` for other teams' consumers (read-only): the manifests' permission set.
+    let nats_passwords = NATS_USERS
+        .iter()
+        .map(|user| {
+            kept_secret_with(&data_dir.join(format!("secrets/nats-{user}")), |b| {
+                hex::encode(b)
+            })
+            .map(|password| (*user, password))
+        })
+        .collect::<anyhow::Result<BTreeMap<&str, String>>>()?;
+    let mut nats = start_nats(&config, &data_dir, &nats_passwords).await?;
 
     let gateway_addr = SocketAddr::new(config.host, config.gateway_port);
     let port = |service| match service {
@@ -176,15 +186,18 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&catalog_path, server_svc::domain::catalog::DEFAULT_CATALOG)
             .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
-    let events_url = nats_url(
-        SocketAddr::new(config.internal_host, config.nats_port),
-        &nats_password,
-    );
-    configs.server.nats_url = Some(SecretString::from(events_url.clone()));
-    configs.snapshot.nats_url = Some(SecretString::from(events_url.clone()));
-    configs.monitor.nats_url = Some(SecretString::from(events_url.clone()));
-    configs.notify.nats_url = Some(SecretString::from(events_url.clone()));
-    configs.gateway.nats_url = Some(SecretString::from(events_url));
+    let nats_addr = SocketAddr::new(config.internal_host, config.nats_port);
+    let nats_url = |user: &str| {
+        Some(SecretString::from(format!(
+            "nats://{user}:{}@{nats_addr}",
+            nats_passwords[user]
+        )))
+    };
+    configs.server.nats_url = nats_url("server");
+    configs.snapshot.nats_url = nats_url("snapshot");
+    configs.monitor.nats_url = nats_url("monitor");
+    configs.notify.nats_url = nats_url("notify");
+    configs.gateway.nats_url = nats_url("gateway");
     configs.gateway.live.max_sockets_per_user = config.live_max_sockets_per_user;
     configs.monitor.interval_ms = config.monitor_interval_ms;
     configs.monitor.node_timeout_ms = configs
@@ -276,6 +289,10 @@ async fn main() -> anyhow::Result<()> {
             configs.notify.smtp.port()
         ));
     }
+    banner.push_str(&format!(
+        "  Events:    nats://events:<password>@{nats_addr} (read-only; password in {})\n",
+        data_dir.join("secrets/nats-events").display()
+    ));
     if let Some(addr) = configs.monitor.metrics_listen {
         banner.push_str(&format!("  Metrics:   http://{addr}/metrics\n"));
     }
@@ -381,28 +398,35 @@ fn admin_password(path: &Path) -> anyhow::Result<(String, bool)> {
 
 /// The URL the services use to reach the child nats-server, with its credentials (the
 /// password is hex, so it needs no escaping).
-fn nats_url(addr: SocketAddr, password: &str) -> String {
-    format!("nats://{NATS_USER}:{password}@{addr}")
-}
+/// NATS's users: one per service that uses it, and `events` for other teams' consumers.
+const NATS_USERS: [&str; 6] = [
+    "server", "snapshot", "monitor", "notify", "gateway", "events",
+];
 
-const NATS_USER: &str = "vps";
+/// Who may do what on NATS, as the Kubernetes manifests and docker-compose.yml have it.
+const NATS_PERMISSIONS: &str = include_str!("../../../deploy/k8s/base/nats-users.conf");
 
 async fn start_nats(
     config: &StackConfig,
     data_dir: &Path,
-    password: &str,
+    passwords: &BTreeMap<&str, String>,
 ) -> anyhow::Result<Child> {
     let store = data_dir.join("nats");
     std::fs::create_dir_all(&store)?;
-    // The password goes in a 0600 file, not on the command line where `ps` shows it.
     let conf = data_dir.join("secrets/nats.conf");
     let _ = std::fs::remove_file(&conf);
-    platform::config::write_private(
-        &conf,
-        &format!("authorization {{\n  user: \"{NATS_USER}\"\n  password: \"{password}\"\n}}"),
-    )?;
+    platform::config::write_private(&conf, NATS_PERMISSIONS)?;
     let log = std::fs::File::create(data_dir.join("nats-server.log"))?;
-    let child = Command::new(&config.nats_server)
+    let mut command = Command::new(&config.nats_server);
+    // The passwords go in its environment, not on the command line where `ps` shows them;
+    // quoted, so nats-server's parser takes each as a string.
+    for (user, password) in passwords {
+        command.env(
+            format!("{}_PASSWORD", user.to_uppercase()),
+            format!("\"{password}\""),
+        );
+    }
+    let child = command
         .arg("-c")
         .arg(&conf)
         .args(["-js", "-a"])

@@ -528,8 +528,88 @@ fn series(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
+/// Another team's consumer, as the stack's `events` user: it reads the events through a
+/// durable consumer of its own, and can neither publish an event nor delete the stream.
+fn outside_consumer_reads_only(nats_port: u16, data_dir: &std::path::Path) {
+    use futures_util::StreamExt as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let password = std::fs::read_to_string(data_dir.join("secrets/nats-events"))
+            .expect("the events user's password");
+        let client = platform::outbox::connect(&format!(
+            "nats://events:{}@127.0.0.1:{nats_port}",
+            password.trim()
+        ))
+        .await
+        .expect("the events user logs in");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("VPS_EVENTS").await.expect("the stream");
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("ext-billing-test".to_owned()),
+                filter_subject: "vps.events.server.>".to_owned(),
+                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("a durable consumer of its own");
+        let mut messages = consumer
+            .fetch()
+            .max_messages(50)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .expect("fetch");
+        let mut subjects = Vec::new();
+        while let Some(message) = messages.next().await {
+            let message = message.expect("an event");
+            subjects.push(message.subject.to_string());
+            message.ack().await.expect("ack");
+        }
+        assert!(
+            subjects.iter().any(|s| s == "vps.events.server.created"),
+            "the server's events are read: {subjects:?}"
+        );
+        let others = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("notify-svc".to_owned()),
+                ..Default::default()
+            })
+            .await;
+        assert!(
+            others.is_err(),
+            "notify-svc's consumer is not for others to take"
+        );
+        let forged = tokio::time::timeout(Duration::from_secs(3), async {
+            js.publish("vps.events.server.created", "{}".into())
+                .await?
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await;
+        assert!(
+            !matches!(forged, Ok(Ok(_))),
+            "an outside consumer cannot publish an event"
+        );
+        let deleted =
+            tokio::time::timeout(Duration::from_secs(3), js.delete_stream("VPS_EVENTS")).await;
+        assert!(
+            !matches!(deleted, Ok(Ok(_))),
+            "an outside consumer cannot delete the stream"
+        );
+        assert!(
+            js.get_stream("VPS_EVENTS").await.is_ok(),
+            "the stream is kept"
+        );
+    });
+}
+
 #[test]
-fn a_create_is_one_trace_across_the_services_and_every_service_is_measured() {
+fn a_create_is_one_trace_across_the_services_every_service_is_measured_and_events_are_read_only_outside()
+ {
     if !local_lxc() {
         eprintln!("not root or no LXC: this test needs the local node");
         return;
@@ -645,6 +725,8 @@ fn a_create_is_one_trace_across_the_services_and_every_service_is_measured() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    outside_consumer_reads_only(ports.nats, dir.path());
 
     // Every service's metrics, on the stack's one page.
     let page = metrics_page(metrics_port);
