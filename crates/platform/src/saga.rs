@@ -58,7 +58,7 @@ impl<T> Step for T where
 }
 
 /// What the engine needs of a service's error.
-pub trait SagaError: fmt::Display + fmt::Debug + Send + Sync + Sized + 'static {
+pub trait SagaError: std::error::Error + Send + Sync + Sized + 'static {
     /// Whether the same step may succeed if tried again (a passing fault: a busy database, a
     /// peer restarting), as opposed to an answer (no capacity, no credits).
     fn retryable(&self) -> bool;
@@ -493,12 +493,12 @@ impl<H: Host> Engine<H> {
                         }
                         Ok(None) => return,
                         Err(error) if attempt < 5 && !host.engine().shutdown.is_triggered() => {
-                            tracing::warn!(saga = %id, attempt, %error, "saga interrupted; driving it again");
+                            tracing::warn!(saga = %id, attempt, error = %crate::grpc::chain(&error), "saga interrupted; driving it again");
                             tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt)))
                                 .await;
                         }
                         Err(error) => {
-                            tracing::error!(saga = %id, %error, "saga stopped; it is taken up again later");
+                            tracing::error!(saga = %id, error = %crate::grpc::chain(&error), "saga stopped; it is taken up again later");
                             return;
                         }
                     }
@@ -545,7 +545,7 @@ impl<H: Host> Engine<H> {
         }
         // Whatever happened, the saga is free for whoever drives it next.
         if let Err(error) = engine.leases.release(&lease_of(id)).await {
-            tracing::warn!(saga = %id, error = %error, "releasing a saga's lease failed");
+            tracing::warn!(saga = %id, error = %crate::grpc::chain(&error), "releasing a saga's lease failed");
         }
         outcome
     }
@@ -631,7 +631,7 @@ impl<H: Host> Engine<H> {
                     host.progress(id, &record.done, &record.params).await?;
                 }
                 Err(error) => {
-                    tracing::warn!(saga = %id, step = next, %error, "saga step failed; unwinding");
+                    tracing::warn!(saga = %id, step = next, error = %crate::grpc::chain(&error), "saga step failed; unwinding");
                     host.failed(id, next, &error).await?;
                     return Ok(Progress::Failed(error));
                 }
@@ -655,7 +655,7 @@ impl<H: Host> Engine<H> {
                         && !self.shutdown.is_triggered() =>
                 {
                     attempt += 1;
-                    tracing::warn!(saga = %record.id, step, attempt, %error, "step failed; trying it again");
+                    tracing::warn!(saga = %record.id, step, attempt, error = %crate::grpc::chain(&error), "step failed; trying it again");
                     tokio::time::sleep(self.timing.backoff * (1 << (attempt - 1))).await;
                 }
                 outcome => return outcome,
@@ -727,7 +727,7 @@ impl<H: Host> Engine<H> {
                 Ok(()) => return Ok(false),
                 Err(error) if attempt < self.timing.retries => {
                     attempt += 1;
-                    tracing::warn!(saga = %record.id, step, attempt, %error, "undo failed; trying it again");
+                    tracing::warn!(saga = %record.id, step, attempt, error = %crate::grpc::chain(&error), "undo failed; trying it again");
                     tokio::time::sleep(self.timing.backoff * (1 << (attempt - 1))).await;
                 }
                 Err(error) => return Err(error),
@@ -766,7 +766,7 @@ impl<H: Host> Engine<H> {
                 () = engine.shutdown.wait() => break,
             }
             if let Err(error) = Self::resume(&host).await {
-                tracing::warn!(%error, "looking for unfinished sagas failed");
+                tracing::warn!(error = %crate::grpc::chain(&error), "looking for unfinished sagas failed");
             }
         }
     }

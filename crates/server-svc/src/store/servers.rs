@@ -280,7 +280,7 @@ pub async fn observe_power<C: ConnectionTrait>(
 pub async fn due<C: ConnectionTrait>(db: &C, now_ms: i64) -> Result<Vec<server::Model>, DbErr> {
     server::Entity::find()
         .filter(server::Column::DeletedAt.is_null())
-        .filter(server::Column::PaidUntil.gt(0))
+        .filter(server::Column::PaidUntil.gt(0_i64))
         .filter(server::Column::PaidUntil.lte(now_ms))
         .all(db)
         .await
@@ -291,7 +291,7 @@ pub async fn start_clock<C: ConnectionTrait>(db: &C, id: i64, until: i64) -> Res
     server::Entity::update_many()
         .col_expr(server::Column::PaidUntil, Expr::value(until))
         .filter(server::Column::Id.eq(id))
-        .filter(server::Column::PaidUntil.eq(0))
+        .filter(server::Column::PaidUntil.eq(0_i64))
         .exec(db)
         .await?;
     Ok(())
@@ -327,7 +327,7 @@ pub async fn advance_clock<C: ConnectionTrait>(
 /// Stops the billing clock (0), only where it stood.
 pub async fn stop_clock<C: ConnectionTrait>(db: &C, id: i64, from: i64) -> Result<(), DbErr> {
     server::Entity::update_many()
-        .col_expr(server::Column::PaidUntil, Expr::value(0))
+        .col_expr(server::Column::PaidUntil, Expr::value(0_i64))
         .filter(server::Column::Id.eq(id))
         .filter(server::Column::PaidUntil.eq(from))
         .exec(db)
@@ -405,7 +405,7 @@ pub async fn running_prices<C: ConnectionTrait>(db: &C) -> Result<Vec<(i64, i64)
     let rows = server::Entity::find()
         .filter(server::Column::DeletedAt.is_null())
         .filter(server::Column::Status.is_in(running))
-        .filter(server::Column::HourlyPrice.gt(0))
+        .filter(server::Column::HourlyPrice.gt(0_i64))
         .all(db)
         .await?;
     let overdue: std::collections::HashSet<i64> = server::Entity::find()

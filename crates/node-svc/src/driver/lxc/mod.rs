@@ -526,6 +526,7 @@ impl Hypervisor for LxcDriver {
                 .await;
             return Err(e);
         }
+        tracing::info!(guest = %spec.name, "guest created");
         self.apply_limits(&spec.name, spec.resources, false).await
     }
 
@@ -615,6 +616,10 @@ impl Hypervisor for LxcDriver {
     async fn delete(&self, name: &str) -> DriverResult<()> {
         check_name(name)?;
         if !self.exists(name).await {
+            tracing::info!(
+                guest = name,
+                "deleting a guest that is not here: nothing to do"
+            );
             return Ok(());
         }
         if self.state(name).await? != PowerState::Stopped {
@@ -630,6 +635,7 @@ impl Hypervisor for LxcDriver {
         if out.code != 0 && self.exists(name).await {
             return Err(failed("lxc-destroy", &out));
         }
+        tracing::info!(guest = name, "guest destroyed");
         Ok(())
     }
 
