@@ -1,5 +1,5 @@
 //! The control plane as it runs on a cluster, on one box: every service as its own process
-//! (the release's binaries), two replicas of each, on one PostgreSQL and a three-node NATS
+//! (the services' own binaries), two replicas of each, on one PostgreSQL and a three-node NATS
 //! JetStream cluster on loopback, each service reached through a balancer that, as
 //! Kubernetes' service proxy does, sends each new connection to a replica that takes it.
 //!
