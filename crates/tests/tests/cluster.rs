@@ -361,6 +361,30 @@ impl Customer {
         (StatusCode::SERVICE_UNAVAILABLE, Value::Null, true)
     }
 
+    /// Waits for a task to end; one that failed is a failure of the test, with its error.
+    async fn wait_task(&self, task: &str, what: &str) {
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            let (_, reply) = self
+                .send(reqwest::Method::GET, &format!("/api/tasks/{task}"), None)
+                .await;
+            if reply["state"] == "succeeded" {
+                return;
+            }
+            if reply["state"] == "failed" {
+                last = reply;
+                break;
+            }
+            last = reply;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.tally
+            .failures
+            .lock()
+            .expect("failures")
+            .push(format!("{what}: task {task} did not succeed: {last}"));
+    }
+
     async fn wait_gone(&self, id: i64) {
         for _ in 0..600 {
             let (status, _) = self
@@ -442,6 +466,9 @@ impl Customer {
                         .lock()
                         .expect("failures")
                         .push(format!("{action} {id}: {status} {reply}"));
+                }
+                if let Some(task) = reply["taskId"].as_str() {
+                    self.wait_task(task, &format!("{action} {id}")).await;
                 }
                 let want = if action == "stop" {
                     "stopped"

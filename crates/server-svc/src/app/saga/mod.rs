@@ -118,10 +118,13 @@ impl SagaError for ServerError {
         match self {
             // A busy or briefly lost database.
             Self::Database(_) => true,
-            // A peer restarting; a node that does not answer is an answer (`unknown`).
+            // A peer restarting (or dying mid-call: steps are idempotent, so the call is
+            // made again, on a replica that answers); a node that does not answer is an
+            // answer (`unknown`).
             Self::Upstream(status) => {
-                status.code() == tonic::Code::Unavailable
-                    && platform::grpc::error_reason(status) != Some(Reason::NodeUnreachable)
+                platform::grpc::failed_in_transport(status)
+                    || (status.code() == tonic::Code::Unavailable
+                        && platform::grpc::error_reason(status) != Some(Reason::NodeUnreachable))
             }
             _ => false,
         }
