@@ -115,9 +115,6 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The cluster test runs the services' own binaries, as they ship.
-echo "==> cargo build --bins"
-cargo build --workspace --bins --locked
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
