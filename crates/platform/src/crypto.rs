@@ -73,13 +73,23 @@ impl Sealer {
     }
 
     pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
-        let body = sealed
-            .strip_prefix(VERSION)
-            .ok_or_else(|| anyhow::anyhow!("unknown sealed format"))?;
-        let bytes = STANDARD.decode(body)?;
-        anyhow::ensure!(bytes.len() > 24, "sealed value too short");
-        let (nonce, ciphertext) = bytes.split_at(24);
-        let nonce = XNonce::from_slice(nonce);
+        let (nonce, ciphertext) = parts(sealed)?;
+        self.decrypt(&nonce, &ciphertext)
+    }
+
+    /// The value sealed again under the current key if only the previous key opens it;
+    /// `None` when the current key already does.
+    pub fn reseal(&self, sealed: &str) -> anyhow::Result<Option<String>> {
+        let (nonce, ciphertext) = parts(sealed)?;
+        if self.cipher.decrypt(&nonce, ciphertext.as_slice()).is_ok() {
+            return Ok(None);
+        }
+        let plaintext = self.decrypt(&nonce, &ciphertext)?;
+        self.seal(&plaintext).map(Some)
+    }
+
+    /// Opens with the current key, or else the previous one.
+    fn decrypt(&self, nonce: &XNonce, ciphertext: &[u8]) -> anyhow::Result<Vec<u8>> {
         self.cipher
             .decrypt(nonce, ciphertext)
             .or_else(|e| match &self.previous {
@@ -90,26 +100,15 @@ impl Sealer {
     }
 }
 
-impl Sealer {
-    /// The value sealed again under the current key if only the previous key opens it;
-    /// `None` when the current key already does.
-    pub fn reseal(&self, sealed: &str) -> anyhow::Result<Option<String>> {
-        let body = sealed
-            .strip_prefix(VERSION)
-            .ok_or_else(|| anyhow::anyhow!("unknown sealed format"))?;
-        let bytes = STANDARD.decode(body)?;
-        anyhow::ensure!(bytes.len() > 24, "sealed value too short");
-        let (nonce, ciphertext) = bytes.split_at(24);
-        if self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .is_ok()
-        {
-            return Ok(None);
-        }
-        let plaintext = self.open(sealed)?;
-        self.seal(&plaintext).map(Some)
-    }
+/// The nonce and the ciphertext of a sealed value.
+fn parts(sealed: &str) -> anyhow::Result<(XNonce, Vec<u8>)> {
+    let body = sealed
+        .strip_prefix(VERSION)
+        .ok_or_else(|| anyhow::anyhow!("unknown sealed format"))?;
+    let mut bytes = STANDARD.decode(body)?;
+    anyhow::ensure!(bytes.len() > 24, "sealed value too short");
+    let ciphertext = bytes.split_off(24);
+    Ok((*XNonce::from_slice(&bytes), ciphertext))
 }
 
 /// Seals again, under the current key, every value of `table.column` that only the previous

@@ -292,6 +292,13 @@ struct Tally {
     created: Mutex<Vec<(i64, i64, String)>>,
 }
 
+impl Tally {
+    /// Notes a failure of the test (each one fails it at the end).
+    fn fail(&self, what: String) {
+        self.failures.lock().expect("failures").push(what);
+    }
+}
+
 /// A customer of the panel API through the gateways' balancer.
 struct Customer {
     http: reqwest::Client,
@@ -339,11 +346,7 @@ impl Customer {
                     let status = response.status();
                     let json = response.json().await.unwrap_or(Value::Null);
                     if status.is_server_error() {
-                        self.tally
-                            .failures
-                            .lock()
-                            .expect("failures")
-                            .push(format!("{method} {path}: {status} {json}"));
+                        self.tally.fail(format!("{method} {path}: {status} {json}"));
                     }
                     return (status, json, attempt > 0);
                 }
@@ -354,10 +357,7 @@ impl Customer {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.tally
-            .failures
-            .lock()
-            .expect("failures")
-            .push(format!("{method} {path}: no answer in 200 tries"));
+            .fail(format!("{method} {path}: no answer in 200 tries"));
         (StatusCode::SERVICE_UNAVAILABLE, Value::Null, true)
     }
 
@@ -379,10 +379,7 @@ impl Customer {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.tally
-            .failures
-            .lock()
-            .expect("failures")
-            .push(format!("{what}: task {task} did not succeed: {last}"));
+            .fail(format!("{what}: task {task} did not succeed: {last}"));
     }
 
     async fn wait_gone(&self, id: i64) {
@@ -395,11 +392,7 @@ impl Customer {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        self.tally
-            .failures
-            .lock()
-            .expect("failures")
-            .push(format!("server {id} was never deleted"));
+        self.tally.fail(format!("server {id} was never deleted"));
     }
 
     async fn wait_status(&self, id: i64, wanted: &[&str]) -> Value {
@@ -415,10 +408,7 @@ impl Customer {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.tally
-            .failures
-            .lock()
-            .expect("failures")
-            .push(format!("server {id} never reached {wanted:?}: {last}"));
+            .fail(format!("server {id} never reached {wanted:?}: {last}"));
         last
     }
 
@@ -437,10 +427,7 @@ impl Customer {
                 .await;
             if status != StatusCode::CREATED {
                 self.tally
-                    .failures
-                    .lock()
-                    .expect("failures")
-                    .push(format!("create {name}: {status} {created}"));
+                    .fail(format!("create {name}: {status} {created}"));
                 return;
             }
             let id = created["id"].as_i64().expect("id");
@@ -461,11 +448,7 @@ impl Customer {
                     )
                     .await;
                 if !status.is_success() {
-                    self.tally
-                        .failures
-                        .lock()
-                        .expect("failures")
-                        .push(format!("{action} {id}: {status} {reply}"));
+                    self.tally.fail(format!("{action} {id}: {status} {reply}"));
                 }
                 if let Some(task) = reply["taskId"].as_str() {
                     self.wait_task(task, &format!("{action} {id}")).await;
@@ -493,11 +476,7 @@ impl Customer {
                     .snapshot_conflicts_after_retry
                     .fetch_add(1, Ordering::Relaxed);
             } else if !status.is_success() {
-                self.tally
-                    .failures
-                    .lock()
-                    .expect("failures")
-                    .push(format!("snapshot {id}: {status} {reply}"));
+                self.tally.fail(format!("snapshot {id}: {status} {reply}"));
             }
             self.wait_status(id, &["running"]).await;
             let (_, listed) = self
@@ -511,7 +490,7 @@ impl Customer {
                 .as_array()
                 .is_some_and(|all| all.iter().any(|s| s["name"] == snapname.as_str()));
             if !kept {
-                self.tally.failures.lock().expect("failures").push(format!(
+                self.tally.fail(format!(
                     "snapshot {snapname} of {id} is not listed: {listed}"
                 ));
             }
@@ -520,11 +499,7 @@ impl Customer {
                 .send(reqwest::Method::DELETE, &format!("/api/server/{id}"), None)
                 .await;
             if !status.is_success() {
-                self.tally
-                    .failures
-                    .lock()
-                    .expect("failures")
-                    .push(format!("delete {id}: {status} {reply}"));
+                self.tally.fail(format!("delete {id}: {status} {reply}"));
             }
             self.wait_gone(id).await;
         }
