@@ -242,8 +242,9 @@ impl Fleet {
         let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
         loop {
             tokio::select! {
-                _ = tick.tick() => self.probe_all().await,
+                biased;
                 () = shutdown.wait() => break,
+                _ = tick.tick() => self.probe_all().await,
             }
         }
     }

@@ -139,6 +139,53 @@ async fn lifecycle_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_create_cut_short_is_made_again_and_two_at_once_make_one_guest() {
+    let mut sandbox = Sandbox::new();
+    let spec = sandbox.spec("vps-cut");
+    let driver = &sandbox.driver;
+    let dir = driver.container_path().join("vps-cut");
+    // The call is dropped (its caller died) once the container is on disk, half made.
+    tokio::select! {
+        made = driver.create(&spec) => panic!("the create ended before it could be cut: {made:?}"),
+        () = async {
+            while !dir.exists() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    assert!(dir.exists(), "a half-made container is left behind");
+    let notes = driver.create(&spec).await.expect("the retry makes it");
+    assert!(
+        !notes.iter().any(|n| n.contains("already existed")),
+        "made again, not taken as it was: {notes:?}"
+    );
+    driver.start("vps-cut").await.expect("the guest starts");
+    let hostname = driver
+        .attach_output("vps-cut", &["/bin/hostname"])
+        .await
+        .expect("hostname");
+    assert_eq!(hostname.trim(), "vps-cut.example.test");
+    driver.delete("vps-cut").await.expect("delete");
+
+    // Two processes (replicas on one host) asked to make one guest at once: one makes it,
+    // the other waits and finds it made.
+    let spec = sandbox.spec("vps-twice");
+    let other = LxcDriver::new(sandbox.driver.container_path());
+    let (one, two) = tokio::join!(sandbox.driver.create(&spec), other.create(&spec));
+    let notes = [one.expect("one create"), two.expect("the other")];
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.iter().any(|n| n.contains("already existed")))
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    sandbox.driver.delete("vps-twice").await.expect("delete");
+    assert!(!sandbox.driver.container_path().join("vps-twice").exists());
+}
+
+#[tokio::test]
 async fn foreign_containers_and_bad_names_are_refused() {
     let mut sandbox = Sandbox::new();
     let spec = sandbox.spec("vps-foreign");

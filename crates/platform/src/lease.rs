@@ -175,10 +175,13 @@ impl LeaseHolder {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Shutdown first: after a long round the tick is ready at once too, and a replica
+            // that is draining must not start another round.
             tokio::select! {
+                biased;
+                () = shutdown.wait() => break,
                 _ = tick.tick() => {}
                 () = wake.notified() => {}
-                () = shutdown.wait() => break,
             }
             match self.acquire(name).await {
                 Ok(true) => work().await,

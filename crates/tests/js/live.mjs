@@ -33,22 +33,22 @@ const go = new Promise((resolve) => stdin.on('line', (line) => line.trim() === '
 async function main() {
   // A bad token is refused with connect_error.
   const stranger = io(BASE, { auth: { token: 'not-a-token' }, reconnection: false, transports: ['websocket'] });
-  const refused = await within(10000, 'connect_error for a bad token', once(stranger, 'connect_error'));
+  const refused = await within(30000, 'connect_error for a bad token', once(stranger, 'connect_error'));
   stranger.close();
   say('refused', { message: refused.message });
 
   // A non-browser client may send its token as an Authorization header instead.
   const headed = io(BASE, { extraHeaders: { authorization: `Bearer ${TOKEN}` }, reconnection: false, transports: ['websocket'] });
   headed.on('connect', () => headed.emit('subscribe-server', serverId));
-  await within(10000, 'server-stats with the header', once(headed, 'server-stats', (d) => d.serverId === serverId));
+  await within(30000, 'server-stats with the header', once(headed, 'server-stats', (d) => d.serverId === serverId));
   headed.close();
   say('header');
 
   // WebSocket: subscribe on every connect, so a reconnect resubscribes.
   const socket = io(BASE, { auth: { token: TOKEN }, transports: ['websocket'] });
   socket.on('connect', () => socket.emit('subscribe-server', serverId));
-  await within(10000, 'connect', once(socket, 'connect'));
-  const stats = await within(10000, 'server-stats', once(socket, 'server-stats', (d) => d.serverId === serverId));
+  await within(30000, 'connect', once(socket, 'connect'));
+  const stats = await within(30000, 'server-stats', once(socket, 'server-stats', (d) => d.serverId === serverId));
   if (stats.stats?.status !== 'success' || typeof stats.stats?.data?.cpu !== 'number') fail(`stats shape: ${JSON.stringify(stats)}`);
   if (stats.stats.data.vmid !== serverId || typeof stats.stats.data.memory?.used !== 'number') fail(`stats data: ${JSON.stringify(stats)}`);
   say('stats', { cpu: stats.stats.data.cpu });
@@ -57,21 +57,21 @@ async function main() {
   let leaked = false;
   socket.on('server-stats', (d) => { if (d.serverId === foreignId) leaked = true; });
   socket.emit('subscribe-server', foreignId);
-  const error = await within(10000, 'error for a foreign server', once(socket, 'error'));
+  const error = await within(30000, 'error for a foreign server', once(socket, 'error'));
   if (error.message !== 'server not found') fail(`error: ${JSON.stringify(error)}`);
   say('foreign', { error });
 
   // Long-polling works too.
   const polling = io(BASE, { auth: { token: TOKEN }, transports: ['polling'] });
   polling.on('connect', () => polling.emit('subscribe-server', String(serverId)));
-  await within(10000, 'server-stats over polling', once(polling, 'server-stats', (d) => d.serverId === serverId));
+  await within(30000, 'server-stats over polling', once(polling, 'server-stats', (d) => d.serverId === serverId));
   polling.close();
   say('polling');
 
   // The transport drops: the client reconnects, resubscribes and hears stats again.
   socket.io.engine.close();
-  await within(15000, 'reconnect', once(socket, 'connect'));
-  await within(10000, 'server-stats after the reconnect', once(socket, 'server-stats', (d) => d.serverId === serverId));
+  await within(30000, 'reconnect', once(socket, 'connect'));
+  await within(30000, 'server-stats after the reconnect', once(socket, 'server-stats', (d) => d.serverId === serverId));
   say('resubscribed');
 
   // The guest is pushed over the CPU threshold: an alert arrives.
@@ -96,7 +96,7 @@ async function main() {
   const closed = once(socket, 'disconnect');
   const logout = await fetch(`${BASE}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   if (logout.status !== 200) fail(`logout: ${logout.status}`);
-  const reason = await within(15000, 'disconnect after the session was revoked', closed);
+  const reason = await within(30000, 'disconnect after the session was revoked', closed);
   if (reason !== 'io server disconnect') fail(`disconnect reason: ${reason}`);
   say('revoked');
   socket.close();

@@ -667,9 +667,11 @@ impl Smtp {
     /// Every mail received so far, in order: `from`, `to`, `subject`, `message_id`,
     /// `text`, `html`, `rcpt_tos`, `auth`, `tls`.
     pub fn mails(&self) -> Vec<Value> {
+        // Only whole lines: the server may be writing the next one.
         std::fs::read_to_string(self.dir.path().join("mails.jsonl"))
             .unwrap_or_default()
-            .lines()
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .map(|l| serde_json::from_str(l).expect("a mail record"))
             .collect()
     }

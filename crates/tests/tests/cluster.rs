@@ -36,12 +36,20 @@ fn load_for() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// A free port below the kernel's ephemeral range (which starts at 32768 by default): a
+/// port the kernel hands out for an outgoing connection could otherwise be one a killed
+/// replica must take again when it restarts.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start = 20_000 + (std::process::id() as usize * 97) % 10_000;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 2_000, "no free port below the ephemeral range");
+        let port = u16::try_from(start + offset).expect("a port");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A binary beside this test's (`target/<profile>/`), built by `cargo build --workspace`.
@@ -113,8 +121,8 @@ impl Process {
         }
     }
 
-    /// Stops it as Kubernetes does: SIGTERM, and the drain that follows.
-    fn terminate(&mut self) {
+    /// Stops it as Kubernetes does: SIGTERM, and the drain that follows (killed after 45 s).
+    async fn terminate(&mut self) {
         let pid = self.child.as_ref().map(|c| c.id().to_string());
         if let Some(pid) = pid {
             self.signal("-TERM", pid);
@@ -122,7 +130,7 @@ impl Process {
         if let Some(mut child) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(45);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -157,6 +165,26 @@ impl Drop for Process {
     }
 }
 
+/// The test's directory (every process's log, NATS' storage, backups), kept when the test
+/// fails so the whole logs can be read.
+struct KeptOnFailure(Option<tempfile::TempDir>);
+
+impl KeptOnFailure {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("the directory").path()
+    }
+}
+
+impl Drop for KeptOnFailure {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && std::thread::panicking()
+        {
+            eprintln!("cluster: the logs are kept in {}", dir.keep().display());
+        }
+    }
+}
+
 /// Waits until `port` takes connections and, for a gRPC service, reports serving.
 async fn ready(process: &mut Process, grpc: bool) -> Duration {
     let started = Instant::now();
@@ -173,11 +201,15 @@ async fn ready(process: &mut Process, grpc: bool) -> Duration {
             );
         }
         if grpc {
+            // Every probe is bounded: a process that takes the connection and never
+            // answers is not ready, and must not hold the test.
             if let Ok(channel) = tonic::transport::Endpoint::from_shared(format!(
                 "http://127.0.0.1:{}",
                 process.port
             ))
             .expect("url")
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2))
             .connect()
             .await
             {
@@ -289,6 +321,8 @@ struct Tally {
     snapshot_conflicts_after_retry: AtomicU64,
     /// Anything else: each one a failure of the test.
     failures: Mutex<Vec<String>>,
+    /// Set when the load did not end in time: every wait and retry returns at once.
+    give_up: AtomicBool,
     created: Mutex<Vec<(i64, i64, String)>>,
 }
 
@@ -296,6 +330,10 @@ impl Tally {
     /// Notes a failure of the test (each one fails it at the end).
     fn fail(&self, what: String) {
         self.failures.lock().expect("failures").push(what);
+    }
+
+    fn gave_up(&self) -> bool {
+        self.give_up.load(Ordering::Relaxed)
     }
 }
 
@@ -305,9 +343,20 @@ struct Customer {
     base: String,
     token: String,
     tally: Arc<Tally>,
+    /// What it is doing now, and since when: what the test reports if the load hangs.
+    doing: Mutex<(String, Instant)>,
 }
 
 impl Customer {
+    fn now_doing(&self, what: String) {
+        *self.doing.lock().expect("doing") = (what, Instant::now());
+    }
+
+    fn doing(&self) -> String {
+        let (what, since) = &*self.doing.lock().expect("doing");
+        format!("{what} (for {:.0} s)", since.elapsed().as_secs_f64())
+    }
+
     /// Sends a request until it is answered with something other than a 503 or a cut
     /// connection (both retryable; a POST keeps its idempotency key across tries).
     async fn send(
@@ -329,6 +378,9 @@ impl Customer {
     ) -> (StatusCode, Value, bool) {
         let key = uuid::Uuid::new_v4().to_string();
         for attempt in 0..200 {
+            if self.tally.gave_up() {
+                return (StatusCode::SERVICE_UNAVAILABLE, Value::Null, true);
+            }
             self.tally.requests.fetch_add(1, Ordering::Relaxed);
             let mut request = self
                 .http
@@ -365,6 +417,9 @@ impl Customer {
     async fn wait_task(&self, task: &str, what: &str) {
         let mut last = Value::Null;
         for _ in 0..600 {
+            if self.tally.gave_up() {
+                return;
+            }
             let (_, reply) = self
                 .send(reqwest::Method::GET, &format!("/api/tasks/{task}"), None)
                 .await;
@@ -384,6 +439,9 @@ impl Customer {
 
     async fn wait_gone(&self, id: i64) {
         for _ in 0..600 {
+            if self.tally.gave_up() {
+                return;
+            }
             let (status, _) = self
                 .send(reqwest::Method::GET, &format!("/api/server/{id}"), None)
                 .await;
@@ -395,29 +453,41 @@ impl Customer {
         self.tally.fail(format!("server {id} was never deleted"));
     }
 
-    async fn wait_status(&self, id: i64, wanted: &[&str]) -> Value {
+    /// Waits for the server to be in one of `wanted`; a server in `error` (a saga that gave
+    /// up) or one that never gets there is a failure of the test (`None`).
+    async fn wait_status(&self, id: i64, wanted: &[&str]) -> Option<Value> {
         let mut last = Value::Null;
         for _ in 0..600 {
+            if self.tally.gave_up() {
+                return None;
+            }
             let (status, server) = self
                 .send(reqwest::Method::GET, &format!("/api/server/{id}"), None)
                 .await;
             if status == StatusCode::OK && wanted.iter().any(|w| server["status"] == *w) {
-                return server;
+                return Some(server);
+            }
+            if status == StatusCode::OK && server["status"] == "error" {
+                self.tally.fail(format!(
+                    "server {id} fell into error waiting for {wanted:?}: {server}"
+                ));
+                return None;
             }
             last = server;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.tally
             .fail(format!("server {id} never reached {wanted:?}: {last}"));
-        last
+        None
     }
 
-    /// Creates, stops, starts, snapshots and reads, until `stop`.
+    /// Creates a server, puts it through its paces and deletes it, until `stop`.
     async fn work(&self, who: usize, stop: &AtomicBool) {
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
             let name = format!("c{who}-{n}");
+            self.now_doing(format!("creating {name}"));
             let (status, created) = self
                 .send(
                     reqwest::Method::POST,
@@ -437,78 +507,93 @@ impl Customer {
                 .lock()
                 .expect("created")
                 .push((id, owner, name.clone()));
-            self.wait_status(id, &["running"]).await;
-            let _ = self.send(reqwest::Method::GET, "/api/servers", None).await;
-            for action in ["stop", "start"] {
-                let (status, reply) = self
-                    .send(
-                        reqwest::Method::POST,
-                        &format!("/api/server/{id}/{action}"),
-                        None,
-                    )
-                    .await;
-                if !status.is_success() {
-                    self.tally.fail(format!("{action} {id}: {status} {reply}"));
-                }
-                if let Some(task) = reply["taskId"].as_str() {
-                    self.wait_task(task, &format!("{action} {id}")).await;
-                }
-                let want = if action == "stop" {
-                    "stopped"
-                } else {
-                    "running"
-                };
-                self.wait_status(id, &[want]).await;
-            }
-            let snapname = format!("s{n}");
-            let (status, reply, retried) = self
-                .send_counting(
-                    reqwest::Method::POST,
-                    &format!("/api/server/{id}/snapshots"),
-                    Some(json!({"snapname": snapname})),
-                )
-                .await;
-            // snapshot-svc keeps no idempotency keys: a try whose answer was lost (a 503 as
-            // its replica died) may have made the snapshot, and the retry then meets it.
-            let made_by_lost_try = retried && status == StatusCode::CONFLICT;
-            if made_by_lost_try {
-                self.tally
-                    .snapshot_conflicts_after_retry
-                    .fetch_add(1, Ordering::Relaxed);
-            } else if !status.is_success() {
-                self.tally.fail(format!("snapshot {id}: {status} {reply}"));
-            }
-            self.wait_status(id, &["running"]).await;
-            let (_, listed) = self
-                .send(
-                    reqwest::Method::GET,
-                    &format!("/api/server/{id}/snapshots"),
-                    None,
-                )
-                .await;
-            let kept = listed["data"]
-                .as_array()
-                .is_some_and(|all| all.iter().any(|s| s["name"] == snapname.as_str()));
-            if !kept {
-                self.tally.fail(format!(
-                    "snapshot {snapname} of {id} is not listed: {listed}"
-                ));
-            }
+            // A step that fails is noted and ends the round early: the server is deleted
+            // all the same.
+            let _ = self.exercise(id, n).await;
             // Deleted at the end of its round, so the customer stays within the quota.
+            self.now_doing(format!("deleting {id}"));
             let (status, reply) = self
                 .send(reqwest::Method::DELETE, &format!("/api/server/{id}"), None)
                 .await;
             if !status.is_success() {
                 self.tally.fail(format!("delete {id}: {status} {reply}"));
             }
+            self.now_doing(format!("waiting for {id} to be gone"));
             self.wait_gone(id).await;
         }
+        self.now_doing("done".into());
+    }
+
+    /// Waits for a new server to run, reads, stops, starts and snapshots it; `None` at the
+    /// first step that failed (noted in the tally).
+    async fn exercise(&self, id: i64, n: usize) -> Option<()> {
+        self.now_doing(format!("waiting for {id} to run"));
+        self.wait_status(id, &["running"]).await?;
+        self.now_doing("listing servers".into());
+        let _ = self.send(reqwest::Method::GET, "/api/servers", None).await;
+        for (action, want) in [("stop", "stopped"), ("start", "running")] {
+            self.now_doing(format!("{action} {id}"));
+            let (status, reply) = self
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/api/server/{id}/{action}"),
+                    None,
+                )
+                .await;
+            if !status.is_success() {
+                self.tally.fail(format!("{action} {id}: {status} {reply}"));
+                return None;
+            }
+            if let Some(task) = reply["taskId"].as_str() {
+                self.now_doing(format!("waiting for {action} {id}: task {task}"));
+                self.wait_task(task, &format!("{action} {id}")).await;
+            }
+            self.now_doing(format!("waiting for {id} to be {want}"));
+            self.wait_status(id, &[want]).await?;
+        }
+        let snapname = format!("s{n}");
+        self.now_doing(format!("snapshot {snapname} of {id}"));
+        let (status, reply, retried) = self
+            .send_counting(
+                reqwest::Method::POST,
+                &format!("/api/server/{id}/snapshots"),
+                Some(json!({"snapname": snapname})),
+            )
+            .await;
+        // snapshot-svc keeps no idempotency keys: a try whose answer was lost (a 503 as its
+        // replica died) may have made the snapshot, and the retry then meets it.
+        if retried && status == StatusCode::CONFLICT {
+            self.tally
+                .snapshot_conflicts_after_retry
+                .fetch_add(1, Ordering::Relaxed);
+        } else if !status.is_success() {
+            self.tally.fail(format!("snapshot {id}: {status} {reply}"));
+            return None;
+        }
+        self.now_doing(format!("waiting for {id} to run after its snapshot"));
+        self.wait_status(id, &["running"]).await?;
+        self.now_doing(format!("listing the snapshots of {id}"));
+        let (_, listed) = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/server/{id}/snapshots"),
+                None,
+            )
+            .await;
+        let kept = listed["data"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|s| s["name"] == snapname.as_str()));
+        if !kept && !self.tally.gave_up() {
+            self.tally.fail(format!(
+                "snapshot {snapname} of {id} is not listed: {listed}"
+            ));
+            return None;
+        }
+        Some(())
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passes on a quiet machine; on CI it once lost a stop and once hung: under \
-            investigation, run it with --run-ignored only"]
 async fn replicas_of_every_service_survive_kills_under_load() {
     let Some(pg) = std::env::var("VPS_TEST_POSTGRES_URL").ok() else {
         assert!(
@@ -518,7 +603,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         eprintln!("no VPS_TEST_POSTGRES_URL: the cluster test is skipped");
         return;
     };
-    let dir = tempfile::tempdir_in("/var/tmp").expect("dir");
+    let dir = KeptOnFailure(Some(tempfile::tempdir_in("/var/tmp").expect("dir")));
     let root = dir.path();
     let lxc = tests::fleet::ContainerDir::new();
     let keys = root.join("keys");
@@ -768,6 +853,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
             base: base.clone(),
             token: login(username, USER_PASSWORD).await,
             tally: Arc::clone(&tally),
+            doing: Mutex::new(("starting".into(), Instant::now())),
         });
     }
 
@@ -806,7 +892,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         if how == "killed" {
             process.kill();
         } else {
-            process.terminate();
+            process.terminate().await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         process.start();
@@ -815,8 +901,29 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     }
     tokio::time::sleep(pause).await;
     stop.store(true, Ordering::Relaxed);
-    for worker in load {
-        worker.await.expect("a customer's load");
+    // A round takes well under a minute; one still running after three is stuck, and what
+    // each customer was doing then is what the test reports, instead of hanging.
+    let finishing = Instant::now() + Duration::from_secs(180);
+    for mut worker in load {
+        let left = finishing.saturating_duration_since(Instant::now());
+        let ended = match tokio::time::timeout(left, &mut worker).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                if !tally.gave_up() {
+                    let stuck: Vec<String> = customers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("customer {i}: {}", c.doing()))
+                        .collect();
+                    tally.fail(format!(
+                        "the load did not end within 180 s of its stop: {stuck:?}"
+                    ));
+                    tally.give_up.store(true, Ordering::Relaxed);
+                }
+                worker.await
+            }
+        };
+        ended.expect("a customer's load");
     }
     let load_secs = began.elapsed().as_secs_f64();
 
@@ -997,7 +1104,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     assert!(billing_problems.is_empty(), "{billing_problems:#?}");
 
     for process in replicas.values_mut().flatten() {
-        process.terminate();
+        process.terminate().await;
     }
     for server in &mut nats {
         server.kill();

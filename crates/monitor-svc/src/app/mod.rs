@@ -96,8 +96,9 @@ impl App {
         let member = format!("{MEMBER_PREFIX}{}", self.replica());
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                biased;
                 () = self.shutdown.wait() => break,
+                _ = tick.tick() => {}
             }
             if let Err(error) = self.cycle(&member).await {
                 tracing::warn!(error = %platform::grpc::chain(&error), "poll cycle failed");

@@ -246,8 +246,9 @@ async fn recheck(io: SocketIo, state: AppState, shutdown: platform::Shutdown) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            biased;
             () = shutdown.wait() => return,
+            _ = tick.tick() => {}
         }
         let Some(ns) = io.of("/") else { continue };
         for socket in ns.sockets() {

@@ -156,6 +156,35 @@ impl LxcDriver {
         self.path.join(name)
     }
 
+    /// The config a create hands to `lxc-create`, which stays until the guest is wholly
+    /// made: a container found beside it is a create of ours that was cut short (the
+    /// service killed, or the call dropped as its caller died), not someone else's.
+    fn create_marker(&self, name: &str) -> PathBuf {
+        self.path.join(format!(".create-{name}.conf"))
+    }
+
+    /// Holds creating and deleting `name` to one at a time across every process that drives
+    /// this path (node-svc replicas on one host, a retried call beside the one it retries):
+    /// an advisory lock on one of [`LOCK_STRIPES`] files beside the containers, released
+    /// when the returned file is dropped or its process dies.
+    async fn guest_lock(&self, name: &str) -> DriverResult<std::fs::File> {
+        let file = self
+            .path
+            .join(format!(".vps-lock-{:02}", lock_stripe(name)));
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&file)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| DriverError::Failed(format!("locking the guest: {e}")))?
+        .map_err(|e| DriverError::Failed(format!("locking the guest: {e}")))
+    }
+
     async fn run(
         &self,
         program: &str,
@@ -383,6 +412,17 @@ impl LxcDriver {
     }
 }
 
+/// How many lock files [`LxcDriver::guest_lock`] spreads guests over.
+const LOCK_STRIPES: u32 = 64;
+
+/// A guest's lock file: FNV-1a of its name, the same in every process and every build.
+fn lock_stripe(name: &str) -> u32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % LOCK_STRIPES
+}
+
 /// Parses `lxc-create` template strings: `busybox`, or `download:DIST:RELEASE:ARCH`.
 fn template_args(template: &str) -> DriverResult<Vec<String>> {
     let parts: Vec<&str> = template.split(':').collect();
@@ -451,7 +491,21 @@ impl Hypervisor for LxcDriver {
                 spec.hostname
             )));
         }
-        if self.exists(&spec.name).await {
+        let _held = self.guest_lock(&spec.name).await?;
+        let config_file = self.create_marker(&spec.name);
+        let cut_short = tokio::fs::metadata(&config_file).await.is_ok();
+        if cut_short {
+            // No create of it is under way (the lock says so): what is there is half made.
+            tracing::warn!(guest = %spec.name, "an earlier create was cut short; making the guest again");
+            if self.exists(&spec.name).await {
+                let out = self
+                    .run("lxc-destroy", &["-n", &spec.name, "-f", "-s"], None)
+                    .await?;
+                if out.code != 0 && self.exists(&spec.name).await {
+                    return Err(failed("lxc-destroy", &out));
+                }
+            }
+        } else if self.exists(&spec.name).await {
             return if tokio::fs::metadata(self.dir(&spec.name).join(TAG_FILE))
                 .await
                 .is_ok()
@@ -481,7 +535,6 @@ impl Hypervisor for LxcDriver {
             start = idmap.start,
             count = idmap.count
         ));
-        let config_file = self.path.join(format!(".create-{}.conf", spec.name));
         tokio::fs::write(&config_file, config)
             .await
             .map_err(|e| DriverError::Failed(format!("writing the guest config: {e}")))?;
@@ -513,21 +566,33 @@ impl Hypervisor for LxcDriver {
         } else {
             self.run("lxc-create", &args, None).await
         };
-        let _ = tokio::fs::remove_file(&config_file).await;
         let made = match out {
             Ok(out) if out.code == 0 => self.finish_create(spec, idmap).await,
             Ok(out) => Err(failed("lxc-create", &out)),
             Err(e) => Err(e),
         };
-        if let Err(e) = made {
-            // Leave nothing half-made behind.
-            let _ = self
-                .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
-                .await;
-            return Err(e);
+        let made = match made {
+            Ok(()) => self.apply_limits(&spec.name, spec.resources, false).await,
+            Err(e) => Err(e),
+        };
+        match made {
+            Ok(notes) => {
+                // Wholly made: from here on the guest is ours as it stands.
+                let _ = tokio::fs::remove_file(&config_file).await;
+                tracing::info!(guest = %spec.name, "guest created");
+                Ok(notes)
+            }
+            Err(e) => {
+                // Leave nothing half-made behind.
+                let out = self
+                    .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
+                    .await;
+                if out.is_ok_and(|out| out.code == 0) || !self.exists(&spec.name).await {
+                    let _ = tokio::fs::remove_file(&config_file).await;
+                }
+                Err(e)
+            }
         }
-        tracing::info!(guest = %spec.name, "guest created");
-        self.apply_limits(&spec.name, spec.resources, false).await
     }
 
     async fn state(&self, name: &str) -> DriverResult<PowerState> {
@@ -615,7 +680,11 @@ impl Hypervisor for LxcDriver {
 
     async fn delete(&self, name: &str) -> DriverResult<()> {
         check_name(name)?;
+        let _held = self.guest_lock(name).await?;
+        // A create that was cut short has nothing left to finish once its guest is gone.
+        let marker = self.create_marker(name);
         if !self.exists(name).await {
+            let _ = tokio::fs::remove_file(&marker).await;
             tracing::info!(
                 guest = name,
                 "deleting a guest that is not here: nothing to do"
@@ -635,6 +704,7 @@ impl Hypervisor for LxcDriver {
         if out.code != 0 && self.exists(name).await {
             return Err(failed("lxc-destroy", &out));
         }
+        let _ = tokio::fs::remove_file(&marker).await;
         tracing::info!(guest = name, "guest destroyed");
         Ok(())
     }
