@@ -284,7 +284,11 @@ fn order_a_server_with(
         assert!(deleted.status().is_success());
         let lxc = lxc_dir(data_dir);
         for _ in 0..300 {
-            let left = std::fs::read_dir(&lxc).map_or(0, |d| d.flatten().count());
+            let left = std::fs::read_dir(&lxc).map_or(0, |d| {
+                d.flatten()
+                    .filter(|e| e.path().join("config").is_file())
+                    .count()
+            });
             if left == 0 {
                 return;
             }

@@ -110,11 +110,16 @@ impl Process {
         }
     }
 
-    /// Kills it and what it started without warning, as a crash does.
+    /// Kills it and every process it started without warning, as a crash of its pod or its
+    /// systemd unit does (their cgroup goes whole, whatever process groups are inside).
     fn kill(&mut self) {
-        let group = self.child.as_ref().map(|c| format!("-{}", c.id()));
-        if let Some(group) = group {
-            self.signal("-KILL", group);
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return;
+        };
+        let mut targets = vec![format!("-{pid}")];
+        targets.extend(descendants(pid).iter().map(u32::to_string));
+        for target in targets {
+            self.signal("-KILL", target);
         }
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
@@ -157,6 +162,34 @@ impl Process {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+/// Every living descendant of `pid`, from the parents `/proc` lists.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|p| {
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                    // After the command's closing parenthesis: state, then the parent.
+                    let after = &stat[stat.rfind(')')? + 1..];
+                    let parent = after.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((p, parent))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let of = found[i];
+        found.extend(parents.iter().filter(|(_, p)| *p == of).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 impl Drop for Process {
@@ -963,7 +996,11 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     // at once, the container goes when the queued delete has run.
     let count = || {
         std::fs::read_dir(lxc.path())
-            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("config").is_file())
+                    .count()
+            })
             .unwrap_or(0)
     };
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -1061,6 +1098,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     let left: Vec<String> = std::fs::read_dir(lxc.path())
         .map(|d| {
             d.flatten()
+                .filter(|e| e.path().join("config").is_file())
                 .map(|e| {
                     let inside: Vec<String> = std::fs::read_dir(e.path())
                         .map(|i| {

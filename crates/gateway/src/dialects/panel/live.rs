@@ -95,19 +95,23 @@ async fn authenticate(
     if open >= state.config.live.max_sockets_per_user {
         return Err(Refused("too many open connections for this user"));
     }
+    socket.join(user_room(principal.user_id));
     socket.extensions.insert(Viewer {
         principal,
         token: token.into(),
     });
-    Ok(())
-}
-
-async fn on_connect(socket: SocketRef, Extension(viewer): Extension<Viewer>) {
-    socket.join(user_room(viewer.principal.user_id));
-    metrics::gauge!("vps_socketio_open_sockets").increment(1.0);
+    // The handlers go on here, before the client hears it is connected: the connect
+    // handler runs as a task of its own after that, and an event a client sends the moment
+    // it connects (a subscription, as clients resubscribe on every connect) would find no
+    // handler yet and be lost.
     socket.on_disconnect(on_disconnect);
     socket.on("subscribe-server", subscribe);
     socket.on("unsubscribe-server", unsubscribe);
+    Ok(())
+}
+
+async fn on_connect() {
+    metrics::gauge!("vps_socketio_open_sockets").increment(1.0);
 }
 
 async fn on_disconnect() {

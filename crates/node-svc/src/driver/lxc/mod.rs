@@ -165,13 +165,13 @@ impl LxcDriver {
 
     /// Holds creating and deleting `name` to one at a time across every process that drives
     /// this path (node-svc replicas on one host, a retried call beside the one it retries):
-    /// an advisory lock on one of [`LOCK_STRIPES`] files beside the containers, released
-    /// when the returned file is dropped or its process dies.
+    /// an advisory lock on one of [`LOCK_STRIPES`] files in `.vps-locks` beside the
+    /// containers, released when the returned file is dropped or its process dies.
     async fn guest_lock(&self, name: &str) -> DriverResult<std::fs::File> {
-        let file = self
-            .path
-            .join(format!(".vps-lock-{:02}", lock_stripe(name)));
+        let dir = self.path.join(".vps-locks");
+        let file = dir.join(format!("{:02}", lock_stripe(name)));
         tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -191,9 +191,29 @@ impl LxcDriver {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> DriverResult<Output> {
+        self.run_in(program, args, stdin, false).await
+    }
+
+    /// [`LxcDriver::run`] with the tool in a process group of its own, killed whole if the
+    /// call is dropped: `lxc-create` runs a template script, which would otherwise go on
+    /// writing into a guest that is then made again.
+    async fn run_grouped(&self, program: &str, args: &[&str]) -> DriverResult<Output> {
+        self.run_in(program, args, None, true).await
+    }
+
+    async fn run_in(
+        &self,
+        program: &str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        grouped: bool,
+    ) -> DriverResult<Output> {
         let tool_name = program;
         let started = std::time::Instant::now();
         let mut command = tool(program);
+        if grouped {
+            command.process_group(0);
+        }
         command
             .arg("-P")
             .arg(&self.path)
@@ -211,6 +231,13 @@ impl LxcDriver {
                 "cannot run {tool_name}: {e}; is LXC installed?"
             ))
         })?;
+        let mut group = GroupKill(
+            child
+                .id()
+                .filter(|_| grouped)
+                .and_then(|id| i32::try_from(id).ok())
+                .map(nix::unistd::Pid::from_raw),
+        );
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input)
                 .await
@@ -221,6 +248,7 @@ impl LxcDriver {
             .wait_with_output()
             .await
             .map_err(|e| DriverError::Failed(format!("{tool_name}: {e}")))?;
+        group.0 = None;
         tracing::debug!(
             tool = tool_name,
             ?args,
@@ -412,6 +440,18 @@ impl LxcDriver {
     }
 }
 
+/// A tool's process group, killed whole when this is dropped while it is set (the call was
+/// dropped before the tool ended).
+struct GroupKill(Option<nix::unistd::Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// How many lock files [`LxcDriver::guest_lock`] spreads guests over.
 const LOCK_STRIPES: u32 = 64;
 
@@ -551,7 +591,7 @@ impl Hypervisor for LxcDriver {
             let _one_at_a_time = self.starting.lock().await;
             let mut attempt = 0;
             loop {
-                let out = self.run("lxc-create", &args, None).await;
+                let out = self.run_grouped("lxc-create", &args).await;
                 attempt += 1;
                 match out {
                     Ok(out) if out.code != 0 && attempt < 3 => {
@@ -564,7 +604,7 @@ impl Hypervisor for LxcDriver {
                 }
             }
         } else {
-            self.run("lxc-create", &args, None).await
+            self.run_grouped("lxc-create", &args).await
         };
         let made = match out {
             Ok(out) if out.code == 0 => self.finish_create(spec, idmap).await,
