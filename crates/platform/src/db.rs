@@ -41,15 +41,23 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // A connection is checked only when it sat idle a while, not on every read: the
+        // check is a round trip of its own (a hop to the driver's thread on SQLite).
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        // Every SQLite connection, not just the first, journals to the WAL with NORMAL sync
+        // (a power cut may lose the last commits, never the database; a crash of the
+        // process loses nothing) and waits for the write lock instead of failing at once.
+        .map_sqlx_sqlite_opts(|sqlite| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        })
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .await
-            .context("configuring SQLite")?;
-    }
     migrate::<M>(url, &db).await?;
     Ok(db)
 }

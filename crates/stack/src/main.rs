@@ -15,7 +15,7 @@ use anyhow::Context;
 use base64::Engine as _;
 use platform::auth::{KeySet, Service};
 use rand::RngCore as _;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
@@ -43,6 +43,10 @@ struct StackConfig {
     admin_email: String,
     /// Optionally, a Skyport API key (32+ characters) for the first administrator.
     admin_api_key: Option<SecretString>,
+    /// Optionally, a PostgreSQL server for the services' databases instead of SQLite files in
+    /// the data directory: each service gets its own database there, `vps_<service>`, made
+    /// when missing (`VPS_POSTGRES_URL`, e.g. `postgres://vps:secret@127.0.0.1/postgres`).
+    postgres_url: Option<SecretString>,
     /// Where the local LXC node keeps its containers: apart from the data directory, which
     /// no guest should be anywhere near.
     lxc_path: PathBuf,
@@ -81,6 +85,7 @@ impl Default for StackConfig {
             admin_username: "admin".to_owned(),
             admin_email: "admin@example.com".to_owned(),
             admin_api_key: None,
+            postgres_url: None,
             lxc_path: PathBuf::from("/var/lib/vps/lxc"),
             monitor_interval_ms: monitor_svc::Config::default().interval_ms,
             metrics_port: None,
@@ -91,6 +96,51 @@ impl Default for StackConfig {
             panel_url: None,
         }
     }
+}
+
+/// The services' databases on the PostgreSQL server at `url`: `vps_<service>` each, made
+/// when missing, reached with the same user and options as `url`.
+async fn postgres_databases(url: &str) -> anyhow::Result<Vec<(Service, String)>> {
+    use sea_orm::ConnectionTrait as _;
+    let (address, options) = url
+        .split_once('?')
+        .map_or((url, String::new()), |(a, o)| (a, format!("?{o}")));
+    let server = address
+        .split_once("://")
+        .and_then(|(_, rest)| {
+            rest.rfind('/')
+                .map(|at| &address[..address.len() - rest.len() + at])
+        })
+        .context("VPS_POSTGRES_URL names no database (postgres://user:password@host/database)")?;
+    let admin = sea_orm::Database::connect(url)
+        .await
+        .context("connecting to VPS_POSTGRES_URL")?;
+    let mut databases = Vec::new();
+    for service in Service::ALL {
+        if service == Service::Gateway {
+            continue;
+        }
+        let name = format!("vps_{service}");
+        let exists = admin
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await
+            .context("reading the databases on VPS_POSTGRES_URL")?
+            .is_some();
+        if !exists {
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .with_context(|| format!("creating the database {name}"))?;
+            tracing::info!(database = %name, "created a service's database");
+        }
+        databases.push((service, format!("{server}/{name}{options}")));
+    }
+    admin.close().await.ok();
+    Ok(databases)
 }
 
 #[tokio::main]
@@ -168,11 +218,22 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut listeners = stack::Listeners::bind(gateway_addr, config.internal_host, port).await?;
     let mut configs = stack::Configs::default();
+    let databases: Vec<(Service, String)> = match &config.postgres_url {
+        Some(url) => postgres_databases(url.expose_secret()).await?,
+        None => Service::ALL
+            .into_iter()
+            .map(|service| {
+                let file = data_dir.join(format!("{service}.db"));
+                (service, format!("sqlite://{}?mode=rwc", file.display()))
+            })
+            .collect(),
+    };
     configs.wire(&listeners, &keys, |service| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            data_dir.join(format!("{service}.db")).display()
-        )
+        databases
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, url)| url.clone())
+            .unwrap_or_default()
     });
     configs.identity.jwt_secret = Some(SecretString::from(jwt_secret));
     configs.identity.admin = identity_svc::AdminBootstrap {
