@@ -67,7 +67,7 @@ export VPS_DATA_DIR=$data/stack VPS_GATEWAY_PORT=$port VPS_NATS_PORT=14222 \
   VPS_IDENTITY_PORT=15051 VPS_SERVER_PORT=15052 VPS_SNAPSHOT_PORT=15053 VPS_NODE_PORT=15054 \
   VPS_MONITOR_PORT=15055 VPS_NOTIFY_PORT=15056 VPS_METRICS_PORT=15090 RUST_LOG=${RUST_LOG:-warn}
 mkdir -p "$data/stack"
-./target/release/vps-stack >"$data/stack.out" 2>"$data/stack.err" &
+"${CARGO_TARGET_DIR:-target}/release/vps-stack" >"$data/stack.out" 2>"$data/stack.err" &
 stack=$!
 pids+=("$stack")
 for _ in $(seq 300); do grep -q "Stop:" "$data/stack.out" 2>/dev/null && break; sleep 0.2; done
@@ -76,7 +76,7 @@ gw=http://127.0.0.1:$port
 echo "== setting up ($DATABASE): a customer with ${SERVERS:-100} servers on LXC, a snapshot each"
 python3 deploy/bench_reads.py "$gw" "$(cat "$data/stack/admin-password")" "$data/lxc" "$data/bodies"
 
-./target/release/examples/bare 127.0.0.1:15900 "$data/bodies" &
+"${CARGO_TARGET_DIR:-target}/release/examples/bare" 127.0.0.1:15900 "$data/bodies" &
 pids+=("$!")
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:15900/auth-me" && break; sleep 0.1; done
 
@@ -86,7 +86,7 @@ idle_kb=$(rss_kb)
 
 # wrk's Requests/sec and p99 (in ms) for a run: "rps p99".
 measure() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$data/wrk.out" 2>&1 || true
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "$@" >"$data/wrk.out" 2>&1 || true
   awk '
     /Requests\/sec:/ { rps = $2 }
     /^ +99%/ {
