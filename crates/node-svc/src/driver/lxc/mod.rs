@@ -185,6 +185,17 @@ impl LxcDriver {
         .map_err(|e| DriverError::Failed(format!("locking the guest: {e}")))
     }
 
+    /// Destroys a stopped guest with its snapshots; an error only if it is still there.
+    async fn destroy(&self, name: &str) -> DriverResult<()> {
+        let out = self
+            .run("lxc-destroy", &["-n", name, "-f", "-s"], None)
+            .await?;
+        if out.code != 0 && self.exists(name).await {
+            return Err(failed("lxc-destroy", &out));
+        }
+        Ok(())
+    }
+
     async fn run(
         &self,
         program: &str,
@@ -538,12 +549,7 @@ impl Hypervisor for LxcDriver {
             // No create of it is under way (the lock says so): what is there is half made.
             tracing::warn!(guest = %spec.name, "an earlier create was cut short; making the guest again");
             if self.exists(&spec.name).await {
-                let out = self
-                    .run("lxc-destroy", &["-n", &spec.name, "-f", "-s"], None)
-                    .await?;
-                if out.code != 0 && self.exists(&spec.name).await {
-                    return Err(failed("lxc-destroy", &out));
-                }
+                self.destroy(&spec.name).await?;
             }
         } else if self.exists(&spec.name).await {
             return if tokio::fs::metadata(self.dir(&spec.name).join(TAG_FILE))
@@ -624,10 +630,7 @@ impl Hypervisor for LxcDriver {
             }
             Err(e) => {
                 // Leave nothing half-made behind.
-                let out = self
-                    .run("lxc-destroy", &["-n", &spec.name, "-f"], None)
-                    .await;
-                if out.is_ok_and(|out| out.code == 0) || !self.exists(&spec.name).await {
+                if self.destroy(&spec.name).await.is_ok() {
                     let _ = tokio::fs::remove_file(&config_file).await;
                 }
                 Err(e)
@@ -738,12 +741,7 @@ impl Hypervisor for LxcDriver {
                 return Err(failed("lxc-stop", &out));
             }
         }
-        let out = self
-            .run("lxc-destroy", &["-n", name, "-f", "-s"], None)
-            .await?;
-        if out.code != 0 && self.exists(name).await {
-            return Err(failed("lxc-destroy", &out));
-        }
+        self.destroy(name).await?;
         let _ = tokio::fs::remove_file(&marker).await;
         tracing::info!(guest = name, "guest destroyed");
         Ok(())
