@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use moka::sync::Cache;
+use moka::future::Cache;
 use platform::grpc::Caller;
 use proto::identity::v1 as pb;
 use sha2::{Digest, Sha256};
@@ -101,24 +101,25 @@ impl Authenticator {
     /// The principal behind a credential; 401 if identity-svc refuses it.
     pub async fn authenticate(&self, credential: Credential) -> Result<Principal, ApiError> {
         let key = credential.cache_key();
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(hit);
-        }
-        let reply = self
-            .identity
-            .clone()
-            .authenticate(Caller::SYSTEM.request(credential.into_request()))
+        let mut identity = self.identity.clone();
+        // Requests that miss together (a hot credential's entry just expired) share one call;
+        // a refusal is not cached.
+        self.cache
+            .try_get_with(key, async move {
+                let reply = identity
+                    .authenticate(Caller::SYSTEM.request(credential.into_request()))
+                    .await
+                    .map_err(|status| ApiError::from_status(&status))?
+                    .into_inner();
+                Ok(Principal {
+                    user_id: reply.user_id,
+                    admin: reply.role == i32::from(pb::Role::Admin),
+                    scopes: reply.scopes,
+                    credential_id: reply.credential_id,
+                })
+            })
             .await
-            .map_err(|status| ApiError::from_status(&status))?
-            .into_inner();
-        let principal = Principal {
-            user_id: reply.user_id,
-            admin: reply.role == i32::from(pb::Role::Admin),
-            scopes: reply.scopes,
-            credential_id: reply.credential_id,
-        };
-        self.cache.insert(key, principal.clone());
-        Ok(principal)
+            .map_err(|error: std::sync::Arc<ApiError>| (*error).clone())
     }
 
     /// Forgets every cached principal. Called after this gateway revokes anything, so the

@@ -173,16 +173,13 @@ async fn vps_status(
     PathId(id, _): PathId<Cvm>,
 ) -> Result<Json<Value>> {
     let caller = auth.principal.caller();
-    let server = state
-        .servers()
-        .get_server(caller.request(by_id(id)))
-        .await?
-        .into_inner();
-    let usage = state
-        .servers()
-        .get_usage(caller.request(crate::servers::usage_of(id)))
-        .await?
-        .into_inner();
+    // Both at once: server-svc checks the caller may see the server on each.
+    let (mut servers, mut usages) = (state.servers(), state.servers());
+    let (server, usage) = tokio::try_join!(
+        servers.get_server(caller.request(by_id(id))),
+        usages.get_usage(caller.request(crate::servers::usage_of(id))),
+    )?;
+    let (server, usage) = (server.into_inner(), usage.into_inner());
     let mut v = Map::new();
     // The month's traffic, as monitor-svc accounts it (kept across guest restarts).
     traffic(&server, false, &mut v);

@@ -368,17 +368,14 @@ async fn get_server(
     PathId(id, _): PathId<VpsOrg>,
 ) -> Result<Json<VpsOrgServer>> {
     let caller = auth.principal.caller();
-    let server = state
-        .servers()
-        .get_server(caller.request(by_id(id)))
-        .await?
-        .into_inner();
+    // Both at once: server-svc checks the caller may see the server on each.
+    let (mut servers, mut usages) = (state.servers(), state.servers());
+    let (server, usage) = tokio::try_join!(
+        servers.get_server(caller.request(by_id(id))),
+        usages.get_usage(caller.request(crate::servers::usage_of(id))),
+    )?;
+    let (server, usage) = (server.into_inner(), usage.into_inner());
     let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
-    let usage = state
-        .servers()
-        .get_usage(caller.request(crate::servers::usage_of(id)))
-        .await?
-        .into_inner();
     let mut view = VpsOrgServer::from(server);
     view.status = status_name(usage.status()).to_owned();
     view.resource_usage = Some(ResourceUsage {

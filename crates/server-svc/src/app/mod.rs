@@ -170,9 +170,10 @@ impl App {
         &self,
         server: &server::Model,
     ) -> Result<(Option<Plan>, Option<Image>)> {
-        let plan = crate::store::catalog::plan(&self.db, server.plan_id).await?;
-        let image = crate::store::catalog::image(&self.db, server.image_id).await?;
-        Ok((plan, image))
+        Ok(tokio::try_join!(
+            crate::store::catalog::plan(&self.db, server.plan_id),
+            crate::store::catalog::image(&self.db, server.image_id),
+        )?)
     }
 }
 

@@ -471,18 +471,15 @@ impl App {
             status,
             location: (!location.is_empty()).then_some(location),
         };
-        let rows = store::servers::page(&self.db, listing, page.after, page.fetch()).await?;
+        // The page and the (small) catalog at once, each on a connection of its own.
+        let (rows, plans, images) = tokio::try_join!(
+            store::servers::page(&self.db, listing, page.after, page.fetch()),
+            store::catalog::plans(&self.db),
+            store::catalog::images(&self.db),
+        )?;
         let (rows, next) = page.finish(rows, |s| s.id);
-        let plans: HashMap<i64, Plan> = store::catalog::plans(&self.db)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-        let images: HashMap<i64, Image> = store::catalog::images(&self.db)
-            .await?
-            .into_iter()
-            .map(|i| (i.id, i))
-            .collect();
+        let plans: HashMap<i64, Plan> = plans.into_iter().map(|p| (p.id, p)).collect();
+        let images: HashMap<i64, Image> = images.into_iter().map(|i| (i.id, i)).collect();
         let views = rows
             .into_iter()
             .map(|server| ServerView {

@@ -121,26 +121,30 @@ impl App {
         Ok(server)
     }
 
-    /// The names of servers, for listings (a server gone meanwhile has none).
-    async fn server_names(&self, ids: Vec<i64>) -> std::collections::HashMap<i64, String> {
-        let mut names = std::collections::HashMap::new();
-        for id in ids {
-            if names.contains_key(&id) {
-                continue;
-            }
-            let name = self
-                .servers
-                .clone()
-                .get_server(Caller::SYSTEM.request(serverpb::ServerRef {
-                    id,
-                    uuid: String::new(),
-                }))
-                .await
-                .map(|r| r.into_inner().name)
-                .unwrap_or_default();
-            names.insert(id, name);
-        }
-        names
+    /// The names of servers, for listings (a server gone meanwhile has none), asked for a few
+    /// at a time rather than one after another.
+    async fn server_names(&self, mut ids: Vec<i64>) -> std::collections::HashMap<i64, String> {
+        use futures_util::StreamExt as _;
+        ids.sort_unstable();
+        ids.dedup();
+        futures_util::stream::iter(ids)
+            .map(|id| {
+                let mut servers = self.servers.clone();
+                async move {
+                    let name = servers
+                        .get_server(Caller::SYSTEM.request(serverpb::ServerRef {
+                            id,
+                            uuid: String::new(),
+                        }))
+                        .await
+                        .map(|r| r.into_inner().name)
+                        .unwrap_or_default();
+                    (id, name)
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await
     }
 }
 

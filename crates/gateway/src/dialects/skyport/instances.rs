@@ -107,13 +107,19 @@ struct Names {
 }
 
 impl Names {
-    /// The Skyport ids of the owners and nodes of `servers`, looked up in one batch each.
+    /// The Skyport ids of the owners and nodes of `servers`, looked up in one batch each;
+    /// owners in `known` are not asked for.
     async fn of(
         state: &AppState,
         caller: Caller,
         servers: &[pb::Server],
+        known: HashMap<i64, String>,
     ) -> std::result::Result<Self, tonic::Status> {
-        let mut owners: Vec<i64> = servers.iter().map(|s| s.owner_id).collect();
+        let mut owners: Vec<i64> = servers
+            .iter()
+            .map(|s| s.owner_id)
+            .filter(|id| !known.contains_key(id))
+            .collect();
         owners.sort_unstable();
         owners.dedup();
         let mut nodes: Vec<i64> = servers
@@ -123,34 +129,36 @@ impl Names {
             .collect();
         nodes.sort_unstable();
         nodes.dedup();
-        let mut names = Self {
-            users: HashMap::new(),
-            nodes: HashMap::new(),
-        };
         let batch = usize::try_from(crate::servers::PAGE).unwrap_or(1000);
-        for ids in owners.chunks(batch) {
-            let request = caller.request(idpb::ListUsersRequest {
-                limit: crate::servers::PAGE,
-                page_token: String::new(),
-                ids: ids.to_vec(),
-            });
-            let reply = state.identity().list_users(request).await?.into_inner();
-            names
-                .users
-                .extend(reply.users.into_iter().map(|u| (u.id, u.skyport_id)));
-        }
-        for ids in nodes.chunks(batch) {
-            let request = caller.request(nodepb::ListNodesRequest {
-                limit: crate::servers::PAGE,
-                page_token: String::new(),
-                ids: ids.to_vec(),
-            });
-            let reply = state.nodes().list_nodes(request).await?.into_inner();
-            names
-                .nodes
-                .extend(reply.nodes.into_iter().map(|n| (n.id, n.uuid)));
-        }
-        Ok(names)
+        // Owners from identity-svc and nodes from node-svc, both at once.
+        let users = async {
+            let mut users = known;
+            for ids in owners.chunks(batch) {
+                let request = caller.request(idpb::ListUsersRequest {
+                    limit: crate::servers::PAGE,
+                    page_token: String::new(),
+                    ids: ids.to_vec(),
+                });
+                let reply = state.identity().list_users(request).await?.into_inner();
+                users.extend(reply.users.into_iter().map(|u| (u.id, u.skyport_id)));
+            }
+            Ok::<_, tonic::Status>(users)
+        };
+        let node_names = async {
+            let mut names = HashMap::new();
+            for ids in nodes.chunks(batch) {
+                let request = caller.request(nodepb::ListNodesRequest {
+                    limit: crate::servers::PAGE,
+                    page_token: String::new(),
+                    ids: ids.to_vec(),
+                });
+                let reply = state.nodes().list_nodes(request).await?.into_inner();
+                names.extend(reply.nodes.into_iter().map(|n| (n.id, n.uuid)));
+            }
+            Ok::<_, tonic::Status>(names)
+        };
+        let (users, nodes) = tokio::try_join!(users, node_names)?;
+        Ok(Self { users, nodes })
     }
 
     fn instance(&self, s: pb::Server) -> Instance {
@@ -234,7 +242,7 @@ async fn list_instances(
     let caller = auth.principal.caller();
     let servers =
         crate::servers::list_servers(&state, caller, pb::ListServersRequest::default()).await?;
-    let names = Names::of(&state, caller, &servers).await?;
+    let names = Names::of(&state, caller, &servers, HashMap::new()).await?;
     Ok(Json(
         servers.into_iter().map(|s| names.instance(s)).collect(),
     ))
@@ -463,8 +471,8 @@ async fn user_instances(
         },
     )
     .await?;
-    let mut names = Names::of(&state, caller, &servers).await?;
-    names.users.insert(owner.id, owner.skyport_id);
+    let known = HashMap::from([(owner.id, owner.skyport_id)]);
+    let names = Names::of(&state, caller, &servers, known).await?;
     Ok(Json(
         servers
             .into_iter()
@@ -480,7 +488,7 @@ async fn one(state: &AppState, caller: Caller, reference: pb::ServerRef) -> Resu
         .get_server(caller.request(reference))
         .await?
         .into_inner();
-    let names = Names::of(state, caller, std::slice::from_ref(&server)).await?;
+    let names = Names::of(state, caller, std::slice::from_ref(&server), HashMap::new()).await?;
     Ok(names.instance(server))
 }
 
