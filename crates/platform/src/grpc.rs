@@ -32,10 +32,15 @@ pub type Router = tonic::transport::server::Router<Layers>;
 /// A tonic server builder with the project's defaults: a span per call whose parent comes
 /// from the caller's `traceparent`, metrics per call ([`crate::metrics`]), and a per-call
 /// timeout.
+///
+/// The timeout is only a backstop: callers bound their own calls (30 s by default, longer
+/// where the work is long), and a server bound below theirs failed the long ones: a
+/// snapshot on a busy node took over the 60 s this used to be, and a backup's stream of
+/// chunks can take much longer.
 pub fn server(service: &'static str) -> Server<Layers> {
     Server::builder()
         .trace_fn(move |request| telemetry::grpc_server_span(service, request))
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(3600))
         .layer(GrpcMetricsLayer::new(service))
 }
 
