@@ -16,6 +16,9 @@ pub struct Config {
     /// How long a successful authentication is reused before identity-svc is asked again;
     /// the upper bound on how long a revoked credential keeps working on another replica.
     pub auth_cache_ttl_ms: u64,
+    /// How much of rendered listings the gateway keeps to answer again while server-svc says
+    /// they are unchanged (MB; 0 keeps none). See `reads`.
+    pub read_cache_mb: u64,
     /// Requests per minute per client address on login, registration, refresh and token
     /// minting.
     pub auth_rate_per_minute: u32,
@@ -69,6 +72,7 @@ impl Default for Config {
             metrics_listen: None,
             peers: platform::peers::Peers::default(),
             auth_cache_ttl_ms: 5_000,
+            read_cache_mb: 32,
             auth_rate_per_minute: 30,
             auth_rate_burst: 10,
             body_limit_bytes: 64 * 1024,

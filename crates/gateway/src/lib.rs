@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub mod ratelimit;
+pub mod reads;
 pub mod servers;
 pub mod snapshots;
 pub mod state;

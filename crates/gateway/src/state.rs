@@ -48,6 +48,7 @@ pub struct AppState {
     pub nodes: NodesClient,
     pub consoles: ConsolesClient,
     pub auth: Authenticator,
+    pub reads: crate::reads::Reads,
     pub auth_rate: Arc<RateLimit>,
     pub config: Arc<Config>,
 }
@@ -110,6 +111,7 @@ impl AppState {
             nodes,
             consoles,
             auth,
+            reads: crate::reads::Reads::new(config.read_cache_mb.saturating_mul(1 << 20)),
             auth_rate,
             config: Arc::new(config),
         })

@@ -11,8 +11,8 @@ use proto::server::v1::servers_server::{Servers as ServersRpc, ServersServer};
 use tonic::{Request, Response, Status};
 
 use crate::app::{
-    ActParams, ActionReply, App, NewServer, NodeId, ServerKey, ServerView, TaskId, Update,
-    UsageView, UserId,
+    ActParams, ActionReply, App, ListServers, NewServer, NodeId, ServerKey, ServerView, TaskId,
+    Update, UsageView, UserId,
 };
 use crate::domain::catalog::{Image, Location, Plan, TrafficAction};
 use crate::domain::server::Task;
@@ -408,20 +408,28 @@ impl ServersRpc for ServerService {
         };
         let page = platform::page::Page::parse(r.limit, &r.page_token)
             .map_err(|(field, message)| status(ServerError::invalid(field, message)))?;
-        let (servers, next_page_token) = self
+        // A version names a whole listing: only its first page is answered "not modified".
+        let if_none_match = if r.page_token.is_empty() {
+            r.if_none_match.as_str()
+        } else {
+            ""
+        };
+        let query = ListServers {
+            owner: UserId::new(r.owner_id),
+            status: wanted.map_or("", ServerState::as_str),
+            location: &r.location,
+            if_none_match,
+        };
+        let page = self
             .app
-            .list_servers(
-                caller,
-                UserId::new(r.owner_id),
-                wanted.map_or("", ServerState::as_str),
-                &r.location,
-                page,
-            )
+            .list_servers(caller, query, page)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListServersResponse {
-            servers: servers.into_iter().map(server_pb).collect(),
-            next_page_token,
+            servers: page.servers.into_iter().map(server_pb).collect(),
+            next_page_token: page.next,
+            version: page.version,
+            not_modified: page.not_modified,
         }))
     }
 

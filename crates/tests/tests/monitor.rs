@@ -247,7 +247,11 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
         "{metrics}"
     );
 
-    // Traffic sent before and after a restart adds up for the month.
+    // Traffic sent before and after a restart adds up for the month. A month counts from zero,
+    // so a run that crosses midnight at a month's end checks only what the new month counted.
+    let month = monitor_svc::domain::traffic::month_of(chrono::Utc::now().timestamp_millis());
+    let same_month =
+        || monitor_svc::domain::traffic::month_of(chrono::Utc::now().timestamp_millis()) == month;
     send_inside(&dir, &guest, 2_000_000);
     let mut before = 0;
     for _ in 0..100 {
@@ -257,7 +261,10 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(before >= 2_000_000, "{before} bytes counted");
+    assert!(
+        before >= 2_000_000 || !same_month(),
+        "{before} bytes counted"
+    );
     let restart = app
         .post(
             &format!("/api/server/{id}/restart"),
@@ -275,8 +282,10 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let same = same_month();
+    let counted_before = if same { before } else { 0 };
     assert!(
-        after >= before + 1_000_000,
+        after >= counted_before + 1_000_000,
         "{after} after {before}: a restart lost traffic"
     );
     // CVM shows the month's traffic, not the guest's counters since its restart.
@@ -290,7 +299,11 @@ async fn lxc_guests_are_sampled_alerted_and_watched() {
         .as_str()
         .and_then(|v| v.parse().ok())
         .expect("traffic_out_used");
-    assert!(out >= after, "CVM shows {out} of {after}: {}", shown.text);
+    assert!(
+        out >= after || !same_month(),
+        "CVM shows {out} of {after}: {}",
+        shown.text
+    );
 
     // Stopped behind the platform's back: the server follows, and the alert resolves.
     let stopped = std::process::Command::new("lxc-stop")

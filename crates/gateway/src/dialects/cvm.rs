@@ -2,6 +2,7 @@
 //! `{"response": ...}` / `{"errors": [...]}` envelope, 401 for a bad pair and 403 for a pair
 //! without client-API access. Power actions answer when they are done, as CVM documents.
 
+use crate::reads::{self, ReadKey};
 use std::time::Duration;
 
 use axum::Json;
@@ -143,19 +144,20 @@ fn vps(s: &pb::Server) -> Value {
         (status = 401, description = "No valid token pair", body = CvmErrors),
         (status = 403, description = "The pair has no client-API access", body = CvmErrors),
     ))]
-async fn list_vpses(State(state): State<AppState>, auth: Auth<Cvm>) -> Result<Json<Value>> {
+async fn list_vpses(State(state): State<AppState>, auth: Auth<Cvm>) -> Result<Response> {
     let caller = auth.principal.caller();
-    let servers = crate::servers::list_servers(
-        &state,
-        caller,
-        pb::ListServersRequest {
-            owner_id: caller.user_id,
-            ..pb::ListServersRequest::default()
-        },
+    let request = pb::ListServersRequest {
+        owner_id: caller.user_id,
+        ..pb::ListServersRequest::default()
+    };
+    let key = ReadKey::new(caller, "cvm.vpses", "");
+    Ok(
+        reads::servers(&state, key, caller, request, |servers| async move {
+            let vpses: Vec<Value> = servers.iter().map(vps).collect();
+            Ok(json!({ "response": { "vpses": vpses } }))
+        })
+        .await?,
     )
-    .await?;
-    let vpses: Vec<Value> = servers.iter().map(vps).collect();
-    Ok(response(json!({ "vpses": vpses })))
 }
 
 /// Status and usage of one VPS.

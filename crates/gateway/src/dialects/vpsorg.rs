@@ -4,11 +4,13 @@
 
 mod snapshots;
 
+use crate::reads::{self, ReadKey};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use proto::server::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -241,29 +243,38 @@ async fn list_servers(
     State(state): State<AppState>,
     auth: Auth<VpsOrg>,
     query: std::result::Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<ServerList>> {
+) -> Result<Response> {
     let Query(query) = query.map_err(|_| ApiError::bad_request("invalid query parameters"))?;
     let status = match query.status.as_deref().map(str::trim) {
         None | Some("") => pb::ServerStatus::Unspecified,
         Some(raw) => status_filter(raw)?,
     };
     let caller = auth.principal.caller();
-    let servers = crate::servers::list_servers(
-        &state,
-        caller,
-        pb::ListServersRequest {
-            owner_id: caller.user_id,
-            status: status.into(),
-            location: query.location.unwrap_or_default(),
-            ..pb::ListServersRequest::default()
-        },
+    let request = pb::ListServersRequest {
+        owner_id: caller.user_id,
+        status: status.into(),
+        location: query.location.unwrap_or_default(),
+        ..pb::ListServersRequest::default()
+    };
+    // The filters as server-svc reads them: a status by number, a location by its length
+    // first, so no two filter pairs share a key.
+    let args = format!(
+        "{}:{}:{}",
+        request.status,
+        request.location.len(),
+        request.location
+    );
+    let key = ReadKey::new(caller, "vpsorg.servers", args);
+    Ok(
+        reads::servers(&state, key, caller, request, |servers| async {
+            let results: Vec<VpsOrgServer> = servers.into_iter().map(VpsOrgServer::from).collect();
+            Ok(ServerList {
+                count: results.len(),
+                results,
+            })
+        })
+        .await?,
     )
-    .await?;
-    let results: Vec<VpsOrgServer> = servers.into_iter().map(VpsOrgServer::from).collect();
-    Ok(Json(ServerList {
-        count: results.len(),
-        results,
-    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -46,7 +46,7 @@ pub use holds::Held;
 pub use monitoring::UsageView;
 pub use quotas::QuotaView;
 pub use saga::steps;
-pub use servers::{ActParams, ActionReply, NewServer, ServerView, Update};
+pub use servers::{ActParams, ActionReply, ListServers, NewServer, ServerPage, ServerView, Update};
 
 pub type IdentityClient =
     proto::identity::v1::identity_client::IdentityClient<InterceptedService<Channel, Sign>>;

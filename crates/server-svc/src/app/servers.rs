@@ -83,6 +83,28 @@ pub struct ServerView {
     pub image: Option<Image>,
 }
 
+/// What a listing asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListServers<'a> {
+    /// Administrators: only this owner's servers. Ignored for anyone else.
+    pub owner: Option<UserId>,
+    /// A status name, or empty for any.
+    pub status: &'a str,
+    /// A location code, or empty for any.
+    pub location: &'a str,
+    /// The version of the listing the caller already holds (empty: none).
+    pub if_none_match: &'a str,
+}
+
+/// A page of a listing, and its version (empty where none is kept).
+#[derive(Debug, Clone, Default)]
+pub struct ServerPage {
+    pub servers: Vec<ServerView>,
+    pub next: String,
+    pub version: String,
+    pub not_modified: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct ActionReply {
     pub view: ServerView,
@@ -447,15 +469,15 @@ impl App {
         Ok((plain, sealed))
     }
 
+    /// A page of the servers the caller sees. With `if_none_match` naming the version the
+    /// caller holds and nothing changed since, no page: `not_modified`.
     pub async fn list_servers(
         &self,
         caller: Caller,
-        owner: Option<UserId>,
-        status: &str,
-        location: &str,
+        query: ListServers<'_>,
         page: platform::page::Page,
-    ) -> Result<(Vec<ServerView>, String)> {
-        let status = status.trim();
+    ) -> Result<ServerPage> {
+        let status = query.status.trim();
         let status = if status.is_empty() {
             None
         } else {
@@ -464,13 +486,26 @@ impl App {
                     .ok_or_else(|| ServerError::invalid("status", "unknown status"))?,
             )
         };
-        let location = location.trim();
+        let location = query.location.trim();
         let listing = store::servers::Listing {
             visible_to: Self::visible_to(caller),
-            owner: owner.filter(|_| caller.admin).map(UserId::get),
+            owner: query.owner.filter(|_| caller.admin).map(UserId::get),
             status,
             location: (!location.is_empty()).then_some(location),
         };
+        // The version is read before the page, so the page is at least as new as the version
+        // it goes out with.
+        let version = match listing.visible_to.or(listing.owner) {
+            Some(owner) => store::versions::of_owner(&self.db, owner).await?,
+            None => store::versions::of_all(&self.db).await?,
+        };
+        if version == query.if_none_match {
+            return Ok(ServerPage {
+                version,
+                not_modified: true,
+                ..ServerPage::default()
+            });
+        }
         // The page and the (small) catalog at once, each on a connection of its own.
         let (rows, plans, images) = tokio::try_join!(
             store::servers::page(&self.db, listing, page.after, page.fetch()),
@@ -480,7 +515,7 @@ impl App {
         let (rows, next) = page.finish(rows, |s| s.id);
         let plans: HashMap<i64, Plan> = plans.into_iter().map(|p| (p.id, p)).collect();
         let images: HashMap<i64, Image> = images.into_iter().map(|i| (i.id, i)).collect();
-        let views = rows
+        let servers = rows
             .into_iter()
             .map(|server| ServerView {
                 plan: plans.get(&server.plan_id).cloned(),
@@ -488,7 +523,12 @@ impl App {
                 server: server.into(),
             })
             .collect();
-        Ok((views, next))
+        Ok(ServerPage {
+            servers,
+            next,
+            version,
+            not_modified: false,
+        })
     }
 
     pub async fn get_server(&self, caller: Caller, key: &ServerKey) -> Result<ServerView> {

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(TrafficActions),
             Box::new(BalanceWarnings),
             Box::new(platform::outbox::AddTraceParent),
+            Box::new(ReadVersions),
         ]
     }
 }
@@ -461,5 +462,91 @@ impl MigrationTrait for BalanceWarnings {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Read versions (`store::versions`): a counter per owner that a trigger moves on whenever one
+/// of their servers is inserted, changed or deleted (both owners' when a server changes hands),
+/// and one for the catalog, moved when a plan or image is. The counters only grow, so their sum
+/// names the state of every listing at once. On PostgreSQL the increment takes the owner's row
+/// lock, so writers to different owners never wait for each other.
+struct ReadVersions;
+
+impl MigrationName for ReadVersions {
+    fn name(&self) -> &str {
+        "m20261201_000001_read_versions"
+    }
+}
+
+/// An owner's (or the catalog's) counter moved on, in either database's dialect of upsert.
+fn bump(scope: &str) -> String {
+    format!(
+        "INSERT INTO read_versions (scope, version) VALUES ({scope}, 1)
+    ON CONFLICT (scope) DO UPDATE SET version = read_versions.version + 1;"
+    )
+}
+
+fn read_versions_sqlite() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE IF NOT EXISTS read_versions (scope BIGINT NOT NULL PRIMARY KEY, version BIGINT NOT NULL);\n",
+    );
+    for (event, scopes) in [
+        ("INSERT", vec!["NEW.owner_id"]),
+        ("UPDATE", vec!["OLD.owner_id", "NEW.owner_id"]),
+        ("DELETE", vec!["OLD.owner_id"]),
+    ] {
+        let body: String = scopes.iter().map(|scope| bump(scope)).collect();
+        sql += &format!(
+            "CREATE TRIGGER IF NOT EXISTS read_versions_servers_{op} AFTER {event} ON servers BEGIN {body} END;\n",
+            op = event.to_lowercase()
+        );
+        for table in ["plans", "images"] {
+            sql += &format!(
+                "CREATE TRIGGER IF NOT EXISTS read_versions_{table}_{op} AFTER {event} ON {table} BEGIN {body} END;\n",
+                op = event.to_lowercase(),
+                body = bump("0"),
+            );
+        }
+    }
+    sql
+}
+
+fn read_versions_postgres() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS read_versions (scope BIGINT NOT NULL PRIMARY KEY, version BIGINT NOT NULL);
+CREATE OR REPLACE FUNCTION read_versions_servers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' THEN {old} END IF;
+  IF TG_OP <> 'DELETE' THEN {new} END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION read_versions_catalog() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  {catalog}
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER read_versions_servers AFTER INSERT OR UPDATE OR DELETE ON servers
+  FOR EACH ROW EXECUTE FUNCTION read_versions_servers();
+CREATE OR REPLACE TRIGGER read_versions_plans AFTER INSERT OR UPDATE OR DELETE ON plans
+  FOR EACH STATEMENT EXECUTE FUNCTION read_versions_catalog();
+CREATE OR REPLACE TRIGGER read_versions_images AFTER INSERT OR UPDATE OR DELETE ON images
+  FOR EACH STATEMENT EXECUTE FUNCTION read_versions_catalog();
+",
+        old = bump("OLD.owner_id"),
+        new = bump("NEW.owner_id"),
+        catalog = bump("0"),
+    )
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ReadVersions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let sql = if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            read_versions_postgres()
+        } else {
+            read_versions_sqlite()
+        };
+        manager.get_connection().execute_unprepared(&sql).await?;
+        Ok(())
     }
 }

@@ -10,3 +10,4 @@ pub mod migration;
 pub mod quotas;
 pub mod servers;
 pub mod tasks;
+pub mod versions;

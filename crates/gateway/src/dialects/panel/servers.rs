@@ -1,10 +1,12 @@
 //! The panel's server routes (seed 000), its task and catalog routes. A foreign server is a
 //! 404; an action wrong for the server's state is a 409.
 
+use crate::reads::{self, ReadKey};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use axum::response::Response;
 use proto::monitor::v1 as monpb;
 use proto::server::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -127,21 +129,22 @@ impl From<pb::Server> for PanelServer {
         (status = 200, description = "The caller's servers", body = [PanelServer]),
         (status = 401, description = "Missing or invalid token", body = PanelError),
     ))]
-async fn list_servers(
-    State(state): State<AppState>,
-    auth: Auth<Panel>,
-) -> Result<Json<Vec<PanelServer>>> {
+async fn list_servers(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Response> {
     let caller = auth.principal.caller();
-    let servers = crate::servers::list_servers(
-        &state,
-        caller,
-        pb::ListServersRequest {
-            owner_id: caller.user_id,
-            ..pb::ListServersRequest::default()
-        },
+    let request = pb::ListServersRequest {
+        owner_id: caller.user_id,
+        ..pb::ListServersRequest::default()
+    };
+    let key = ReadKey::new(caller, "panel.servers", "");
+    Ok(
+        reads::servers(&state, key, caller, request, |servers| async {
+            Ok(servers
+                .into_iter()
+                .map(PanelServer::from)
+                .collect::<Vec<_>>())
+        })
+        .await?,
     )
-    .await?;
-    Ok(Json(servers.into_iter().map(PanelServer::from).collect()))
 }
 
 /// One server.

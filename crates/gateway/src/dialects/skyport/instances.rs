@@ -1,6 +1,8 @@
 //! Skyport's instances and images (seed 001). Instance ids are the servers' UUIDs (numeric
 //! ids are accepted too); owners are shown by their Skyport user id and nodes by UUID.
 
+use crate::reads::{self, ReadKey};
+use axum::response::Response;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -235,17 +237,24 @@ fn text(field: &str, value: Option<&Value>) -> std::result::Result<Option<String
         (status = 200, description = "Instances", body = [Instance]),
         (status = 401, description = "API key missing or invalid", body = SkyportError),
     ))]
-async fn list_instances(
-    State(state): State<AppState>,
-    auth: Auth<Skyport>,
-) -> Result<Json<Vec<Instance>>> {
+async fn list_instances(State(state): State<AppState>, auth: Auth<Skyport>) -> Result<Response> {
     let caller = auth.principal.caller();
-    let servers =
-        crate::servers::list_servers(&state, caller, pb::ListServersRequest::default()).await?;
-    let names = Names::of(&state, caller, &servers, HashMap::new()).await?;
-    Ok(Json(
-        servers.into_iter().map(|s| names.instance(s)).collect(),
-    ))
+    let key = ReadKey::new(caller, "skyport.instances", "");
+    let render = |servers: Vec<pb::Server>| async {
+        let names = Names::of(&state, caller, &servers, HashMap::new()).await?;
+        Ok(servers
+            .into_iter()
+            .map(|s| names.instance(s))
+            .collect::<Vec<_>>())
+    };
+    Ok(reads::servers(
+        &state,
+        key,
+        caller,
+        pb::ListServersRequest::default(),
+        render,
+    )
+    .await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -447,7 +456,7 @@ async fn user_instances(
     State(state): State<AppState>,
     auth: Auth<Skyport>,
     Body(body, _): Body<Skyport, UserInstancesBody>,
-) -> Result<Json<Vec<Instance>>> {
+) -> Result<Response> {
     let caller = auth.principal.caller();
     let user = text("userId", body.user_id.as_ref())?
         .ok_or_else(|| ApiError::invalid("userId", "userId is required"))?;
@@ -462,24 +471,21 @@ async fn user_instances(
             _ => ApiError::from_status(&status),
         })?
         .into_inner();
-    let servers = crate::servers::list_servers(
-        &state,
-        caller,
-        pb::ListServersRequest {
-            owner_id: owner.id,
-            ..pb::ListServersRequest::default()
-        },
-    )
-    .await?;
-    let known = HashMap::from([(owner.id, owner.skyport_id)]);
-    let names = Names::of(&state, caller, &servers, known).await?;
-    Ok(Json(
-        servers
+    let request = pb::ListServersRequest {
+        owner_id: owner.id,
+        ..pb::ListServersRequest::default()
+    };
+    let key = ReadKey::new(caller, "skyport.user_instances", owner.id.to_string());
+    let render = |servers: Vec<pb::Server>| async {
+        let known = HashMap::from([(owner.id, owner.skyport_id)]);
+        let names = Names::of(&state, caller, &servers, known).await?;
+        Ok(servers
             .into_iter()
             .filter(|s| s.owner_id == owner.id)
             .map(|s| names.instance(s))
-            .collect(),
-    ))
+            .collect::<Vec<_>>())
+    };
+    Ok(reads::servers(&state, key, caller, request, render).await?)
 }
 
 async fn one(state: &AppState, caller: Caller, reference: pb::ServerRef) -> Result<Instance> {
