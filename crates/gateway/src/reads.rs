@@ -8,13 +8,15 @@
 //! next request; "not modified" costs server-svc one indexed read, and the gateway sends the
 //! bytes it has. So:
 //! - server-svc still decides, on every request, who sees what (authorization stays there);
-//! - an answer is never older than the request: the version is read after it arrived, and a
-//!   write the caller saw had committed before;
+//! - an answer is never older than the request: its version was read after the request
+//!   arrived, and a write the caller saw had committed before;
 //! - entries are keyed by the caller's user id and role, so nothing crosses tenants;
+//! - requests for one listing that arrive together share one check (see [`Listing::answer`]);
 //! - the cache holds rendered bytes up to a budget (`read_cache_mb`), least recently used
-//!   out first.
+//!   out first, and forgets a listing nobody asked for in ten minutes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -57,38 +59,70 @@ struct Rendered {
     body: Bytes,
 }
 
+/// The last check of a listing: its number, and what it answered.
+type Last = Option<(u64, Result<Arc<Rendered>, ApiError>)>;
+
+/// One caller's listing on one route.
+struct Listing {
+    /// Checks started so far.
+    started: AtomicU64,
+    /// The last check's outcome, locked by the request running the next one.
+    last: tokio::sync::Mutex<Last>,
+    /// What the cache counts this listing as (its rendered bytes and key).
+    weight: AtomicU32,
+}
+
+impl Listing {
+    fn new() -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            last: tokio::sync::Mutex::new(None),
+            weight: AtomicU32::new(256),
+        }
+    }
+
+    /// The answer of a check that started after this call: its own, or one that a request
+    /// queued before it started once this one had arrived. Sharing a check that started
+    /// earlier could miss a write the caller saw, so none is. A request dropped mid-check
+    /// frees the lock and the next one in line checks.
+    async fn answer<F, Fut>(&self, check: F) -> Result<Arc<Rendered>, ApiError>
+    where
+        F: FnOnce(Option<Arc<Rendered>>) -> Fut,
+        Fut: Future<Output = Result<Arc<Rendered>, ApiError>>,
+    {
+        let arrived = self.started.load(Ordering::SeqCst);
+        let mut last = self.last.lock().await;
+        let held = match &*last {
+            Some((number, answer)) if *number > arrived => return answer.clone(),
+            Some((_, Ok(rendered))) => Some(rendered.clone()),
+            _ => None,
+        };
+        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let answer = check(held).await;
+        *last = Some((number, answer.clone()));
+        answer
+    }
+}
+
 /// The gateway's rendered listings.
 #[derive(Clone)]
 pub struct Reads {
-    cache: Option<Cache<ReadKey, Arc<Rendered>>>,
+    cache: Option<Cache<ReadKey, Arc<Listing>>>,
 }
 
 impl Reads {
-    /// A cache of up to `budget_bytes` of rendered bodies; 0 keeps none (every read renders).
+    /// Up to `budget_bytes` of rendered listings; 0 keeps none (every read renders).
     pub fn new(budget_bytes: u64) -> Self {
         let cache = (budget_bytes > 0).then(|| {
             Cache::builder()
                 .max_capacity(budget_bytes)
-                .weigher(|key: &ReadKey, value: &Arc<Rendered>| {
-                    let size = key.args.len() + value.version.len() + value.body.len() + 64;
-                    u32::try_from(size).unwrap_or(u32::MAX)
+                .weigher(|_: &ReadKey, listing: &Arc<Listing>| {
+                    listing.weight.load(Ordering::Relaxed)
                 })
-                // A listing nobody asked for in a while is dropped, so an idle gateway holds
-                // little.
                 .time_to_idle(Duration::from_secs(600))
                 .build()
         });
         Self { cache }
-    }
-
-    fn get(&self, key: &ReadKey) -> Option<Arc<Rendered>> {
-        self.cache.as_ref()?.get(key)
-    }
-
-    fn put(&self, key: ReadKey, version: String, body: Bytes) {
-        if let Some(cache) = &self.cache {
-            cache.insert(key, Arc::new(Rendered { version, body }));
-        }
     }
 }
 
@@ -104,7 +138,7 @@ fn json_response(body: Bytes) -> Response {
         .into_response()
 }
 
-/// A listing of servers rendered by `render`, or the bytes rendered last time when server-svc
+/// A listing of servers rendered by `render`, or the bytes rendered before when server-svc
 /// answers that nothing it shows has changed since.
 pub async fn servers<T, F, Fut>(
     state: &AppState,
@@ -118,7 +152,43 @@ where
     F: FnOnce(Vec<pb::Server>) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    let held = state.reads.get(&key);
+    let Some(cache) = &state.reads.cache else {
+        let rendered = check(state, caller, request, render, None).await?;
+        return Ok(json_response(rendered.body.clone()));
+    };
+    let listing = cache.get_with_by_ref(&key, || Arc::new(Listing::new()));
+    let rendered = listing
+        .answer(|held| async {
+            let unchanged = held.as_ref().map(|rendered| rendered.version.clone());
+            let rendered = check(state, caller, request, render, held).await?;
+            if unchanged.as_ref() != Some(&rendered.version) {
+                // The cache weighs an entry when it is put: put again at the new size.
+                let size = key.args.len() + rendered.version.len() + rendered.body.len() + 256;
+                listing
+                    .weight
+                    .store(u32::try_from(size).unwrap_or(u32::MAX), Ordering::Relaxed);
+                cache.insert(key.clone(), listing.clone());
+            }
+            Ok(rendered)
+        })
+        .await?;
+    Ok(json_response(rendered.body.clone()))
+}
+
+/// Asks server-svc whether `held` still shows the listing; if not, fetches every page and
+/// renders it.
+async fn check<T, F, Fut>(
+    state: &AppState,
+    caller: Caller,
+    request: pb::ListServersRequest,
+    render: F,
+    held: Option<Arc<Rendered>>,
+) -> Result<Arc<Rendered>, ApiError>
+where
+    T: Serialize,
+    F: FnOnce(Vec<pb::Server>) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
     let mut servers = Vec::new();
     let mut version = None;
     let mut page_token = String::new();
@@ -141,9 +211,9 @@ where
             .into_inner();
         if version.is_none() {
             if reply.not_modified
-                && let Some(rendered) = &held
+                && let Some(rendered) = held
             {
-                return Ok(json_response(rendered.body.clone()));
+                return Ok(rendered);
             }
             version = Some(reply.version);
         }
@@ -153,14 +223,13 @@ where
         }
         page_token = reply.next_page_token;
     }
-    let version = version.unwrap_or_default();
     let view = render(servers).await?;
-    let body = Bytes::from(serde_json::to_vec(&view).map_err(|error| {
+    let body = serde_json::to_vec(&view).map_err(|error| {
         tracing::error!(%error, "cannot render a listing");
         ApiError::internal()
-    })?);
-    if !version.is_empty() {
-        state.reads.put(key, version, body.clone());
-    }
-    Ok(json_response(body))
+    })?;
+    Ok(Arc::new(Rendered {
+        version: version.unwrap_or_default(),
+        body: Bytes::from(body),
+    }))
 }

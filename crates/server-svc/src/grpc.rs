@@ -397,8 +397,17 @@ impl ServersRpc for ServerService {
         &self,
         request: Request<pb::ListServersRequest>,
     ) -> Reply<pb::ListServersResponse> {
-        let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_READ)?;
+        // snapshot-svc and notify-svc name the servers in their own listings.
+        let caller = Caller::required(&request)?.user_or_service(
+            Scopes::SERVERS_READ,
+            &[
+                platform::auth::Service::Snapshot,
+                platform::auth::Service::Notify,
+            ],
+        )?;
         let r = request.into_inner();
+        platform::page::check_batch(&r.ids)
+            .map_err(|(field, message)| status(ServerError::invalid(field, message)))?;
         let wanted = match pb::ServerStatus::try_from(r.status) {
             Ok(pb::ServerStatus::Unspecified) => None,
             Ok(wanted) => Some(state_of(wanted)),
@@ -419,6 +428,7 @@ impl ServersRpc for ServerService {
             status: wanted.map_or("", ServerState::as_str),
             location: &r.location,
             if_none_match,
+            ids: (!r.ids.is_empty()).then_some(r.ids.as_slice()),
         };
         let page = self
             .app

@@ -176,6 +176,25 @@ async fn listings_follow_writes(backend: Backend) {
             reply.text
         );
     }
+    let every = instances(&app, &app.base, &sky).await;
+    assert!(every.text.contains("web-renamed"), "{}", every.text);
+    // A single server's read is a listing of one: the write shows, and it stays Amy's.
+    let one = app
+        .get(&format!("/api/server/{web}"), Cred::Bearer(&amy.jwt))
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(one.json["name"], "web-renamed", "{}", one.text);
+    for _ in 0..2 {
+        let foreign = app
+            .get(&format!("/api/server/{web}"), Cred::Bearer(&bob.jwt))
+            .await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.text);
+        assert!(
+            tests::error_shape_ok("/api/server/1", &foreign.json),
+            "{}",
+            foreign.text
+        );
+    }
 
     // Bob's write changes nothing Amy sees, and Amy's listing never shows Bob's servers.
     let bobs = bob.listings(&app, &app.base).await;
@@ -188,6 +207,9 @@ async fn listings_follow_writes(backend: Backend) {
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let every = instances(&app, &app.base, &sky).await;
+    assert!(every.text.contains("bobs-renamed") && every.text.contains("web-renamed"));
+    assert_eq!(every.text, instances(&app, &plain, &sky).await.text);
     let amys = amy.listings(&app, &app.base).await;
     assert_eq!(texts(&amys), texts(&renamed));
     let bobs_now = bob.listings(&app, &app.base).await;
@@ -206,16 +228,6 @@ async fn listings_follow_writes(backend: Backend) {
         texts(&bobs_now),
         "a kept listing is what rendering it again gives"
     );
-
-    // A change the caller did not write itself, a task's progress, shows as well.
-    power(&app, &amy, web, "start", "running").await;
-    let started = amy.listings(&app, &app.base).await;
-    assert_eq!(
-        started[0].json[0]["status"], "running",
-        "{}",
-        started[0].text
-    );
-    assert_eq!(started[2].json["count"], 1, "{}", started[2].text);
 
     // server-svc's side of it: the version names one owner's listing.
     let mut servers = app.servers_client(Service::Gateway);
@@ -250,6 +262,27 @@ async fn listings_follow_writes(backend: Backend) {
         .into_inner();
     assert!(!foreign.not_modified);
     assert_eq!(foreign.servers[0].id, other);
+    // Asked for by id, a listing still shows only the caller's own.
+    let by_id = servers
+        .list_servers(bob_caller.request(pb::ListServersRequest {
+            ids: vec![web, other],
+            ..pb::ListServersRequest::default()
+        }))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        by_id.servers.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![other]
+    );
+    let too_many = servers
+        .list_servers(bob_caller.request(pb::ListServersRequest {
+            ids: (1..=1001).collect(),
+            ..pb::ListServersRequest::default()
+        }))
+        .await
+        .expect_err("1001 ids");
+    assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
     // An administrator's listing of every owner has a version of its own, which any owner's
     // change moves on.
     let everyone = platform::grpc::Caller::admin(tests::ADMIN_ID);
@@ -292,6 +325,16 @@ async fn listings_follow_writes(backend: Backend) {
     assert_eq!(all_moved.servers.len(), 2);
     let panel: Value = amy.listings(&app, &app.base).await[0].json.clone();
     assert_eq!(panel[0]["tariff"]["price"], 301, "{panel}");
+
+    // A change the caller did not write itself, a task's progress, shows as well.
+    power(&app, &amy, web, "start", "running").await;
+    let started = amy.listings(&app, &app.base).await;
+    assert_eq!(
+        started[0].json[0]["status"], "running",
+        "{}",
+        started[0].text
+    );
+    assert_eq!(started[2].json["count"], 1, "{}", started[2].text);
 }
 
 tests::on_every_backend!(listings_follow_writes);

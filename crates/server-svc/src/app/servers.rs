@@ -94,6 +94,8 @@ pub struct ListServers<'a> {
     pub location: &'a str,
     /// The version of the listing the caller already holds (empty: none).
     pub if_none_match: &'a str,
+    /// Only these servers.
+    pub ids: Option<&'a [i64]>,
 }
 
 /// A page of a listing, and its version (empty where none is kept).
@@ -492,6 +494,7 @@ impl App {
             owner: query.owner.filter(|_| caller.admin).map(UserId::get),
             status,
             location: (!location.is_empty()).then_some(location),
+            ids: query.ids,
         };
         // The version is read before the page, so the page is at least as new as the version
         // it goes out with.

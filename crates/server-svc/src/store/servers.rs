@@ -53,6 +53,8 @@ pub struct Listing<'a> {
     pub owner: Option<i64>,
     pub status: Option<ServerState>,
     pub location: Option<&'a str>,
+    /// Only these servers.
+    pub ids: Option<&'a [i64]>,
 }
 
 /// Up to `fetch` visible servers with ids above `after`, in id order.
@@ -74,6 +76,9 @@ pub async fn page<C: ConnectionTrait>(
     }
     if let Some(location) = listing.location {
         query = query.filter(server::Column::Location.eq(location));
+    }
+    if let Some(ids) = listing.ids {
+        query = query.filter(server::Column::Id.is_in(ids.iter().copied()));
     }
     query.all(db).await
 }

@@ -121,30 +121,38 @@ impl App {
         Ok(server)
     }
 
-    /// The names of servers, for listings (a server gone meanwhile has none), asked for a few
-    /// at a time rather than one after another.
+    /// The names of servers, for listings (a server gone meanwhile has none; one server-svc
+    /// cannot answer for leaves its names out), a page of a thousand per call.
     async fn server_names(&self, mut ids: Vec<i64>) -> std::collections::HashMap<i64, String> {
-        use futures_util::StreamExt as _;
         ids.sort_unstable();
         ids.dedup();
-        futures_util::stream::iter(ids)
-            .map(|id| {
-                let mut servers = self.servers.clone();
-                async move {
-                    let name = servers
-                        .get_server(Caller::SYSTEM.request(serverpb::ServerRef {
-                            id,
-                            uuid: String::new(),
-                        }))
-                        .await
-                        .map(|r| r.into_inner().name)
-                        .unwrap_or_default();
-                    (id, name)
+        let mut names = std::collections::HashMap::with_capacity(ids.len());
+        let batch = usize::try_from(platform::page::MAX_LIMIT).unwrap_or(usize::MAX);
+        for chunk in ids.chunks(batch) {
+            let request = serverpb::ListServersRequest {
+                ids: chunk.to_vec(),
+                limit: platform::page::MAX_LIMIT,
+                ..serverpb::ListServersRequest::default()
+            };
+            match self
+                .servers
+                .clone()
+                .list_servers(Caller::SYSTEM.request(request))
+                .await
+            {
+                Ok(reply) => names.extend(
+                    reply
+                        .into_inner()
+                        .servers
+                        .into_iter()
+                        .map(|server| (server.id, server.name)),
+                ),
+                Err(status) => {
+                    tracing::warn!(error = %status, "cannot name the servers of a listing");
                 }
-            })
-            .buffer_unordered(8)
-            .collect()
-            .await
+            }
+        }
+        names
     }
 }
 

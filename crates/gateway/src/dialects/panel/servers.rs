@@ -161,13 +161,30 @@ async fn get_server(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<PanelServer>> {
-    let server = state
-        .servers()
-        .get_server(auth.principal.caller().request(by_id(id)))
-        .await?
-        .into_inner();
-    Ok(Json(PanelServer::from(server)))
+) -> Result<Response> {
+    let caller = auth.principal.caller();
+    // A listing of one, so it is answered again while unchanged like any listing.
+    let request = pb::ListServersRequest {
+        ids: vec![id],
+        ..pb::ListServersRequest::default()
+    };
+    let key = ReadKey::new(caller, "panel.server", id.to_string());
+    let state_ = state.clone();
+    Ok(
+        reads::servers(&state, key, caller, request, |servers| async move {
+            let server = match servers.into_iter().next() {
+                Some(server) => server,
+                // Not the caller's (or not at all): server-svc's own refusal.
+                None => state_
+                    .servers()
+                    .get_server(caller.request(by_id(id)))
+                    .await?
+                    .into_inner(),
+            };
+            Ok(PanelServer::from(server))
+        })
+        .await?,
+    )
 }
 
 /// Which history the status route adds, as Proxmox VE's rrddata.
