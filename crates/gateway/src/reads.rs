@@ -159,20 +159,68 @@ where
     let listing = cache.get_with_by_ref(&key, || Arc::new(Listing::new()));
     let rendered = listing
         .answer(|held| async {
-            let unchanged = held.as_ref().map(|rendered| rendered.version.clone());
             let rendered = check(state, caller, request, render, held).await?;
-            if unchanged.as_ref() != Some(&rendered.version) {
-                // The cache weighs an entry when it is put: put again at the new size.
-                let size = key.args.len() + rendered.version.len() + rendered.body.len() + 256;
-                listing
-                    .weight
-                    .store(u32::try_from(size).unwrap_or(u32::MAX), Ordering::Relaxed);
-                cache.insert(key.clone(), listing.clone());
-            }
+            keep(cache, &key, &listing, &rendered);
             Ok(rendered)
         })
         .await?;
     Ok(json_response(rendered.body.clone()))
+}
+
+/// A read that nothing versions (a status, with the latest sample), made once for the
+/// requests for it that arrive while it is being made: each still gets an answer made wholly
+/// after it arrived.
+pub async fn shared<T, F, Fut>(
+    state: &AppState,
+    key: ReadKey,
+    make: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let render = || async {
+        let view = make().await?;
+        Ok::<_, ApiError>(Arc::new(Rendered {
+            version: String::new(),
+            body: to_json(&view)?,
+        }))
+    };
+    let Some(cache) = &state.reads.cache else {
+        return Ok(json_response(render().await?.body.clone()));
+    };
+    let listing = cache.get_with_by_ref(&key, || Arc::new(Listing::new()));
+    let rendered = listing
+        .answer(|_| async {
+            let rendered = render().await?;
+            keep(cache, &key, &listing, &rendered);
+            Ok(rendered)
+        })
+        .await?;
+    Ok(json_response(rendered.body.clone()))
+}
+
+/// Counts a listing at its new size: the cache weighs an entry when it is put, so one whose
+/// size changed is put again.
+fn keep(
+    cache: &Cache<ReadKey, Arc<Listing>>,
+    key: &ReadKey,
+    listing: &Arc<Listing>,
+    rendered: &Rendered,
+) {
+    let size = key.args.len() + rendered.version.len() + rendered.body.len() + 256;
+    let size = u32::try_from(size).unwrap_or(u32::MAX);
+    if listing.weight.swap(size, Ordering::Relaxed) != size {
+        cache.insert(key.clone(), listing.clone());
+    }
+}
+
+fn to_json<T: Serialize>(view: &T) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(view).map(Bytes::from).map_err(|error| {
+        tracing::error!(%error, "cannot render a read");
+        ApiError::internal()
+    })
 }
 
 /// Asks server-svc whether `held` still shows the listing; if not, fetches every page and
@@ -224,12 +272,8 @@ where
         page_token = reply.next_page_token;
     }
     let view = render(servers).await?;
-    let body = serde_json::to_vec(&view).map_err(|error| {
-        tracing::error!(%error, "cannot render a listing");
-        ApiError::internal()
-    })?;
     Ok(Arc::new(Rendered {
         version: version.unwrap_or_default(),
-        body: Bytes::from(body),
+        body: to_json(&view)?,
     }))
 }

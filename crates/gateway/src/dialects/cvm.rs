@@ -173,31 +173,35 @@ async fn vps_status(
     State(state): State<AppState>,
     auth: Auth<Cvm>,
     PathId(id, _): PathId<Cvm>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let caller = auth.principal.caller();
-    // Both at once: server-svc checks the caller may see the server on each.
-    let (mut servers, mut usages) = (state.servers(), state.servers());
-    let (server, usage) = tokio::try_join!(
-        servers.get_server(caller.request(by_id(id))),
-        usages.get_usage(caller.request(crate::servers::usage_of(id))),
-    )?;
-    let (server, usage) = (server.into_inner(), usage.into_inner());
-    let mut v = Map::new();
-    // The month's traffic, as monitor-svc accounts it (kept across guest restarts).
-    traffic(&server, false, &mut v);
-    v.insert(
-        "ram_used".into(),
-        Value::String(usage.memory_used_bytes.to_string()),
-    );
-    v.insert(
-        "disk_used".into(),
-        Value::String(usage.disk_used_bytes.to_string()),
-    );
-    v.insert(
-        "status".into(),
-        Value::String(status_name(usage.status()).to_owned()),
-    );
-    Ok(response(Value::Object(v)))
+    let key = ReadKey::new(caller, "cvm.status", id.to_string());
+    Ok(reads::shared(&state, key, || async {
+        // Both at once: server-svc checks the caller may see the server on each.
+        let (mut servers, mut usages) = (state.servers(), state.servers());
+        let (server, usage) = tokio::try_join!(
+            servers.get_server(caller.request(by_id(id))),
+            usages.get_usage(caller.request(crate::servers::usage_of(id))),
+        )?;
+        let (server, usage) = (server.into_inner(), usage.into_inner());
+        let mut v = Map::new();
+        // The month's traffic, as monitor-svc accounts it (kept across guest restarts).
+        traffic(&server, false, &mut v);
+        v.insert(
+            "ram_used".into(),
+            Value::String(usage.memory_used_bytes.to_string()),
+        );
+        v.insert(
+            "disk_used".into(),
+            Value::String(usage.disk_used_bytes.to_string()),
+        );
+        v.insert(
+            "status".into(),
+            Value::String(status_name(usage.status()).to_owned()),
+        );
+        Ok(json!({ "response": Value::Object(v) }))
+    })
+    .await?)
 }
 
 /// Runs a power action to its end: 200 with an empty body when it worked, 500 when it

@@ -377,26 +377,30 @@ async fn get_server(
     State(state): State<AppState>,
     auth: Auth<VpsOrg>,
     PathId(id, _): PathId<VpsOrg>,
-) -> Result<Json<VpsOrgServer>> {
+) -> Result<Response> {
     let caller = auth.principal.caller();
-    // Both at once: server-svc checks the caller may see the server on each.
-    let (mut servers, mut usages) = (state.servers(), state.servers());
-    let (server, usage) = tokio::try_join!(
-        servers.get_server(caller.request(by_id(id))),
-        usages.get_usage(caller.request(crate::servers::usage_of(id))),
-    )?;
-    let (server, usage) = (server.into_inner(), usage.into_inner());
-    let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
-    let mut view = VpsOrgServer::from(server);
-    view.status = status_name(usage.status()).to_owned();
-    view.resource_usage = Some(ResourceUsage {
-        cpu_percent: usage.cpu_percent.max(0.0),
-        memory_used: usage.memory_used_bytes / (1024 * 1024),
-        disk_used: usage.disk_used_bytes / (1024 * 1024 * 1024),
-        // This calendar month's, as monitor-svc accounts it.
-        bandwidth_used: traffic / 1_000_000_000,
-    });
-    Ok(Json(view))
+    let key = ReadKey::new(caller, "vpsorg.server", id.to_string());
+    Ok(reads::shared(&state, key, || async {
+        // Both at once: server-svc checks the caller may see the server on each.
+        let (mut servers, mut usages) = (state.servers(), state.servers());
+        let (server, usage) = tokio::try_join!(
+            servers.get_server(caller.request(by_id(id))),
+            usages.get_usage(caller.request(crate::servers::usage_of(id))),
+        )?;
+        let (server, usage) = (server.into_inner(), usage.into_inner());
+        let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
+        let mut view = VpsOrgServer::from(server);
+        view.status = status_name(usage.status()).to_owned();
+        view.resource_usage = Some(ResourceUsage {
+            cpu_percent: usage.cpu_percent.max(0.0),
+            memory_used: usage.memory_used_bytes / (1024 * 1024),
+            disk_used: usage.disk_used_bytes / (1024 * 1024 * 1024),
+            // This calendar month's, as monitor-svc accounts it.
+            bandwidth_used: traffic / 1_000_000_000,
+        });
+        Ok(view)
+    })
+    .await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

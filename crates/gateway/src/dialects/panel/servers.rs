@@ -219,7 +219,7 @@ async fn server_status(
         axum::extract::Query<StatusQuery>,
         axum::extract::rejection::QueryRejection,
     >,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let axum::extract::Query(query) =
         query.map_err(|_| ApiError::bad_request("timeframe and cf must be text"))?;
     let timeframe = match query.timeframe.as_deref().unwrap_or("hour") {
@@ -242,32 +242,40 @@ async fn server_status(
         _ => return Err(ApiError::invalid("cf", "cf must be AVERAGE or MAX").into()),
     };
     let caller = auth.principal.caller();
-    let usage = state
-        .servers()
-        .get_usage(caller.request(pb::UsageRequest {
-            id,
-            timeframe: timeframe.into(),
-            cf: cf.into(),
-            ..pb::UsageRequest::default()
+    let key = ReadKey::new(
+        caller,
+        "panel.status",
+        format!("{id}:{}:{}", timeframe as i32, cf as i32),
+    );
+    Ok(reads::shared(&state, key, || async {
+        let usage = state
+            .servers()
+            .get_usage(caller.request(pb::UsageRequest {
+                id,
+                timeframe: timeframe.into(),
+                cf: cf.into(),
+                ..pb::UsageRequest::default()
+            }))
+            .await?
+            .into_inner();
+        let status = status_name(usage.status());
+        Ok(json!({
+            "id": id,
+            "status": status,
+            "stats": stats_json(&Stats {
+                server_id: id,
+                status,
+                live: usage.live,
+                uptime: usage.uptime_secs,
+                cpu: usage.cpu_percent.max(0.0) / 100.0,
+                memory: (usage.memory_used_bytes, usage.memory_max_bytes),
+                disk: (usage.disk_used_bytes, usage.disk_max_bytes),
+                network: (usage.net_in_bytes, usage.net_out_bytes),
+                points: &usage.points,
+            }),
         }))
-        .await?
-        .into_inner();
-    let status = status_name(usage.status());
-    Ok(Json(json!({
-        "id": id,
-        "status": status,
-        "stats": stats_json(&Stats {
-            server_id: id,
-            status,
-            live: usage.live,
-            uptime: usage.uptime_secs,
-            cpu: usage.cpu_percent.max(0.0) / 100.0,
-            memory: (usage.memory_used_bytes, usage.memory_max_bytes),
-            disk: (usage.disk_used_bytes, usage.disk_max_bytes),
-            network: (usage.net_in_bytes, usage.net_out_bytes),
-            points: &usage.points,
-        }),
-    })))
+    })
+    .await?)
 }
 
 /// What the panel's `stats` object shows, from a status read or a live sample.
