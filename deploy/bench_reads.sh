@@ -9,7 +9,8 @@
 # requests per second, p99 and the ratio. Last, the stack's memory: idle, and its peak under
 # the runs.
 #
-# Settings: DURATION (10s), CONNECTIONS (64), THREADS (2), DATABASE (sqlite | postgres).
+# Settings: DURATION (10s), CONNECTIONS (64), THREADS (2), DATABASE (sqlite | postgres),
+# SERVERS (100), SNAPSHOTS (how many of them get a snapshot; all by default).
 # Needs root and LXC (the servers are real containers); sends traffic to loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +74,7 @@ pids+=("$stack")
 for _ in $(seq 300); do grep -q "Stop:" "$data/stack.out" 2>/dev/null && break; sleep 0.2; done
 grep -q "Stop:" "$data/stack.out" || { cat "$data/stack.err" >&2; exit 1; }
 gw=http://127.0.0.1:$port
-echo "== setting up ($DATABASE): a customer with ${SERVERS:-100} servers on LXC, a snapshot each"
+echo "== setting up ($DATABASE): a customer with ${SERVERS:-100} servers on LXC, ${SNAPSHOTS:-all} with a snapshot"
 python3 deploy/bench_reads.py "$gw" "$(cat "$data/stack/admin-password")" "$data/lxc" "$data/bodies"
 
 "${CARGO_TARGET_DIR:-target}/release/examples/bare" 127.0.0.1:15900 "$data/bodies" &

@@ -223,6 +223,12 @@ pub async fn serve_app(
     let service = app_with(state, extra)
         .layer(live_layer)
         .into_make_service_with_connect_info::<SocketAddr>();
+    // A reply's last segment goes out at once, not after the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;
