@@ -42,7 +42,8 @@ mkdir "$data/bodies" "$data/lxc"
 pids=()
 pg_stop=
 cleanup() {
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  # TERM, not INT: a background job of a script ignores SIGINT.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for name in $(ls "$data/lxc" 2>/dev/null); do
     lxc-destroy -P "$data/lxc" -n "$name" -f -s >/dev/null 2>&1 || true
