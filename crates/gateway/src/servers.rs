@@ -120,6 +120,21 @@ pub fn usage_of(id: i64) -> pb::UsageRequest {
     }
 }
 
+/// A server and its latest usage, asked for at once (server-svc checks on each that the
+/// caller may see the server).
+pub async fn server_and_usage(
+    state: &AppState,
+    caller: Caller,
+    id: i64,
+) -> Result<(pb::Server, pb::Usage), tonic::Status> {
+    let (mut servers, mut usages) = (state.servers(), state.servers());
+    let (server, usage) = tokio::try_join!(
+        servers.get_server(caller.request(by_id(id))),
+        usages.get_usage(caller.request(usage_of(id))),
+    )?;
+    Ok((server.into_inner(), usage.into_inner()))
+}
+
 /// Polls a task until it ends or `limit` passes (then the last reading, still running).
 pub async fn wait_task(
     state: &AppState,

@@ -4,11 +4,13 @@
 //! gateway keeping none renders. On a real LXC node, on SQLite and PostgreSQL.
 
 use platform::auth::Service;
+use platform::grpc::Caller;
 use proto::server::v1 as pb;
+use proto::server::v1::servers_client::ServersClient;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tests::fleet::{ContainerDir, grant, lxc_node, wait_server};
-use tests::{Backend, Cred, Reply, TestApp, call_at};
+use tests::{Backend, Cred, Reply, Signed, TestApp, call_at};
 
 /// Every listing route of a customer, with the credential it takes.
 struct Customer {
@@ -89,6 +91,19 @@ async fn create(app: &TestApp, who: &Customer, name: &str) -> i64 {
     let id = created.json["id"].as_i64().expect("id");
     wait_server(app, &who.jwt, id, |s| s["status"] == "running").await;
     id
+}
+
+/// server-svc's answer to a listing.
+async fn list(
+    servers: &mut ServersClient<Signed>,
+    caller: Caller,
+    request: pb::ListServersRequest,
+) -> pb::ListServersResponse {
+    servers
+        .list_servers(caller.request(request))
+        .await
+        .expect("list")
+        .into_inner()
 }
 
 /// A power action through the panel, waited for.
@@ -231,46 +246,45 @@ async fn listings_follow_writes(backend: Backend) {
 
     // server-svc's side of it: the version names one owner's listing.
     let mut servers = app.servers_client(Service::Gateway);
-    let amy_caller = platform::grpc::Caller::user(amy.id);
-    let listed = servers
-        .list_servers(amy_caller.request(pb::ListServersRequest::default()))
-        .await
-        .expect("list")
-        .into_inner();
+    let amy_caller = Caller::user(amy.id);
+    let listed = list(&mut servers, amy_caller, pb::ListServersRequest::default()).await;
     assert!(!listed.version.is_empty());
     assert!(!listed.not_modified);
     assert_eq!(listed.servers.len(), 1);
-    let unchanged = servers
-        .list_servers(amy_caller.request(pb::ListServersRequest {
+    let unchanged = list(
+        &mut servers,
+        amy_caller,
+        pb::ListServersRequest {
             if_none_match: listed.version.clone(),
             ..pb::ListServersRequest::default()
-        }))
-        .await
-        .expect("list")
-        .into_inner();
+        },
+    )
+    .await;
     assert!(unchanged.not_modified);
     assert!(unchanged.servers.is_empty(), "not modified carries no page");
     // Amy's version means nothing to Bob.
-    let bob_caller = platform::grpc::Caller::user(bob.id);
-    let foreign = servers
-        .list_servers(bob_caller.request(pb::ListServersRequest {
+    let bob_caller = Caller::user(bob.id);
+    let foreign = list(
+        &mut servers,
+        bob_caller,
+        pb::ListServersRequest {
             if_none_match: listed.version.clone(),
             ..pb::ListServersRequest::default()
-        }))
-        .await
-        .expect("list")
-        .into_inner();
+        },
+    )
+    .await;
     assert!(!foreign.not_modified);
     assert_eq!(foreign.servers[0].id, other);
     // Asked for by id, a listing still shows only the caller's own.
-    let by_id = servers
-        .list_servers(bob_caller.request(pb::ListServersRequest {
+    let by_id = list(
+        &mut servers,
+        bob_caller,
+        pb::ListServersRequest {
             ids: vec![web, other],
             ..pb::ListServersRequest::default()
-        }))
-        .await
-        .expect("list")
-        .into_inner();
+        },
+    )
+    .await;
     assert_eq!(
         by_id.servers.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![other]
@@ -285,12 +299,8 @@ async fn listings_follow_writes(backend: Backend) {
     assert_eq!(too_many.code(), tonic::Code::InvalidArgument);
     // An administrator's listing of every owner has a version of its own, which any owner's
     // change moves on.
-    let everyone = platform::grpc::Caller::admin(tests::ADMIN_ID);
-    let all = servers
-        .list_servers(everyone.request(pb::ListServersRequest::default()))
-        .await
-        .expect("list")
-        .into_inner();
+    let everyone = Caller::admin(tests::ADMIN_ID);
+    let all = list(&mut servers, everyone, pb::ListServersRequest::default()).await;
     assert!(!all.version.is_empty());
     assert_ne!(all.version, listed.version);
     assert_eq!(all.servers.len(), 2);
@@ -304,23 +314,25 @@ async fn listings_follow_writes(backend: Backend) {
         )
         .await;
     assert_eq!(price.status, StatusCode::OK, "{}", price.text);
-    let moved = servers
-        .list_servers(amy_caller.request(pb::ListServersRequest {
+    let moved = list(
+        &mut servers,
+        amy_caller,
+        pb::ListServersRequest {
             if_none_match: listed.version.clone(),
             ..pb::ListServersRequest::default()
-        }))
-        .await
-        .expect("list")
-        .into_inner();
+        },
+    )
+    .await;
     assert!(!moved.not_modified);
-    let all_moved = servers
-        .list_servers(everyone.request(pb::ListServersRequest {
+    let all_moved = list(
+        &mut servers,
+        everyone,
+        pb::ListServersRequest {
             if_none_match: all.version.clone(),
             ..pb::ListServersRequest::default()
-        }))
-        .await
-        .expect("list")
-        .into_inner();
+        },
+    )
+    .await;
     assert!(!all_moved.not_modified);
     assert_eq!(all_moved.servers.len(), 2);
     let panel: Value = amy.listings(&app, &app.base).await[0].json.clone();

@@ -20,7 +20,7 @@ use super::{Dialect, DialectKind, header_text};
 use crate::auth::{Credential, Principal};
 use crate::error::{ApiError, Failure};
 use crate::extract::{Auth, PathId};
-use crate::servers::{action, by_id, request, wait_task};
+use crate::servers::{action, request, wait_task};
 use crate::state::AppState;
 
 pub struct Cvm;
@@ -64,7 +64,12 @@ impl Dialect for Cvm {
 
 /// CVM's success envelope.
 pub fn response<T: serde::Serialize>(value: T) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "response": value }))
+    axum::Json(enveloped(value))
+}
+
+/// A value in CVM's `{"response": ...}` envelope.
+fn enveloped<T: serde::Serialize>(value: T) -> Value {
+    json!({ "response": value })
 }
 
 type Result<T> = std::result::Result<T, Failure<Cvm>>;
@@ -154,7 +159,7 @@ async fn list_vpses(State(state): State<AppState>, auth: Auth<Cvm>) -> Result<Re
     Ok(
         reads::servers(&state, key, caller, request, |servers| async move {
             let vpses: Vec<Value> = servers.iter().map(vps).collect();
-            Ok(json!({ "response": { "vpses": vpses } }))
+            Ok(enveloped(json!({ "vpses": vpses })))
         })
         .await?,
     )
@@ -177,13 +182,7 @@ async fn vps_status(
     let caller = auth.principal.caller();
     let key = ReadKey::new(caller, "cvm.status", id.to_string());
     Ok(reads::shared(&state, key, || async {
-        // Both at once: server-svc checks the caller may see the server on each.
-        let (mut servers, mut usages) = (state.servers(), state.servers());
-        let (server, usage) = tokio::try_join!(
-            servers.get_server(caller.request(by_id(id))),
-            usages.get_usage(caller.request(crate::servers::usage_of(id))),
-        )?;
-        let (server, usage) = (server.into_inner(), usage.into_inner());
+        let (server, usage) = crate::servers::server_and_usage(&state, caller, id).await?;
         let mut v = Map::new();
         // The month's traffic, as monitor-svc accounts it (kept across guest restarts).
         traffic(&server, false, &mut v);
@@ -199,7 +198,7 @@ async fn vps_status(
             "status".into(),
             Value::String(status_name(usage.status()).to_owned()),
         );
-        Ok(json!({ "response": Value::Object(v) }))
+        Ok(enveloped(Value::Object(v)))
     })
     .await?)
 }

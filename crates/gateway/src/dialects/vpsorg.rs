@@ -381,13 +381,7 @@ async fn get_server(
     let caller = auth.principal.caller();
     let key = ReadKey::new(caller, "vpsorg.server", id.to_string());
     Ok(reads::shared(&state, key, || async {
-        // Both at once: server-svc checks the caller may see the server on each.
-        let (mut servers, mut usages) = (state.servers(), state.servers());
-        let (server, usage) = tokio::try_join!(
-            servers.get_server(caller.request(by_id(id))),
-            usages.get_usage(caller.request(crate::servers::usage_of(id))),
-        )?;
-        let (server, usage) = (server.into_inner(), usage.into_inner());
+        let (server, usage) = crate::servers::server_and_usage(&state, caller, id).await?;
         let traffic = server.traffic_in_bytes + server.traffic_out_bytes;
         let mut view = VpsOrgServer::from(server);
         view.status = status_name(usage.status()).to_owned();

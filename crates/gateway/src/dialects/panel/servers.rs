@@ -169,13 +169,12 @@ async fn get_server(
         ..pb::ListServersRequest::default()
     };
     let key = ReadKey::new(caller, "panel.server", id.to_string());
-    let state_ = state.clone();
     Ok(
-        reads::servers(&state, key, caller, request, |servers| async move {
+        reads::servers(&state, key, caller, request, |servers| async {
             let server = match servers.into_iter().next() {
                 Some(server) => server,
                 // Not the caller's (or not at all): server-svc's own refusal.
-                None => state_
+                None => state
                     .servers()
                     .get_server(caller.request(by_id(id)))
                     .await?
