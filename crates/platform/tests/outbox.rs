@@ -160,12 +160,16 @@ async fn committed_events_are_published_once_in_order() {
 /// and events are still taken and read with one server down.
 #[tokio::test]
 async fn on_a_cluster_the_streams_are_replicated_and_survive_a_server() {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port()
+    // Ports below the kernel's ephemeral range (from 32768 by default): one picked from it
+    // and let go can be handed to another test's outgoing connection before its server binds
+    // it, and that server never joins the cluster.
+    let start = 20_000 + (std::process::id() as usize * 97) % 10_000;
+    let mut candidates = (start..start + 2_000)
+        .map(|p: usize| <u16 as TryFrom<usize>>::try_from(p).expect("a port"));
+    let mut free = || {
+        candidates
+            .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+            .expect("no free port below the ephemeral range")
     };
     let clients: Vec<u16> = (0..3).map(|_| free()).collect();
     let routes: Vec<u16> = (0..3).map(|_| free()).collect();
