@@ -144,12 +144,13 @@ async fn a_create_cut_short_is_made_again_and_two_at_once_make_one_guest() {
     let spec = sandbox.spec("vps-cut");
     let driver = &sandbox.driver;
     let dir = driver.container_path().join("vps-cut");
-    // The call is dropped (its caller died) once the container is on disk, half made.
+    // The call is dropped (its caller died) as soon as `lxc-create` has begun the container
+    // on disk: a directory with its `partial` file, no config yet.
     tokio::select! {
         made = driver.create(&spec) => panic!("the create ended before it could be cut: {made:?}"),
         () = async {
-            while !dir.exists() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            while !dir.join("partial").exists() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         } => {}
     }

@@ -196,6 +196,22 @@ impl LxcDriver {
         Ok(())
     }
 
+    /// Removes what a create that was cut short left of `name`. Cut early, there is only
+    /// a directory with `lxc-create`'s `partial` file and an empty root filesystem, no
+    /// config: `lxc-destroy` does not know it as a container, and `lxc-create` refuses to
+    /// make one over it, so the directory goes by hand. The marker beside it says it is ours.
+    async fn clear_half_made(&self, name: &str) -> DriverResult<()> {
+        if self.exists(name).await {
+            self.destroy(name).await?;
+        }
+        match tokio::fs::remove_dir_all(self.dir(name)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(DriverError::Failed(
+                format!("removing the half-made guest {name}: {e}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     async fn run(
         &self,
         program: &str,
@@ -548,9 +564,7 @@ impl Hypervisor for LxcDriver {
         if cut_short {
             // No create of it is under way (the lock says so): what is there is half made.
             tracing::warn!(guest = %spec.name, "an earlier create was cut short; making the guest again");
-            if self.exists(&spec.name).await {
-                self.destroy(&spec.name).await?;
-            }
+            self.clear_half_made(&spec.name).await?;
         } else if self.exists(&spec.name).await {
             return if tokio::fs::metadata(self.dir(&spec.name).join(TAG_FILE))
                 .await
