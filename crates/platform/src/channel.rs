@@ -69,7 +69,6 @@ impl Service<http::Request<Body>> for Channel {
             return Box::pin(async move { call.await.map_err(Into::into) });
         }
         let read = is_read(request.uri().path());
-        let mut again = self.inner.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             // The request is one message; kept so it can be sent twice.
@@ -83,7 +82,9 @@ impl Service<http::Request<Body>> for Channel {
                         "a call's connection failed; trying once more"
                     );
                     tokio::time::sleep(RETRY_PAUSE).await;
-                    let again = again.ready().await?;
+                    // The handle that served the first try serves the second once ready
+                    // again (cloning one for every call, in case, cost more than the call).
+                    let again = ready.ready().await?;
                     Ok(again.call(rebuild(&parts, message)).await?)
                 }
                 other => Ok(other?),
