@@ -38,6 +38,8 @@ pub struct Config {
     pub nats_url: Option<SecretString>,
     /// The Socket.IO feed's limits.
     pub live: LiveConfig,
+    /// The dashboard's built files (`web/dist`), served at `/`; none when absent.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +83,7 @@ impl Default for Config {
             caller: platform::auth::KeyConfig::default(),
             nats_url: None,
             live: LiveConfig::default(),
+            web_dir: None,
         }
     }
 }

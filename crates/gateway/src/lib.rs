@@ -13,6 +13,7 @@ pub mod reads;
 pub mod servers;
 pub mod snapshots;
 pub mod state;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -76,7 +77,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.config.body_limit_bytes;
     router
         .merge(extra)
-        .fallback(not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -144,6 +145,14 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
         Ok(response) => response,
         Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the request timed out")
             .render(DialectKind::for_path(uri.path())),
+    }
+}
+
+/// The dashboard's files and routes, or the API's 404.
+async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    match &state.web {
+        Some(web) if web::WebFiles::serves(&request) => web.serve(request).await,
+        _ => not_found(request).await,
     }
 }
 

@@ -50,6 +50,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub reads: crate::reads::Reads,
     pub auth_rate: Arc<RateLimit>,
+    /// The dashboard, when `web_dir` is set.
+    pub web: Option<crate::web::WebFiles>,
     pub config: Arc<Config>,
 }
 
@@ -113,6 +115,11 @@ impl AppState {
             auth,
             reads: crate::reads::Reads::new(config.read_cache_mb.saturating_mul(1 << 20)),
             auth_rate,
+            web: config
+                .web_dir
+                .as_deref()
+                .map(crate::web::WebFiles::open)
+                .transpose()?,
             config: Arc::new(config),
         })
     }

@@ -70,6 +70,9 @@ struct StackConfig {
     /// Who mails come from, and the panel's address for their links.
     mail_from: Option<String>,
     panel_url: Option<String>,
+    /// The dashboard's built files (`web/dist`), served at `/` by the gateway; none when
+    /// absent.
+    web_dir: Option<PathBuf>,
 }
 
 impl Default for StackConfig {
@@ -99,6 +102,7 @@ impl Default for StackConfig {
             smtp: notify_svc::SmtpConfig::default(),
             mail_from: None,
             panel_url: None,
+            web_dir: None,
         }
     }
 }
@@ -265,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
     configs.notify.nats_url = nats_url("notify");
     configs.gateway.nats_url = nats_url("gateway");
     configs.gateway.live.max_sockets_per_user = config.live_max_sockets_per_user;
+    configs.gateway.web_dir.clone_from(&config.web_dir);
     configs.monitor.interval_ms = config.monitor_interval_ms;
     configs.monitor.node_timeout_ms = configs
         .monitor

@@ -8,13 +8,16 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use tests::{ADMIN_API_KEY, Backend, Cred, TestApp, error_shape_ok};
 
-const PUBLIC: [&str; 6] = [
+const PUBLIC: [&str; 8] = [
     "GET /health",
     "GET /api/console/ws",
     "GET /api/openapi.json",
     "POST /api/auth/login",
     "POST /api/auth/refresh",
     "POST /api/auth/register",
+    // Browser sessions: a login, and a refresh authenticated by its cookie and CSRF header.
+    "POST /api/auth/session",
+    "POST /api/auth/session/refresh",
 ];
 
 fn concrete(path: &str) -> String {

@@ -3,6 +3,7 @@
 //! the caller's profile, API tokens, and credits; the server, task and catalog routes are in
 //! `servers`.
 
+mod browser;
 pub mod live;
 mod quotas;
 mod servers;
@@ -63,11 +64,13 @@ pub fn limited_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(create_token))
+        .merge(browser::limited_routes())
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(logout))
+        .merge(browser::routes())
         .routes(routes!(me))
         .routes(routes!(list_tokens))
         .routes(routes!(revoke_token))
@@ -239,6 +242,14 @@ async fn login(
     State(state): State<AppState>,
     Body(body, _): Body<Panel, LoginBody>,
 ) -> Result<Json<SessionReply>> {
+    Ok(Json(SessionReply::from(open_session(&state, body).await?)))
+}
+
+/// A new session for a login and password, from identity-svc.
+async fn open_session(
+    state: &AppState,
+    body: LoginBody,
+) -> std::result::Result<pb::Session, ApiError> {
     let login = body
         .login
         .or(body.username)
@@ -257,7 +268,7 @@ async fn login(
             }
             _ => ApiError::from_status(&status),
         })?;
-    Ok(Json(SessionReply::from(session.into_inner())))
+    Ok(session.into_inner())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -280,11 +291,18 @@ async fn refresh(
     State(state): State<AppState>,
     Body(body, _): Body<Panel, RefreshBody>,
 ) -> Result<Json<SessionReply>> {
+    let session = rotate_session(&state, body.refresh_token).await?;
+    Ok(Json(SessionReply::from(session)))
+}
+
+/// The next session for a refresh token, from identity-svc.
+async fn rotate_session(
+    state: &AppState,
+    refresh_token: String,
+) -> std::result::Result<pb::Session, ApiError> {
     let session = state
         .identity()
-        .refresh(Caller::SYSTEM.request(pb::RefreshRequest {
-            refresh_token: body.refresh_token,
-        }))
+        .refresh(Caller::SYSTEM.request(pb::RefreshRequest { refresh_token }))
         .await;
     let session = match session {
         Ok(session) => session,
@@ -297,17 +315,16 @@ async fn refresh(
                 && let Some(user_id) = platform::grpc::error_fact(&status, "user_id")
                     .and_then(|id| id.parse::<i64>().ok())
             {
-                close_consoles(&state, user_id).await;
+                close_consoles(state, user_id).await;
             }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid or expired refresh token",
-            )
-            .into());
+            ));
         }
-        Err(status) => return Err(ApiError::from_status(&status).into()),
+        Err(status) => return Err(ApiError::from_status(&status)),
     };
-    Ok(Json(SessionReply::from(session.into_inner())))
+    Ok(session.into_inner())
 }
 
 /// End the session of this access token (its refresh tokens stop working too).
@@ -323,6 +340,16 @@ async fn logout(
     headers: HeaderMap,
 ) -> Result<Json<StatusReply>> {
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
+    end_session(&state, access_token, auth.principal.user_id).await?;
+    Ok(Json(StatusReply { status: "success" }))
+}
+
+/// Ends the session of `access_token` and closes its user's open consoles.
+async fn end_session(
+    state: &AppState,
+    access_token: String,
+    user_id: i64,
+) -> std::result::Result<(), ApiError> {
     state
         .identity()
         .logout(Caller::SYSTEM.request(pb::LogoutRequest { access_token }))
@@ -333,15 +360,13 @@ async fn logout(
         .consoles
         .clone()
         .close_user_consoles(
-            Caller::SYSTEM.request(proto::node::v1::CloseUserConsolesRequest {
-                user_id: auth.principal.user_id,
-            }),
+            Caller::SYSTEM.request(proto::node::v1::CloseUserConsolesRequest { user_id }),
         )
         .await;
     if let Err(status) = closed {
         tracing::warn!(error = %status.message(), "closing the user's consoles failed");
     }
-    Ok(Json(StatusReply { status: "success" }))
+    Ok(())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

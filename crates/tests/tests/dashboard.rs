@@ -1,0 +1,357 @@
+//! The dashboard's side of the gateway: its built files served at `/` with their policy and
+//! cache headers, and browser sessions whose refresh token lives in an `HttpOnly` cookie
+//! guarded by a double-submit token.
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tests::{Backend, Options, TestApp, USER_PASSWORD, on_every_backend};
+
+on_every_backend!(browser_sessions_keep_the_refresh_token_in_a_cookie,);
+
+/// A built dashboard: an index page and one hashed script, with its gzip beside it.
+fn built_dashboard() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("assets")).expect("assets");
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>VPS</title><script type=module src=/assets/app-3f9a1c.js></script>",
+    )
+    .expect("index");
+    let script = "console.log('dashboard');".repeat(40);
+    std::fs::write(dir.path().join("assets/app-3f9a1c.js"), &script).expect("script");
+    // As the build leaves it: the gzip beside the original.
+    let zipped = std::process::Command::new("gzip")
+        .args(["-k", "-9"])
+        .arg(dir.path().join("assets/app-3f9a1c.js"))
+        .status()
+        .expect("gzip");
+    assert!(zipped.success());
+    dir
+}
+
+async fn fetch(
+    url: &str,
+    method: Method,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut request = reqwest::Client::new().request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.bytes().await.expect("body").to_vec(),
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_its_policy() {
+    let dist = built_dashboard();
+    let mut options = Options::default();
+    options.gateway.web_dir = Some(dist.path().to_owned());
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+
+    // The page and every route of the application: the index, never cached, under the policy.
+    for path in ["/", "/servers/12", "/account/tokens?tab=cvm"] {
+        let (status, headers, body) = fetch(&app.url(path), Method::GET, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("<title>VPS</title>"),
+            "{path}"
+        );
+        assert_eq!(header(&headers, "cache-control"), "no-cache", "{path}");
+        let policy = header(&headers, "content-security-policy");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
+        assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
+    }
+    // Hashed assets are cached for good, and sent compressed to those who accept it.
+    let asset = app.url("/assets/app-3f9a1c.js");
+    let (status, headers, body) = fetch(&asset, Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert!(header(&headers, "content-type").contains("javascript"));
+    assert_eq!(body.len(), "console.log('dashboard');".len() * 40);
+    let (status, headers, zipped) =
+        fetch(&asset, Method::GET, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "content-encoding"), "gzip");
+    assert!(zipped.len() < body.len());
+    // A missing asset is missing, not the page; the API keeps its own 404s and methods.
+    let (status, headers, _) = fetch(&app.url("/assets/app-000000.js"), Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_ne!(
+        header(&headers, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    let (status, _, body) = fetch(&app.url("/api/no-such-route"), Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let error: Value = serde_json::from_slice(&body).expect("JSON error");
+    assert!(error["error"].is_string(), "{error}");
+    let (status, _, body) = fetch(&app.url("/servers/12"), Method::POST, &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only GET and HEAD reach the files"
+    );
+    assert!(serde_json::from_slice::<Value>(&body).is_ok());
+    let (status, _, body) = fetch(&app.url("/health"), Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("ok"));
+    // Nothing outside the directory is reachable.
+    for path in [
+        "/../Cargo.toml",
+        "/assets/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+    ] {
+        let (_, _, body) = fetch(&app.url(path), Method::GET, &[]).await;
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            !body.contains("root:") && !body.contains("[package]"),
+            "{path}: {body}"
+        );
+    }
+
+    // Without `web_dir`, `/` is the API's 404.
+    let bare = TestApp::start(Backend::Sqlite).await;
+    let (status, _, _) = fetch(&bare.url("/"), Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The cookies a response sets, as `name -> whole Set-Cookie line`.
+fn set_cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|line| {
+            let name = line.split('=').next().unwrap_or_default().to_owned();
+            (name, line.to_owned())
+        })
+        .collect()
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> String {
+    set_cookies(headers)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, line)| {
+            line.split(';')
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .map(|(_, v)| v.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+}
+
+/// Logs in from a "browser": `POST /api/auth/session`.
+async fn open_session(
+    app: &TestApp,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = reqwest::Client::new()
+        .post(app.url("/api/auth/session"))
+        .json(&json!({"login": "alice", "password": password}));
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("answer");
+    let headers = response.headers().clone();
+    (
+        response.status(),
+        headers,
+        response.text().await.expect("body"),
+    )
+}
+
+async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.user("alice").await;
+    let open =
+        |extra: &'static [(&'static str, &'static str)]| open_session(&app, USER_PASSWORD, extra);
+
+    // A wrong password sets nothing.
+    let (status, headers, text) = open_session(&app, "not her password", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert!(set_cookies(&headers).is_empty());
+
+    let (status, headers, text) = open(&[]).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("JSON");
+    assert!(
+        body["refreshToken"].is_null() && !text.contains("rt_"),
+        "{text}"
+    );
+    let access = body["accessToken"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    let csrf = body["csrfToken"].as_str().expect("csrf token").to_owned();
+    assert_eq!(body["user"]["username"], "alice");
+    let cookies = set_cookies(&headers);
+    let refresh_line = &cookies
+        .iter()
+        .find(|(n, _)| n == "vps_refresh")
+        .expect("refresh")
+        .1;
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/api/auth/session"] {
+        assert!(refresh_line.contains(part), "{refresh_line}");
+    }
+    assert!(
+        !refresh_line.contains("Secure"),
+        "plain HTTP: {refresh_line}"
+    );
+    let csrf_line = &cookies
+        .iter()
+        .find(|(n, _)| n == "vps_csrf")
+        .expect("csrf")
+        .1;
+    assert!(!csrf_line.contains("HttpOnly") && csrf_line.contains("SameSite=Strict"));
+    assert_eq!(cookie_value(&headers, "vps_csrf"), csrf);
+    let refresh = cookie_value(&headers, "vps_refresh");
+    assert!(refresh.starts_with("rt_"));
+
+    // Behind a TLS proxy both cookies are Secure.
+    let (status, headers, _) = open(&[("x-forwarded-proto", "https")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        set_cookies(&headers)
+            .iter()
+            .all(|(_, line)| line.contains("; Secure"))
+    );
+
+    let me = app.get("/api/auth/me", tests::Cred::Bearer(&access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+
+    // Refreshing needs the cookie and the header that matches the CSRF cookie.
+    let refresh_url = app.url("/api/auth/session/refresh");
+    let both = format!("vps_refresh={refresh}; vps_csrf={csrf}");
+    for headers in [
+        vec![("cookie", both.as_str())],
+        vec![("cookie", both.as_str()), ("x-csrf-token", "forged")],
+        vec![("x-csrf-token", csrf.as_str())],
+    ] {
+        let (status, _, body) = fetch(&refresh_url, Method::POST, &headers).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+        let error: Value = serde_json::from_slice(&body).expect("JSON error");
+        assert!(
+            error["error"].as_str().is_some_and(|e| e.contains("CSRF")),
+            "{error}"
+        );
+    }
+    let only_csrf = format!("vps_csrf={csrf}");
+    let (status, _, _) = fetch(
+        &refresh_url,
+        Method::POST,
+        &[("cookie", &only_csrf), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no refresh cookie");
+
+    let (status, headers, body) = fetch(
+        &refresh_url,
+        Method::POST,
+        &[("cookie", &both), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let rotated: Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(rotated["refreshToken"].is_null());
+    let rotated_access = rotated["accessToken"].as_str().expect("access");
+    let me = app
+        .get("/api/auth/me", tests::Cred::Bearer(rotated_access))
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "the rotated access token works");
+    let csrf2 = rotated["csrfToken"].as_str().expect("csrf").to_owned();
+    let refresh2 = cookie_value(&headers, "vps_refresh");
+    assert_ne!(refresh2, refresh, "the refresh token rotates");
+    assert_ne!(csrf2, csrf, "so does the CSRF token");
+
+    // The old cookie, replayed, is refused and forgotten.
+    let (status, headers, _) = fetch(
+        &refresh_url,
+        Method::POST,
+        &[("cookie", &both), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        set_cookies(&headers)
+            .iter()
+            .any(|(n, line)| n == "vps_refresh" && line.contains("Max-Age=0")),
+        "the refused cookie is cleared"
+    );
+
+    // A fresh session, closed from the browser: CSRF needed, cookies cleared, tokens dead.
+    let (_, headers, text) = open(&[]).await;
+    let session: Value = serde_json::from_str(&text).expect("JSON");
+    let access = session["accessToken"].as_str().expect("access").to_owned();
+    let csrf = session["csrfToken"].as_str().expect("csrf").to_owned();
+    let refresh = cookie_value(&headers, "vps_refresh");
+    let both = format!("vps_refresh={refresh}; vps_csrf={csrf}");
+    let bearer = format!("Bearer {access}");
+    let session_url = app.url("/api/auth/session");
+    let (status, _, _) = fetch(
+        &session_url,
+        Method::DELETE,
+        &[("cookie", &both), ("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = fetch(
+        &session_url,
+        Method::DELETE,
+        &[("cookie", &both), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the access token is needed too"
+    );
+    let (status, headers, _) = fetch(
+        &session_url,
+        Method::DELETE,
+        &[
+            ("cookie", &both),
+            ("x-csrf-token", &csrf),
+            ("authorization", &bearer),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        set_cookies(&headers)
+            .iter()
+            .filter(|(_, line)| line.contains("Max-Age=0"))
+            .count()
+            == 2,
+        "both cookies are cleared"
+    );
+    let (status, _, _) = fetch(
+        &refresh_url,
+        Method::POST,
+        &[("cookie", &both), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is over");
+    let me = app.get("/api/auth/me", tests::Cred::Bearer(&access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
