@@ -3,7 +3,7 @@
 # installs what the tests need (nats-server, LXC, a static busybox, uidmap, zstd, PostgreSQL and
 # promtool from Debian; the
 # fakepve Proxmox VE test server, moto's S3 server, aiosmtpd and the Standard Webhooks library
-# from PyPI; socket.io-client from npm), starts lxc-net and a throw-away PostgreSQL
+# from PyPI; socket.io-client and the dashboard's packages from npm, Chromium from Debian), starts lxc-net and a throw-away PostgreSQL
 # cluster on loopback, then runs the format check, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_packages+=(postgresq
 # The live feed's test runs the official socket.io-client on Node.js.
 command -v node >/dev/null || need_packages+=(nodejs)
 command -v npm >/dev/null || need_packages+=(npm)
+# The dashboard's end-to-end test drives Debian's Chromium (no browser download).
+command -v chromium >/dev/null || need_packages+=(chromium)
 # The example alerting rules are checked and unit-tested by promtool, from Debian's prometheus.
 command -v promtool >/dev/null || need_packages+=(prometheus)
 # docker-compose.yml is checked by Debian's docker-compose, which parses it without an engine.
@@ -59,6 +61,18 @@ if [ ! -d crates/tests/js/node_modules/socket.io-client ]; then
   echo "==> installing socket.io-client"
   npm ci --prefix crates/tests/js --no-audit --no-fund --loglevel=error >/dev/null
 fi
+
+# The dashboard (web/): its packages at the versions its lock file pins, its unit tests, and
+# the build the gateway serves in the browser test. Vite 8 needs Node.js 20.19 or later.
+node_ok=$(node -e 'const [a, b] = process.versions.node.split(".").map(Number); console.log(a > 20 || (a === 20 && b >= 19))')
+if [ "$node_ok" != true ]; then
+  echo "test.sh: the dashboard needs Node.js 20.19 or later (found $(node --version))" >&2
+  exit 1
+fi
+echo "==> the dashboard: npm ci, unit tests, build"
+npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
+npm test --prefix web -- --reporter=dot
+npm run build --prefix web
 
 # Guests are unprivileged: their ids map into a subordinate range root must own.
 for ids in /etc/subuid /etc/subgid; do

@@ -327,6 +327,9 @@ async fn main() -> anyhow::Result<()> {
     banner.push_str(&format!(
         "  Gateway:   http://{gateway_addr}   (OpenAPI: http://{gateway_addr}/api/openapi.json)\n"
     ));
+    if config.web_dir.is_some() {
+        banner.push_str(&format!("  Dashboard: http://{gateway_addr}/\n"));
+    }
     banner.push_str(&format!("  Data:      {}\n", data_dir.display()));
     banner.push_str(&format!(
         "  Log in:    username '{}' or email '{}'\n",

@@ -355,3 +355,23 @@ async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
     let me = app.get("/api/auth/me", tests::Cred::Bearer(&access)).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The dashboard's API client is typed from `web/openapi.json`: it must be the document the
+/// gateway serves. `UPDATE_OPENAPI=1` writes it afresh.
+#[tokio::test]
+async fn the_dashboards_copy_of_the_api_document_is_current() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let served = app.get("/api/openapi.json", tests::Cred::None).await.json;
+    let mut pretty = serde_json::to_string_pretty(&served).expect("JSON");
+    pretty.push('\n');
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &pretty).expect("write web/openapi.json");
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        kept == pretty,
+        "web/openapi.json differs from the gateway's document: run \
+         `UPDATE_OPENAPI=1 cargo test -p tests --test dashboard` and rebuild the dashboard"
+    );
+}
