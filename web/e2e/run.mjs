@@ -3,11 +3,12 @@
 //   node e2e/run.mjs <dashboard URL> <username> <password> <output dir>
 //
 // Logs in through the form, sees the server list, reloads (the session comes back from its
-// cookie, with nothing in localStorage), checks that no page broke the Content-Security-
-// Policy, logs out, and keeps a screenshot of each page in the output directory. Prints one
+// cookie, with nothing in localStorage), scans the pages with axe-core, checks that no page
+// broke the Content-Security-Policy, logs out, and keeps a screenshot of each page in the output directory. Prints one
 // JSON line of measurements; exits non-zero on the first failed check.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -17,6 +18,23 @@ if (!url || !username || !password || !out) {
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * axe-core's WCAG 2 A and AA rules on the page as it stands; the serious and critical
+ * violations, as "rule: target" lines. (Evaluated through the browser's debugging protocol,
+ * which the page's policy does not govern, so no inline script is needed.)
+ */
+async function accessibilityProblems(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21aa"] }),
+  );
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${name}: ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
 
 /** Waits for the server list: its table, or the line that says there is none. */
 function listed(page) {
@@ -56,6 +74,7 @@ try {
   await page.getByLabel("Username or email").waitFor();
   const loginShown = Date.now() - started;
   await page.screenshot({ path: join(out, "login.png"), fullPage: true });
+  const a11y = await accessibilityProblems(page, "login");
 
   // A wrong password is said so, next to the form.
   await page.getByLabel("Username or email").fill(username);
@@ -71,6 +90,7 @@ try {
   await listed(page);
   const listShown = Date.now() - loginAt;
   await page.screenshot({ path: join(out, "servers.png"), fullPage: true });
+  a11y.push(...(await accessibilityProblems(page, "servers")));
 
   // Nothing secret is kept where scripts (or other tabs) could read it later.
   const stored = await page.evaluate(() => ({
@@ -88,6 +108,7 @@ try {
   await listed(page);
   const reloadShown = Date.now() - reloadAt;
   const rows = await page.locator("tbody tr").count();
+  const statuses = await page.locator("tbody .status").allTextContents();
 
   // On a phone's screen the page still fits.
   await page.setViewportSize({ width: 390, height: 780 });
@@ -100,8 +121,9 @@ try {
   await page.reload();
   await page.getByLabel("Username or email").waitFor();
 
+  check(a11y.length === 0, `no serious accessibility violations: ${a11y.join(" | ")}`);
   check(problems.length === 0, `no console errors or policy violations: ${problems.join(" | ")}`);
-  console.log(JSON.stringify({ loginShown, listShown, reloadShown, rows }));
+  console.log(JSON.stringify({ loginShown, listShown, reloadShown, rows, statuses }));
 } finally {
   await browser.close();
 }

@@ -1,10 +1,12 @@
 //! The dashboard in a real browser: Debian's Chromium, driven by playwright-core through
 //! `web/e2e/run.mjs`, against a gateway serving the built dashboard (`web/dist`, which
-//! `deploy/test.sh` builds). Screenshots are kept in `web/test-output`.
+//! `deploy/test.sh` builds), with one real LXC server to list. Screenshots are kept in
+//! `web/test-output`.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
+use tests::fleet::{ContainerDir, create_server, grant, lxc_node};
 use tests::{Backend, Options, TestApp, USER_PASSWORD};
 
 fn web_dir() -> PathBuf {
@@ -22,7 +24,11 @@ async fn a_customer_logs_in_sees_the_list_and_logs_out_in_chromium() {
     let mut options = Options::default();
     options.gateway.web_dir = Some(dist);
     let app = TestApp::start_with(Backend::Sqlite, options).await;
-    app.user("alice").await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let (alice, jwt) = app.user("alice").await;
+    grant(&app, &app.admin_token().await, alice, 100).await;
+    create_server(&app, &jwt, "web-1").await;
 
     let out = web.join("test-output");
     let run = tokio::process::Command::new("node")
@@ -46,7 +52,8 @@ async fn a_customer_logs_in_sees_the_list_and_logs_out_in_chromium() {
         .find_map(|line| serde_json::from_str(line).ok())
         .expect("the run prints its measurements");
     println!("dashboard in Chromium: {measured}");
-    assert_eq!(measured["rows"], 0, "alice has no servers yet");
+    assert_eq!(measured["rows"], 1, "alice's one server is listed");
+    assert_eq!(measured["statuses"][0], "running");
     for shot in ["login.png", "servers.png", "servers-phone.png"] {
         let size = std::fs::metadata(out.join(shot)).map_or(0, |m| m.len());
         assert!(size > 1000, "{shot} was taken");
