@@ -39,14 +39,11 @@ as_root bash deploy/lxc-net.sh
 
 # The dashboard, built with Node.js (20.19 or later, for Vite 8) and served by the gateway.
 command -v npm >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
-if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-  echo "==> building the dashboard"
-  npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
-  npm run build --prefix web >/dev/null
-  export VPS_WEB_DIR=${VPS_WEB_DIR:-$PWD/web/dist}
-else
-  echo "==> skipping the dashboard: it needs Node.js 20.19 or later (found $(node --version)); the API works without it"
-fi
+. deploy/node.sh
+echo "==> building the dashboard"
+npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
+npm run build --prefix web >/dev/null
+export VPS_WEB_DIR=${VPS_WEB_DIR:-$PWD/web/dist}
 
 echo "==> building (the first build takes a few minutes)"
 cargo build --release --locked -p stack

@@ -63,12 +63,8 @@ if [ ! -d crates/tests/js/node_modules/socket.io-client ]; then
 fi
 
 # The dashboard (web/): its packages at the versions its lock file pins, its unit tests, and
-# the build the gateway serves in the browser test. Vite 8 needs Node.js 20.19 or later.
-node_ok=$(node -e 'const [a, b] = process.versions.node.split(".").map(Number); console.log(a > 20 || (a === 20 && b >= 19))')
-if [ "$node_ok" != true ]; then
-  echo "test.sh: the dashboard needs Node.js 20.19 or later (found $(node --version))" >&2
-  exit 1
-fi
+# the build the gateway serves in the browser test.
+. deploy/node.sh
 echo "==> the dashboard: npm ci, unit tests, build"
 npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
 npm test --prefix web -- --reporter=dot
