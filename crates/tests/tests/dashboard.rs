@@ -35,7 +35,14 @@ async fn fetch(
     method: Method,
     headers: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let mut request = reqwest::Client::new().request(method, url);
+    send(reqwest::Client::new().request(method, url), headers).await
+}
+
+/// Sends `request` with `headers` added; the answer's status, headers and body.
+async fn send(
+    mut request: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -166,19 +173,25 @@ async fn open_session(
     password: &str,
     extra: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, String) {
-    let mut request = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(app.url("/api/auth/session"))
         .json(&json!({"login": "alice", "password": password}));
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("answer");
-    let headers = response.headers().clone();
-    (
-        response.status(),
-        headers,
-        response.text().await.expect("body"),
+    let (status, headers, body) = send(request, extra).await;
+    (status, headers, String::from_utf8(body).expect("text"))
+}
+
+/// `POST /api/auth/session/refresh` with `cookies` and `csrf` in `X-CSRF-Token`.
+async fn refresh_with(
+    app: &TestApp,
+    cookies: &str,
+    csrf: &str,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    fetch(
+        &app.url("/api/auth/session/refresh"),
+        Method::POST,
+        &[("cookie", cookies), ("x-csrf-token", csrf)],
     )
+    .await
 }
 
 async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
@@ -257,20 +270,10 @@ async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
         );
     }
     let only_csrf = format!("vps_csrf={csrf}");
-    let (status, _, _) = fetch(
-        &refresh_url,
-        Method::POST,
-        &[("cookie", &only_csrf), ("x-csrf-token", &csrf)],
-    )
-    .await;
+    let (status, _, _) = refresh_with(&app, &only_csrf, &csrf).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no refresh cookie");
 
-    let (status, headers, body) = fetch(
-        &refresh_url,
-        Method::POST,
-        &[("cookie", &both), ("x-csrf-token", &csrf)],
-    )
-    .await;
+    let (status, headers, body) = refresh_with(&app, &both, &csrf).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let rotated: Value = serde_json::from_slice(&body).expect("JSON");
     assert!(rotated["refreshToken"].is_null());
@@ -285,12 +288,7 @@ async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
     assert_ne!(csrf2, csrf, "so does the CSRF token");
 
     // The old cookie, replayed, is refused and forgotten.
-    let (status, headers, _) = fetch(
-        &refresh_url,
-        Method::POST,
-        &[("cookie", &both), ("x-csrf-token", &csrf)],
-    )
-    .await;
+    let (status, headers, _) = refresh_with(&app, &both, &csrf).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         set_cookies(&headers)
@@ -345,12 +343,7 @@ async fn browser_sessions_keep_the_refresh_token_in_a_cookie(backend: Backend) {
             == 2,
         "both cookies are cleared"
     );
-    let (status, _, _) = fetch(
-        &refresh_url,
-        Method::POST,
-        &[("cookie", &both), ("x-csrf-token", &csrf)],
-    )
-    .await;
+    let (status, _, _) = refresh_with(&app, &both, &csrf).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is over");
     let me = app.get("/api/auth/me", tests::Cred::Bearer(&access)).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);

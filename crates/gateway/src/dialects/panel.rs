@@ -221,10 +221,7 @@ impl From<pb::Session> for SessionReply {
             expires_in: s.access_expires_in_secs,
             refresh_token: s.refresh_token,
             refresh_expires_in: s.refresh_expires_in_secs,
-            user: s
-                .user
-                .map(Account::from)
-                .unwrap_or_else(|| Account::from(pb::User::default())),
+            user: Account::from(s.user.unwrap_or_default()),
         }
     }
 }

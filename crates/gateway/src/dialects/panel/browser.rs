@@ -27,11 +27,28 @@ use crate::error::ApiError;
 use crate::extract::{Auth, Body};
 use crate::state::AppState;
 
-const REFRESH_COOKIE: &str = "vps_refresh";
-const CSRF_COOKIE: &str = "vps_csrf";
+/// One of the session's cookies.
+struct SessionCookie {
+    name: &'static str,
+    /// Where the browser sends it.
+    path: &'static str,
+    /// Kept from scripts.
+    http_only: bool,
+}
+
+/// The refresh token: sent to these routes only, never read by a script.
+const REFRESH_COOKIE: SessionCookie = SessionCookie {
+    name: "vps_refresh",
+    path: "/api/auth/session",
+    http_only: true,
+};
+/// The double-submit token: the page reads it to send it back in [`CSRF_HEADER`].
+const CSRF_COOKIE: SessionCookie = SessionCookie {
+    name: "vps_csrf",
+    path: "/",
+    http_only: false,
+};
 const CSRF_HEADER: &str = "x-csrf-token";
-/// Where the browser sends the refresh cookie: these routes only.
-const REFRESH_PATH: &str = "/api/auth/session";
 
 /// Routes that mint credentials (behind the auth rate limit).
 pub fn limited_routes() -> OpenApiRouter<AppState> {
@@ -89,7 +106,7 @@ async fn open(
     ))]
 async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     check_csrf(&headers)?;
-    let refresh_token = cookie(&headers, REFRESH_COOKIE)
+    let refresh_token = cookie(&headers, REFRESH_COOKIE.name)
         .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "no session cookie"))?;
     match super::rotate_session(&state, refresh_token.to_owned()).await {
@@ -132,57 +149,47 @@ fn answer(session: pb::Session, secure: bool) -> Response {
     let mut csrf = [0_u8; 32];
     rand::rng().fill_bytes(&mut csrf);
     let csrf_token = URL_SAFE_NO_PAD.encode(csrf);
-    let max_age = session.refresh_expires_in_secs.max(0);
     let body = BrowserSession {
         access_token: session.access_token,
         token_type: "Bearer",
         expires_in: session.access_expires_in_secs,
         csrf_token: csrf_token.clone(),
-        user: session
-            .user
-            .map(Account::from)
-            .unwrap_or_else(|| Account::from(pb::User::default())),
+        user: Account::from(session.user.unwrap_or_default()),
     };
     let mut response = Json(body).into_response();
     let headers = response.headers_mut();
+    let max_age = session.refresh_expires_in_secs.max(0);
     set_cookie(
         headers,
-        REFRESH_COOKIE,
+        &REFRESH_COOKIE,
         &session.refresh_token,
-        REFRESH_PATH,
-        true,
         max_age,
         secure,
     );
-    set_cookie(
-        headers,
-        CSRF_COOKIE,
-        &csrf_token,
-        "/",
-        false,
-        max_age,
-        secure,
-    );
+    set_cookie(headers, &CSRF_COOKIE, &csrf_token, max_age, secure);
     response
 }
 
 /// Expires both cookies.
 fn clear(headers: &mut HeaderMap, secure: bool) {
-    set_cookie(headers, REFRESH_COOKIE, "", REFRESH_PATH, true, 0, secure);
-    set_cookie(headers, CSRF_COOKIE, "", "/", false, 0, secure);
+    set_cookie(headers, &REFRESH_COOKIE, "", 0, secure);
+    set_cookie(headers, &CSRF_COOKIE, "", 0, secure);
 }
 
 fn set_cookie(
     headers: &mut HeaderMap,
-    name: &str,
+    cookie: &SessionCookie,
     value: &str,
-    path: &str,
-    http_only: bool,
     max_age: i64,
     secure: bool,
 ) {
+    let SessionCookie {
+        name,
+        path,
+        http_only,
+    } = cookie;
     let mut cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Strict");
-    if http_only {
+    if *http_only {
         cookie.push_str("; HttpOnly");
     }
     if secure {
@@ -212,7 +219,7 @@ fn check_csrf(headers: &HeaderMap) -> std::result::Result<(), ApiError> {
         .get(CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let expected = cookie(headers, CSRF_COOKIE).unwrap_or_default();
+    let expected = cookie(headers, CSRF_COOKIE.name).unwrap_or_default();
     if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
