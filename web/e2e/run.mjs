@@ -4,8 +4,9 @@
 //
 // Logs in through the form, sees the server list, reloads (the session comes back from its
 // cookie, with nothing in localStorage), scans the pages with axe-core, checks that no page
-// broke the Content-Security-Policy, logs out, and keeps a screenshot of each page in the output directory. Prints one
-// JSON line of measurements; exits non-zero on the first failed check.
+// broke the Content-Security-Policy, logs out, and keeps a screenshot of each page in the
+// output directory. Prints one JSON line of measurements; exits non-zero on the first failed
+// check.
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
