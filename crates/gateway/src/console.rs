@@ -35,7 +35,7 @@ pub struct ConsoleQuery {
 
 /// Open a server's console as a WebSocket terminal. Binary or text frames in are keystrokes;
 /// binary frames out are what the terminal prints.
-#[utoipa::path(get, path = "/api/console/ws", tag = "console",
+#[utoipa::path(get, path = "/api/console/ws", tag = "console", operation_id = "console_socket",
     params(ConsoleQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket terminal"),

@@ -50,7 +50,7 @@ pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         state.clone(),
         ratelimit::limit_auth,
     ));
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(openapi_json))
         .merge(limited)
@@ -59,7 +59,10 @@ pub fn routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .merge(dialects::vpsorg::routes())
         .merge(dialects::cvm::routes())
         .merge(console::routes())
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    openapi::qualify_operation_ids(&mut doc);
+    (router, doc)
 }
 
 /// The whole application: routes, the OpenAPI document and the middleware stack.

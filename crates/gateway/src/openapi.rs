@@ -3,6 +3,7 @@
 
 use utoipa::Modify;
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
@@ -61,5 +62,29 @@ impl Modify for SecuritySchemes {
             "cvmPrivateToken",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("API-Private-Token"))),
         );
+    }
+}
+
+/// Names every operation of the seed dialects after its dialect (`skyport_list_nodes`), so
+/// operation ids are unique across the document as OpenAPI requires (each dialect has its
+/// own `list_servers`) and generated clients keep them apart. The panel's stay as they are.
+pub fn qualify_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let dialect = crate::dialects::DialectKind::for_path(path);
+        if dialect == crate::dialects::DialectKind::Panel {
+            continue;
+        }
+        let operations: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let Some(id) = operation.operation_id.as_mut() {
+                *id = format!("{}_{id}", dialect.name());
+            }
+        }
     }
 }

@@ -225,8 +225,9 @@ impl IdentityRpc for IdentityService {
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
         gateway_only(&request)?;
+        let request = request.into_inner();
         self.app
-            .logout(&request.into_inner().access_token)
+            .logout(&request.access_token, request.everywhere)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::LogoutResponse {}))

@@ -61,6 +61,22 @@ async function main() {
   if (error.message !== 'server not found') fail(`error: ${JSON.stringify(error)}`);
   say('foreign', { error });
 
+  // State changes come without a subscription: stop the server, then start it again.
+  socket.on('server-status', (d) => { if (d.serverId === foreignId) leaked = true; });
+  const power = async (action) => {
+    const r = await fetch(`${BASE}/api/server/${serverId}/${action}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    if (r.status !== 200) fail(`${action}: ${r.status}`);
+    return (await r.json()).taskId;
+  };
+  const stopped = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'stopped');
+  const stopTask = await power('stop');
+  const stop = await within(30000, 'server-status stopped', stopped);
+  if (stop.task !== 'stop' || stop.taskId !== stopTask || stop.failed !== false) fail(`status event: ${JSON.stringify(stop)}`);
+  const running = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'running');
+  await power('start');
+  await within(30000, 'server-status running', running);
+  say('status');
+
   // Long-polling works too.
   const polling = io(BASE, { auth: { token: TOKEN }, transports: ['polling'] });
   polling.on('connect', () => polling.emit('subscribe-server', String(serverId)));
@@ -81,7 +97,7 @@ async function main() {
   const cpu = alert.alerts.find((a) => a.type === 'cpu');
   if (!['warning', 'critical'].includes(cpu.level) || !cpu.message.startsWith('CPU usage is at')) fail(`alert: ${JSON.stringify(alert)}`);
   say('alert', { alert: cpu });
-  if (leaked) fail('stats of a foreign server arrived');
+  if (leaked) fail('stats or status of a foreign server arrived');
 
   // Unsubscribed: no more stats.
   socket.emit('unsubscribe-server', serverId);

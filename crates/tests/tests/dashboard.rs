@@ -7,7 +7,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tests::{Backend, Options, TestApp, USER_PASSWORD, on_every_backend};
 
-on_every_backend!(browser_sessions_keep_the_refresh_token_in_a_cookie,);
+on_every_backend!(
+    browser_sessions_keep_the_refresh_token_in_a_cookie,
+    logging_out_everywhere_ends_every_session,
+);
 
 /// A built dashboard: an index page and one hashed script, with its gzip beside it.
 fn built_dashboard() -> tempfile::TempDir {
@@ -366,5 +369,194 @@ async fn the_dashboards_copy_of_the_api_document_is_current() {
         kept == pretty,
         "web/openapi.json differs from the gateway's document: run \
          `UPDATE_OPENAPI=1 cargo test -p tests --test dashboard` and rebuild the dashboard"
+    );
+}
+
+/// Generated clients name a function per operation: an id used twice would make one of
+/// them unreachable (each dialect has its own `list_servers`).
+#[tokio::test]
+async fn every_operation_has_its_own_id() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let doc = app.get("/api/openapi.json", tests::Cred::None).await.json;
+    let mut seen = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let Some(id) = op.get("operationId").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if let Some(before) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} names both {before} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(seen["skyport_list_nodes"], "get /api/nodes");
+    assert_eq!(seen["list_servers"], "get /api/server");
+}
+
+/// "Log out everywhere": one device ends every session of its user; another user's stays.
+async fn logging_out_everywhere_ends_every_session(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    app.user("alice").await;
+    let (_, bob_jwt) = app.user("bob").await;
+    let mut devices = Vec::new();
+    for _ in 0..2 {
+        let (status, headers, text) = open_session(&app, USER_PASSWORD, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let body: Value = serde_json::from_str(&text).expect("JSON");
+        let access = body["accessToken"].as_str().expect("access").to_owned();
+        let csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+        let cookies = format!(
+            "vps_refresh={}; vps_csrf={csrf}",
+            cookie_value(&headers, "vps_refresh")
+        );
+        devices.push((access, csrf, cookies));
+    }
+    let (access, csrf, cookies) = &devices[0];
+    let bearer = format!("Bearer {access}");
+    let headers = [
+        ("cookie", cookies.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+        ("authorization", bearer.as_str()),
+    ];
+    let url = |query: &str| app.url(&format!("/api/auth/session{query}"));
+    let (status, _, body) = fetch(&url("?everywhere=perhaps"), Method::DELETE, &headers).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_slice(&body).expect("JSON error");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("everywhere")),
+        "{error}"
+    );
+    for (access, _, _) in &devices {
+        let me = app.get("/api/auth/me", tests::Cred::Bearer(access)).await;
+        assert_eq!(me.status, StatusCode::OK, "a refused request ends nothing");
+    }
+
+    let (status, _, _) = fetch(&url("?everywhere=true"), Method::DELETE, &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    for (access, csrf, cookies) in &devices {
+        let me = app.get("/api/auth/me", tests::Cred::Bearer(access)).await;
+        assert_eq!(
+            me.status,
+            StatusCode::UNAUTHORIZED,
+            "every device is logged out"
+        );
+        let (status, _, _) = refresh_with(&app, cookies, csrf).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "no device can refresh");
+    }
+    let me = app.get("/api/auth/me", tests::Cred::Bearer(&bob_jwt)).await;
+    assert_eq!(me.status, StatusCode::OK, "another user's session stays");
+}
+
+/// What the operators' pages read: every account, every server with its node, the nodes
+/// with capacity, reservations and server counts, and the address pools. Users get 403.
+#[tokio::test]
+async fn operators_read_every_user_server_node_and_pool() {
+    use tests::fleet::{ContainerDir, create_server, grant, lxc_node, pool};
+    let app = TestApp::start(Backend::Sqlite).await;
+    let dir = ContainerDir::new();
+    let node = lxc_node(&app, &dir, 4096).await;
+    pool(&app, node, "10.0.3.100-10.0.3.120", "10.0.3.1/24").await;
+    let admin = app.admin_token().await;
+    let (alice, jwt) = app.user("alice").await;
+    grant(&app, &admin, alice, 100).await;
+    let server = create_server(&app, &jwt, "ops-1").await;
+
+    for path in [
+        "/api/admin/users",
+        "/api/admin/servers",
+        "/api/admin/nodes",
+        "/api/admin/pools",
+    ] {
+        let refused = app.get(path, tests::Cred::Bearer(&jwt)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.text
+        );
+    }
+
+    let users = app
+        .get("/api/admin/users", tests::Cred::Bearer(&admin))
+        .await;
+    assert_eq!(users.status, StatusCode::OK, "{}", users.text);
+    let alice_row = users
+        .json
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["username"] == "alice")
+        .cloned()
+        .expect("alice is listed");
+    assert_eq!(alice_row["id"], alice);
+    assert_eq!(alice_row["role"], "user");
+    assert!(
+        !users.text.contains("password") && !users.text.contains("$argon2"),
+        "{}",
+        users.text
+    );
+
+    let servers = app
+        .get("/api/admin/servers", tests::Cred::Bearer(&admin))
+        .await;
+    assert_eq!(servers.status, StatusCode::OK, "{}", servers.text);
+    let row = &servers
+        .json
+        .as_array()
+        .expect("servers")
+        .iter()
+        .find(|s| s["id"] == server)
+        .cloned()
+        .expect("alice's server is listed");
+    assert_eq!(row["userId"], alice);
+    assert_eq!(row["nodeId"], node);
+    assert_eq!(row["status"], "running");
+    assert!(row["rootPassword"].is_null());
+    // A user's own listing does not name nodes.
+    let own = app.get("/api/server", tests::Cred::Bearer(&jwt)).await;
+    assert!(own.json[0].get("nodeId").is_none(), "{}", own.text);
+    assert!(
+        own.json[0]["cores"].as_u64().is_some_and(|c| c > 0),
+        "{}",
+        own.text
+    );
+    assert!(own.json[0]["traffic"]["limit"].is_u64(), "{}", own.text);
+
+    let nodes = app
+        .get("/api/admin/nodes", tests::Cred::Bearer(&admin))
+        .await;
+    assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.text);
+    let n = nodes
+        .json
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["id"] == node)
+        .cloned()
+        .expect("the node is listed");
+    assert_eq!(n["driver"], "lxc");
+    assert_eq!(n["servers"], 1);
+    assert_eq!(n["capacity"]["memory"], 4096);
+    assert_eq!(n["reserved"]["cores"], row["cores"]);
+    assert_eq!(n["overcommit"]["cpu"], 4.0);
+    assert!(
+        !nodes.text.contains("credential") && !nodes.text.contains("token"),
+        "{}",
+        nodes.text
+    );
+
+    let pools = app
+        .get("/api/admin/pools", tests::Cred::Bearer(&admin))
+        .await;
+    assert_eq!(pools.status, StatusCode::OK, "{}", pools.text);
+    let p = &pools.json[0];
+    assert_eq!(p["nodeId"], node);
+    assert_eq!(p["size"], 21);
+    assert_eq!(
+        p["allocated"], 1,
+        "the server holds one address: {}",
+        pools.text
     );
 }

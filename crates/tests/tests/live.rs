@@ -2,7 +2,9 @@
 //! `crates/tests/js/package.json`): a bad token is refused, a header works as well as the
 //! handshake's `auth`, a subscription receives
 //! `server-stats` within a cycle over WebSocket and long-polling, a foreign server gets an
-//! `error` and nothing else, a dropped transport resubscribes, and a guest pushed over the
+//! `error` and nothing else, a server stopped and started is heard as `server-status` with no
+//! subscription (and another user's is not), a dropped transport resubscribes, and a guest
+//! pushed over the
 //! CPU threshold raises `server-alerts`; once the session is revoked, the socket closes.
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -27,6 +29,7 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
     let mut options = Options::default();
     options.monitor.nats_url = Some(nats.url.clone().into());
     options.gateway.nats_url = Some(nats.url.clone().into());
+    options.server.nats_url = Some(nats.url.clone().into());
     // Sockets of a revoked session close within a second or two (plus the auth cache).
     options.gateway.live.recheck_secs = 1;
     let app = TestApp::start_with(Backend::Sqlite, options).await;
@@ -84,6 +87,15 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
                     .expect("lxc-attach"),
             );
             writeln!(stdin, "go").expect("tell the client");
+            // Another user's server changes state: amy's socket must not hear of it.
+            let stop = app
+                .post(
+                    &format!("/api/server/{foreign}/stop"),
+                    tests::Cred::Bearer(&bob_jwt),
+                    serde_json::json!({}),
+                )
+                .await;
+            assert_eq!(stop.status, 200, "{}", stop.text);
         }
         steps.push(step);
     }
@@ -100,6 +112,7 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
             "header",
             "stats",
             "foreign",
+            "status",
             "polling",
             "resubscribed",
             "ready",

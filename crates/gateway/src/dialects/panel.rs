@@ -3,6 +3,7 @@
 //! the caller's profile, API tokens, and credits; the server, task and catalog routes are in
 //! `servers`.
 
+mod admin;
 mod browser;
 pub mod live;
 mod quotas;
@@ -80,6 +81,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(snapshots::routes())
         .merge(service_accounts::routes())
         .merge(quotas::routes())
+        .merge(admin::routes())
         .merge(tickets::routes())
         .merge(webhooks::routes())
 }
@@ -337,7 +339,7 @@ async fn logout(
     headers: HeaderMap,
 ) -> Result<Json<StatusReply>> {
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
-    end_session(&state, access_token, auth.principal.user_id).await?;
+    end_session(&state, access_token, auth.principal.user_id, false).await?;
     Ok(Json(StatusReply { status: "success" }))
 }
 
@@ -346,10 +348,14 @@ async fn end_session(
     state: &AppState,
     access_token: String,
     user_id: i64,
+    everywhere: bool,
 ) -> std::result::Result<(), ApiError> {
     state
         .identity()
-        .logout(Caller::SYSTEM.request(pb::LogoutRequest { access_token }))
+        .logout(Caller::SYSTEM.request(pb::LogoutRequest {
+            access_token,
+            everywhere,
+        }))
         .await?;
     state.auth.forget_all();
     // The session is over: so are its user's open consoles.

@@ -123,14 +123,25 @@ impl Identity {
         self.issue(user, &session.id, replacement, at)
     }
 
-    /// Revokes the session an access token belongs to.
-    pub async fn logout(&self, access_token: &str) -> Result<()> {
+    /// Revokes the session an access token belongs to, or with `everywhere` every session
+    /// of its user (each device's refresh token stops working, and each access token at its
+    /// next check).
+    pub async fn logout(&self, access_token: &str, everywhere: bool) -> Result<()> {
         let claims = self
             .signer
             .verify(access_token)
             .ok_or(IdentityError::Unauthenticated)?;
         let at = now();
         let session = self.live_session(&claims.sid, at).await?;
+        if everywhere {
+            let ended = store::sessions::revoke_user(&self.db, session.user_id, at).await?;
+            tracing::info!(
+                user_id = session.user_id,
+                sessions = ended,
+                "logged out everywhere"
+            );
+            return Ok(());
+        }
         self.revoke_session(&session.id, at).await
     }
 

@@ -79,6 +79,21 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<session
 }
 
 /// Revokes a session (once).
+/// Revokes every live session of a user.
+pub async fn revoke_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let done = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(at))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
 pub async fn revoke<C: ConnectionTrait>(db: &C, id: &str, at: DateTime<Utc>) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(at))

@@ -9,14 +9,15 @@
 //! front).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proto::identity::v1 as pb;
 use rand::RngCore as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -96,7 +97,7 @@ async fn open(
 }
 
 /// Trade the refresh cookie for a new access token (and a new cookie). Needs `X-CSRF-Token`.
-#[utoipa::path(post, path = "/api/auth/session/refresh", tag = "account",
+#[utoipa::path(post, path = "/api/auth/session/refresh", tag = "account", operation_id = "refresh_browser_session",
     params(("X-CSRF-Token" = String, Header, description = "The `vps_csrf` cookie's value")),
     responses(
         (status = 200, description = "Rotated; sets both cookies anew", body = BrowserSession),
@@ -121,13 +122,21 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     }
 }
 
-/// Log out from the dashboard: ends the session and clears its cookies. Needs the access
-/// token and `X-CSRF-Token`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CloseQuery {
+    /// `true`: end every session of the user, on every device ("log out everywhere").
+    everywhere: Option<bool>,
+}
+
+/// Log out from the dashboard: ends the session (or, with `everywhere=true`, all of the
+/// user's sessions) and clears its cookies. Needs the access token and `X-CSRF-Token`.
 #[utoipa::path(delete, path = "/api/auth/session", tag = "account",
     security(("bearerJwt" = [])),
-    params(("X-CSRF-Token" = String, Header, description = "The `vps_csrf` cookie's value")),
+    params(("X-CSRF-Token" = String, Header, description = "The `vps_csrf` cookie's value"), CloseQuery),
     responses(
         (status = 200, description = "Logged out; the cookies are cleared", body = StatusReply),
+        (status = 400, description = "`everywhere` is not true or false", body = super::PanelError),
         (status = 401, description = "Missing or invalid access token", body = super::PanelError),
         (status = 403, description = "`X-CSRF-Token` missing or not the cookie's", body = super::PanelError),
     ))]
@@ -135,10 +144,14 @@ async fn close(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     headers: HeaderMap,
+    query: std::result::Result<Query<CloseQuery>, QueryRejection>,
 ) -> Result<Response> {
+    let Query(query) =
+        query.map_err(|_| ApiError::invalid("everywhere", "everywhere must be true or false"))?;
     check_csrf(&headers)?;
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
-    super::end_session(&state, access_token, auth.principal.user_id).await?;
+    let everywhere = query.everywhere.unwrap_or(false);
+    super::end_session(&state, access_token, auth.principal.user_id, everywhere).await?;
     let mut response = Json(StatusReply { status: "success" }).into_response();
     clear(response.headers_mut(), over_tls(&headers));
     Ok(response)

@@ -1,7 +1,9 @@
 //! Seed 000's live feed over Socket.IO on the gateway's port: a client authenticates with
 //! its access token (`auth: {token}` in the handshake, or an `Authorization: Bearer`
 //! header), subscribes to servers it may see (`subscribe-server` / `unsubscribe-server`),
-//! and receives `server-stats` and `server-alerts` for them.
+//! and receives `server-stats` and `server-alerts` for them. Without subscribing, every
+//! socket receives `server-status` when one of its user's servers changes state (created,
+//! a task begun or ended, suspended, deleted); administrators' sockets, for every server.
 //!
 //! One NATS subscription per gateway replica (`vps.stats.*`, `vps.alerts.*`) is fanned out
 //! to one room per server; sockets are local to a replica, so long-polling clients behind
@@ -45,6 +47,12 @@ impl std::fmt::Display for Refused {
 fn user_room(user_id: i64) -> String {
     format!("user:{user_id}")
 }
+
+/// Administrators' sockets: they hear every server's state changes.
+const ADMINS_ROOM: &str = "admins";
+
+/// The last words of `vps.events.server.*` that are a server's state changes.
+const STATUS_EVENTS: [&str; 4] = ["created", "state", "deleted", "suspended"];
 
 fn server_room(server_id: i64) -> String {
     format!("server:{server_id}")
@@ -96,6 +104,9 @@ async fn authenticate(
         return Err(Refused("too many open connections for this user"));
     }
     socket.join(user_room(principal.user_id));
+    if principal.admin {
+        socket.join(ADMINS_ROOM);
+    }
     socket.extensions.insert(Viewer {
         principal,
         token: token.into(),
@@ -203,6 +214,21 @@ fn alerts_event(alert: &ev::AlertEvent) -> Value {
     })
 }
 
+/// `server-status` from a server event: the state after the change, and the task behind it.
+/// A deleted server's status is `deleted`.
+fn status_event(event: &ev::ServerEvent) -> Value {
+    json!({
+        "serverId": event.server_id,
+        "status": if event.r#type == "deleted" { "deleted" } else { event.status.as_str() },
+        "name": event.name,
+        "task": event.task,
+        "taskId": event.task_id,
+        "failed": event.failed,
+        "reason": event.reason,
+        "at": event.at,
+    })
+}
+
 /// Fans samples and alerts out to the rooms of their servers, and closes the sockets whose
 /// credential no longer holds, until shutdown.
 pub async fn run(io: SocketIo, state: AppState, shutdown: platform::Shutdown) {
@@ -222,6 +248,7 @@ async fn fan_out(io: &SocketIo, url: &str, shutdown: &platform::Shutdown) -> any
     let client = platform::outbox::connect(url).await?;
     let mut stats = client.subscribe(ev::subject::STATS_ALL).await?;
     let mut alerts = client.subscribe(ev::subject::ALERTS_ALL).await?;
+    let mut changes = client.subscribe("vps.events.server.*").await?;
     loop {
         tokio::select! {
             Some(message) = stats.next() => {
@@ -235,6 +262,15 @@ async fn fan_out(io: &SocketIo, url: &str, shutdown: &platform::Shutdown) -> any
             Some(message) = alerts.next() => {
                 let Ok(alert) = serde_json::from_slice::<ev::AlertEvent>(&message.payload) else { continue };
                 let _ = io.to(server_room(alert.server_id)).emit("server-alerts", &alerts_event(&alert)).await;
+            }
+            Some(message) = changes.next() => {
+                let kind = message.subject.rsplit('.').next().unwrap_or_default();
+                if !STATUS_EVENTS.contains(&kind) {
+                    continue;
+                }
+                let Ok(event) = serde_json::from_slice::<ev::ServerEvent>(&message.payload) else { continue };
+                let body = status_event(&event);
+                let _ = io.to([user_room(event.owner_id), ADMINS_ROOM.to_owned()]).emit("server-status", &body).await;
             }
             () = shutdown.wait() => return Ok(()),
             else => anyhow::bail!("the NATS subscriptions ended"),

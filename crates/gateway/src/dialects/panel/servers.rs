@@ -78,6 +78,42 @@ pub struct PanelServer {
     os: Option<OsRef>,
     tariff: Option<TariffRef>,
     task_id: Option<String>,
+    /// Why the server is in `error` or `suspended`.
+    status_reason: Option<String>,
+    location: String,
+    ipv6_address: Option<String>,
+    /// The size in effect: vCPUs, memory (MB) and disk (GB).
+    cores: u32,
+    memory: u64,
+    disk: u64,
+    /// This month's traffic against the plan's limit.
+    traffic: Traffic,
+    /// The node it runs on; administrators' listings only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<i64>,
+}
+
+/// Traffic this month, in bytes; `limit` 0 is unlimited. `combined`: in and out count
+/// together against the limit (else the larger of the two does).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    #[serde(rename = "in")]
+    inbound: u64,
+    out: u64,
+    limit: u64,
+    combined: bool,
+}
+
+impl PanelServer {
+    /// The server as an administrator's listing shows it: with its node.
+    pub fn for_admin(s: pb::Server) -> Self {
+        let node_id = s.node_id;
+        Self {
+            node_id: Some(node_id),
+            ..Self::from(s)
+        }
+    }
 }
 
 fn os_of(s: &pb::Server) -> Option<OsRef> {
@@ -118,6 +154,19 @@ impl From<pb::Server> for PanelServer {
             created_at: timestamp(s.created_at_ms),
             updated_at: timestamp(s.updated_at_ms),
             task_id: non_empty(&s.task_id),
+            status_reason: non_empty(&s.status_reason),
+            ipv6_address: non_empty(&s.ipv6),
+            cores: s.cores,
+            memory: s.memory_mb,
+            disk: s.disk_gb,
+            traffic: Traffic {
+                inbound: s.traffic_in_bytes,
+                out: s.traffic_out_bytes,
+                limit: s.traffic_limit_bytes,
+                combined: s.traffic_combined,
+            },
+            node_id: None,
+            location: s.location,
         }
     }
 }
