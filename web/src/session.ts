@@ -94,6 +94,21 @@ export class SessionKeeper {
     }).catch(() => undefined);
   }
 
+  /** Ends every session of the user, on every device, and forgets this one. */
+  async logoutEverywhere(): Promise<void> {
+    const session = this.current;
+    this.current = null;
+    if (!session) return;
+    await this.send("/api/auth/session?everywhere=true", {
+      method: "DELETE",
+      headers: {
+        authorization: `Bearer ${session.accessToken}`,
+        "x-csrf-token": session.csrfToken,
+      },
+      credentials: "same-origin",
+    }).catch(() => undefined);
+  }
+
   private async refresh(): Promise<Session | null> {
     const csrf = this.current?.csrfToken ?? csrfFromCookies(this.cookies());
     if (!csrf) {

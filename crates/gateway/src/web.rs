@@ -4,8 +4,10 @@
 //! - Hashed files under `/assets/` are cached for a year (`immutable`); a missing one is a 404.
 //! - Any other path that is not the API's is a route of the application: the file if there
 //!   is one, else `index.html` (which is never cached, so a new build is seen at once).
-//! - Every answer carries a Content-Security-Policy that allows scripts, styles and
+//! - Every answer carries a Content-Security-Policy that allows scripts, style sheets and
 //!   connections from this origin only (no inline script, no `eval`), and forbids framing.
+//!   Inline styles are allowed: the console's terminal (xterm.js) writes its cell sizes and
+//!   colours into `<style>` elements it makes at run time, which no hash or nonce can name.
 //! - gzip files beside the originals (`app.js.gz`) are sent to clients that accept them.
 
 use std::path::{Path, PathBuf};
@@ -17,9 +19,9 @@ use axum::response::Response;
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// The policy of every page: this origin only, nothing inline, no frames.
+/// The policy of every page: this origin only, no inline script, no frames.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

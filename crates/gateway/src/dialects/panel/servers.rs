@@ -824,7 +824,7 @@ impl From<proto::snapshot::v1::Task> for TaskView {
     }
 }
 
-/// Plans (tariffs), OS images and locations.
+/// Plans (tariffs), OS images and locations; administrators also see images' `templates`.
 #[utoipa::path(get, path = "/api/catalog", tag = "servers",
     security(("bearerJwt" = [])),
     responses(
@@ -836,9 +836,19 @@ async fn catalog(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Jso
         .get_catalog(auth.principal.caller().request(pb::GetCatalogRequest {}))
         .await?
         .into_inner();
+    // Administrators also see each image's templates, which `PUT /api/admin/images/{id}`
+    // replaces as a whole.
+    let admin = auth.principal.admin;
+    let image = |i: &pb::Image| {
+        let mut v = json!({"id": i.id, "name": i.name, "type": i.r#type});
+        if admin {
+            v["templates"] = json!(i.templates);
+        }
+        v
+    };
     Ok(Json(json!({
         "tariffs": c.plans.iter().map(plan_json).collect::<Vec<_>>(),
-        "os": c.images.iter().map(|i| json!({"id": i.id, "name": i.name, "type": i.r#type})).collect::<Vec<_>>(),
+        "os": c.images.iter().map(image).collect::<Vec<_>>(),
         "locations": c.locations.iter().map(|l| json!({"code": l.code, "name": l.name})).collect::<Vec<_>>(),
     })))
 }

@@ -1,0 +1,19 @@
+// One shape for a page's API calls: the data, or the message to show, also when the gateway
+// cannot be reached at all (openapi-fetch throws then). Success is read from the status,
+// since some replies (the catalog's PUTs) have no body the document describes.
+
+import { problem } from "./format";
+
+export type Outcome<T> = { ok: true; data: T } | { ok: false; message: string };
+
+export async function request<T>(
+  pending: Promise<{ data?: T; error?: unknown; response: Response }>,
+  fallback = "The request failed.",
+): Promise<Outcome<T>> {
+  try {
+    const { data, error, response } = await pending;
+    return response.ok ? { ok: true, data: data as T } : { ok: false, message: problem(error, fallback) };
+  } catch {
+    return { ok: false, message: "The server could not be reached. Check your connection and try again." };
+  }
+}
