@@ -113,6 +113,17 @@ async function run(page, command, expect) {
   );
 }
 
+/**
+ * Does `act`, then waits for the task it began to succeed: the task line names a different
+ * task than before, in state `succeeded`.
+ */
+async function completes(page, act) {
+  const line = page.getByTestId("task");
+  const before = (await line.count()) ? await line.getAttribute("data-task") : "";
+  await act();
+  await page.locator(`[data-testid=task][data-state=succeeded]:not([data-task="${before}"])`).waitFor(SLOW);
+}
+
 async function openConsole(page) {
   await tab(page, "Console");
   await page.getByRole("button", { name: "Open console" }).click();
@@ -196,16 +207,14 @@ try {
   // A snapshot, a change after it, a rollback: the change is gone.
   await tab(page, "Snapshots");
   await page.getByLabel("Name", { exact: true }).fill("before-change");
-  await page.getByRole("button", { name: "Take snapshot" }).click();
-  await page.getByTestId("task").filter({ hasText: "done" }).waitFor(SLOW);
+  await completes(page, () => page.getByRole("button", { name: "Take snapshot" }).click());
   await page.locator("tr[data-snapshot=before-change]", { hasText: "completed" }).waitFor(SLOW);
   await visit(page, "server-snapshots");
   await openConsole(page);
   await run(page, "echo changed > /after-snapshot && echo $((2+3))-written", "5-written");
   await tab(page, "Snapshots");
   await page.getByRole("button", { name: "Roll back to before-change" }).click();
-  await page.getByRole("button", { name: "Roll back", exact: true }).click();
-  await page.getByTestId("task").filter({ hasText: /Snapshot restore: done|Rollback: done|done/ }).waitFor(SLOW);
+  await completes(page, () => page.getByRole("button", { name: "Roll back", exact: true }).click());
   await statusOf(page).filter({ hasText: /^running$/ }).waitFor(SLOW);
   await openConsole(page);
   await run(page, "test -e /after-snapshot && echo still-there || echo gone-$((40+2))", "gone-42");
@@ -216,6 +225,13 @@ try {
   await tab(page, "Manage");
   await page.getByRole("heading", { name: "Resize" }).waitFor();
   await visit(page, "server-manage");
+
+  // A new root password: shown once, gone when dismissed.
+  await completes(page, () => page.getByRole("button", { name: "Reset root password" }).click());
+  const newPassword = (await page.getByTestId("new-password").textContent()).trim();
+  check(newPassword.length >= 12 && newPassword !== rootPassword, "a new root password is shown");
+  await page.getByRole("button", { name: "I have saved it" }).click();
+  check(!(await page.content()).includes(newPassword), "the new password is not shown again");
 
   // An API token: its secret once, then only its hint. The secret works.
   await page.getByRole("link", { name: "API tokens" }).click();

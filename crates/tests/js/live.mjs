@@ -71,7 +71,7 @@ async function main() {
   const stopped = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'stopped');
   const stopTask = await power('stop');
   const stop = await within(30000, 'server-status stopped', stopped);
-  if (stop.task !== 'stop' || stop.taskId !== stopTask || stop.failed !== false) fail(`status event: ${JSON.stringify(stop)}`);
+  if (stop.task !== 'stop' || stop.taskId !== stopTask || stop.failed !== false || typeof stop.userId !== 'number') fail(`status event: ${JSON.stringify(stop)}`);
   const running = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'running');
   await power('start');
   await within(30000, 'server-status running', running);

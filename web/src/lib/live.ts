@@ -3,6 +3,7 @@
 // every reconnect (the gateway forgets subscriptions with the socket).
 
 import { io, type Socket } from "socket.io-client";
+import type { UsageData } from "../api/types";
 
 /** `server-stats`: a sample the monitor just took. */
 export interface StatsEvent {
@@ -11,19 +12,14 @@ export interface StatsEvent {
   stats: { status: string; data: ServerStats };
 }
 
-export interface ServerStats {
-  vmid: number;
-  status: string;
-  uptime: number;
-  cpu: number;
-  memory: { used: number; max: number; usage: number };
-  disk: { used: number; max: number; usage: number };
-  network: { in: number; out: number };
-}
+/** What a sample says (its `rrdData` is empty: history comes from the status route). */
+export type ServerStats = UsageData;
 
 /** `server-status`: a server changed state (a task began, ended or failed). */
 export interface StatusEvent {
   serverId: number;
+  /** The owner (administrators hear every user's servers). */
+  userId: number;
   status: string;
   task?: string;
   taskId?: string;

@@ -7,6 +7,7 @@ mod admin;
 mod browser;
 pub mod live;
 mod quotas;
+mod replies;
 mod servers;
 mod service_accounts;
 mod snapshots;

@@ -22,7 +22,7 @@ use socketioxide::handler::ConnectHandler as _;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, TransportType};
 
-use super::servers::{Stats, stats_json};
+use super::replies::{Stats, UsageStats};
 use crate::auth::{Credential, Principal};
 use crate::servers::by_id;
 use crate::state::AppState;
@@ -192,7 +192,7 @@ fn stats_event(sample: &monpb::Sample) -> Value {
     json!({
         "serverId": sample.server_id,
         "at": sample.at_ms,
-        "stats": stats_json(&Stats {
+        "stats": UsageStats::from(Stats {
             server_id: sample.server_id,
             status: &sample.state,
             live: true,
@@ -219,6 +219,7 @@ fn alerts_event(alert: &ev::AlertEvent) -> Value {
 fn status_event(event: &ev::ServerEvent) -> Value {
     json!({
         "serverId": event.server_id,
+        "userId": event.owner_id,
         "status": if event.r#type == "deleted" { "deleted" } else { event.status.as_str() },
         "name": event.name,
         "task": event.task,

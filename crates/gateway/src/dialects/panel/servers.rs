@@ -10,11 +10,14 @@ use axum::response::Response;
 use proto::monitor::v1 as monpb;
 use proto::server::v1 as pb;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::replies::{
+    Catalog, CatalogImage, CatalogLocation, ConsoleUrl, CreatedServer, NewPassword, Resizing,
+    ServerUsage, Stats, Tariff, TaskBegun, UsageStats,
+};
 use super::{Panel, PanelError, Result, timestamp};
 use crate::error::ApiError;
 use crate::extract::{Admin, Auth, Body, PathId};
@@ -256,7 +259,7 @@ pub struct StatusQuery {
     responses(
         (status = 400, description = "A malformed id, timeframe or cf", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Status and statistics"),
+        (status = 200, description = "Status and statistics", body = ServerUsage),
         (status = 404, description = "No such server of the caller's", body = PanelError),
     ))]
 async fn server_status(
@@ -307,10 +310,10 @@ async fn server_status(
             .await?
             .into_inner();
         let status = status_name(usage.status());
-        Ok(json!({
-            "id": id,
-            "status": status,
-            "stats": stats_json(&Stats {
+        Ok(ServerUsage {
+            id,
+            status,
+            stats: UsageStats::from(Stats {
                 server_id: id,
                 status,
                 live: usage.live,
@@ -321,59 +324,9 @@ async fn server_status(
                 network: (usage.net_in_bytes, usage.net_out_bytes),
                 points: &usage.points,
             }),
-        }))
+        })
     })
     .await?)
-}
-
-/// What the panel's `stats` object shows, from a status read or a live sample.
-pub(crate) struct Stats<'a> {
-    pub server_id: i64,
-    pub status: &'a str,
-    pub live: bool,
-    pub uptime: u64,
-    /// A fraction of the server's cores.
-    pub cpu: f64,
-    pub memory: (u64, u64),
-    pub disk: (u64, u64),
-    pub network: (u64, u64),
-    pub points: &'a [monpb::Point],
-}
-
-/// Seed 000's `stats`: `{status, data: {vmid, status, uptime, cpu, memory, disk, network,
-/// rrdData}}`, with `rrdData` in Proxmox VE's rrddata terms.
-pub(crate) fn stats_json(s: &Stats<'_>) -> Value {
-    let percent = |(used, max): (u64, u64)| {
-        if max == 0 {
-            0.0
-        } else {
-            ((used as f64 / max as f64) * 10_000.0).round() / 100.0
-        }
-    };
-    let rrd: Vec<Value> = s
-        .points
-        .iter()
-        .map(|p| {
-            json!({
-                "time": p.time, "cpu": p.cpu, "mem": p.mem, "maxmem": p.maxmem,
-                "disk": p.disk, "maxdisk": p.maxdisk, "netin": p.netin, "netout": p.netout,
-                "diskread": p.diskread, "diskwrite": p.diskwrite,
-            })
-        })
-        .collect();
-    json!({
-        "status": if s.live { "success" } else { "unavailable" },
-        "data": {
-            "vmid": s.server_id,
-            "status": s.status,
-            "uptime": s.uptime,
-            "cpu": (s.cpu * 10_000.0).round() / 10_000.0,
-            "memory": { "used": s.memory.0, "max": s.memory.1, "usage": percent(s.memory) },
-            "disk": { "used": s.disk.0, "max": s.disk.1, "usage": percent(s.disk) },
-            "network": { "in": s.network.0, "out": s.network.1 },
-            "rrdData": rrd,
-        }
-    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -419,7 +372,7 @@ pub fn backup_id(given: Option<i64>) -> std::result::Result<i64, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the call safe to repeat")),
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 201, description = "Being created"),
+        (status = 201, description = "Being created", body = CreatedServer),
         (status = 400, description = "Invalid input", body = PanelError),
         (status = 402, description = "The balance does not cover the first hour, or a debt is unpaid", body = PanelError),
         (status = 403, description = "A quota would be exceeded (servers, vCPUs, memory, addresses)", body = PanelError),
@@ -448,16 +401,15 @@ async fn create_server(
         .await?
         .into_inner();
     let server = reply.server.unwrap_or_default();
+    let status = status_name(server.status());
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": server.id,
-            "status": status_name(server.status()),
-            "proxmoxId": server.hypervisor_id,
-            "ipAddress": non_empty(&server.ipv4),
-            "rootPassword": non_empty(&reply.root_password),
-            "taskId": reply.task_id,
-        })),
+        Json(CreatedServer::new(
+            server,
+            status,
+            reply.root_password,
+            reply.task_id,
+        )),
     ))
 }
 
@@ -468,15 +420,13 @@ async fn power(
     id: i64,
     what: pb::Action,
     name: &'static str,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     let reply = state
         .servers()
         .act(request(auth.principal.caller(), headers, action(id, what))?)
         .await?
         .into_inner();
-    Ok(Json(
-        json!({ "status": "success", "action": name, "taskId": reply.task_id }),
-    ))
+    Ok(Json(TaskBegun::power(name, reply.task_id)))
 }
 
 /// Start a stopped server.
@@ -486,7 +436,7 @@ async fn power(
     responses(
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Starting; the task id follows it"),
+        (status = 200, description = "Starting; the task id follows it", body = TaskBegun),
         (status = 402, description = "The balance does not cover the next hour", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Wrong state (already running, busy, suspended)", body = PanelError),
@@ -496,7 +446,7 @@ async fn start_server(
     auth: Auth<Panel>,
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     power(&state, &auth, &headers, id, pb::Action::Start, "start").await
 }
 
@@ -507,7 +457,7 @@ async fn start_server(
     responses(
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Stopping; the task id follows it"),
+        (status = 200, description = "Stopping; the task id follows it", body = TaskBegun),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Wrong state", body = PanelError),
     ))]
@@ -516,7 +466,7 @@ async fn stop_server(
     auth: Auth<Panel>,
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     power(&state, &auth, &headers, id, pb::Action::Stop, "stop").await
 }
 
@@ -527,7 +477,7 @@ async fn stop_server(
     responses(
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Restarting; the task id follows it"),
+        (status = 200, description = "Restarting; the task id follows it", body = TaskBegun),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Wrong state", body = PanelError),
     ))]
@@ -536,7 +486,7 @@ async fn restart_server(
     auth: Auth<Panel>,
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     power(&state, &auth, &headers, id, pb::Action::Reboot, "restart").await
 }
 
@@ -547,7 +497,7 @@ async fn restart_server(
     responses(
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Being deleted"),
+        (status = 200, description = "Being deleted", body = TaskBegun),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Busy with another task", body = PanelError),
     ))]
@@ -556,7 +506,7 @@ async fn delete_server(
     auth: Auth<Panel>,
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     let reply = state
         .servers()
         .act(request(
@@ -566,9 +516,7 @@ async fn delete_server(
         )?)
         .await?
         .into_inner();
-    Ok(Json(
-        json!({ "status": "deleted", "taskId": reply.task_id }),
-    ))
+    Ok(Json(TaskBegun::deleted(reply.task_id)))
 }
 
 /// Generate and set a new root password (the server must be running).
@@ -578,7 +526,7 @@ async fn delete_server(
     responses(
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The new password, shown only here"),
+        (status = 200, description = "The new password, shown only here", body = NewPassword),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Not running", body = PanelError),
     ))]
@@ -587,7 +535,7 @@ async fn reset_password(
     auth: Auth<Panel>,
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<NewPassword>> {
     let reply = state
         .servers()
         .act(request(
@@ -597,11 +545,7 @@ async fn reset_password(
         )?)
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "status": "success",
-        "password": non_empty(&reply.root_password),
-        "taskId": reply.task_id,
-    })))
+    Ok(Json(NewPassword::new(reply.root_password, reply.task_id)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -618,7 +562,7 @@ pub struct ReinstallBody {
     params(("id" = i64, Path, description = "Server id")),
     request_body = ReinstallBody,
     responses(
-        (status = 200, description = "Reinstalling; the new password, shown only here"),
+        (status = 200, description = "Reinstalling; the new password, shown only here", body = NewPassword),
         (status = 400, description = "No such image", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -630,7 +574,7 @@ async fn reinstall_server(
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, ReinstallBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<NewPassword>> {
     let message = pb::ActRequest {
         image_id: body.os_id.unwrap_or(0),
         ..action(id, pb::Action::Reinstall)
@@ -640,11 +584,7 @@ async fn reinstall_server(
         .act(request(auth.principal.caller(), &headers, message)?)
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "status": "success",
-        "password": non_empty(&reply.root_password),
-        "taskId": reply.task_id,
-    })))
+    Ok(Json(NewPassword::new(reply.root_password, reply.task_id)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -667,7 +607,7 @@ pub struct ResizeBody {
     request_body = ResizeBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "Resizing; `data` is the task id"),
+        (status = 200, description = "Resizing; `data` is the task id", body = Resizing),
         (status = 400, description = "Invalid size", body = PanelError),
         (status = 402, description = "The balance does not cover the next hour at the new size's price", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -679,7 +619,7 @@ async fn resize_server(
     headers: HeaderMap,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, ResizeBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Resizing>> {
     let message = pb::ActRequest {
         cores: body.cores,
         memory_mb: body.memory,
@@ -691,7 +631,7 @@ async fn resize_server(
         .act(request(auth.principal.caller(), &headers, message)?)
         .await?
         .into_inner();
-    Ok(Json(json!({ "status": "success", "data": reply.task_id })))
+    Ok(Json(Resizing::new(reply.task_id)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -706,7 +646,7 @@ pub struct ConsoleBody {
     request_body = ConsoleBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The console URL"),
+        (status = 200, description = "The console URL", body = ConsoleUrl),
         (status = 400, description = "No vmid", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
         (status = 409, description = "Not running", body = PanelError),
@@ -715,7 +655,7 @@ async fn console(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     Body(body, _): Body<Panel, ConsoleBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ConsoleUrl>> {
     let id = body
         .vmid
         .filter(|v| *v > 0)
@@ -725,11 +665,10 @@ async fn console(
         .open_console(auth.principal.caller().request(by_id(id)))
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "status": "success",
-        "url": format!("/api/console/ws?ticket={}", ticket.ticket),
-        "expiresIn": ticket.expires_in_secs,
-    })))
+    Ok(Json(ConsoleUrl::new(
+        &ticket.ticket,
+        ticket.expires_in_secs,
+    )))
 }
 
 /// A task's progress and result.
@@ -829,8 +768,8 @@ impl From<proto::snapshot::v1::Task> for TaskView {
     security(("bearerJwt" = [])),
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The catalog")))]
-async fn catalog(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Json<Value>> {
+        (status = 200, description = "The catalog", body = Catalog)))]
+async fn catalog(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Json<Catalog>> {
     let c = state
         .servers()
         .get_catalog(auth.principal.caller().request(pb::GetCatalogRequest {}))
@@ -838,40 +777,7 @@ async fn catalog(State(state): State<AppState>, auth: Auth<Panel>) -> Result<Jso
         .into_inner();
     // Administrators also see each image's templates, which `PUT /api/admin/images/{id}`
     // replaces as a whole.
-    let admin = auth.principal.admin;
-    let image = |i: &pb::Image| {
-        let mut v = json!({"id": i.id, "name": i.name, "type": i.r#type});
-        if admin {
-            v["templates"] = json!(i.templates);
-        }
-        v
-    };
-    Ok(Json(json!({
-        "tariffs": c.plans.iter().map(plan_json).collect::<Vec<_>>(),
-        "os": c.images.iter().map(image).collect::<Vec<_>>(),
-        "locations": c.locations.iter().map(|l| json!({"code": l.code, "name": l.name})).collect::<Vec<_>>(),
-    })))
-}
-
-fn plan_json(p: &pb::Plan) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "vcpus": p.vcpus,
-        "memory": p.memory_mb,
-        "disk": p.disk_gb,
-        "bandwidth": p.bandwidth_gb,
-        "price": p.monthly_price,
-        "hourlyPrice": p.hourly_price,
-        "snapshotLimit": p.snapshot_limit,
-        "backupLimit": p.backup_limit,
-        "trafficAction": match p.traffic_action() {
-            pb::TrafficAction::None => "none",
-            pb::TrafficAction::Throttle => "throttle",
-            pb::TrafficAction::Suspend => "suspend",
-        },
-        "throttleMbit": p.throttle_mbit,
-    })
+    Ok(Json(Catalog::new(&c, auth.principal.admin)))
 }
 
 /// What a plan does to a server whose month's traffic passes `bandwidth`.
@@ -925,7 +831,7 @@ pub struct PlanBody {
     request_body = PlanBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The plan as stored"),
+        (status = 200, description = "The plan as stored", body = Tariff),
         (status = 400, description = "Invalid plan", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
     ))]
@@ -934,7 +840,7 @@ async fn put_plan(
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, PlanBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Tariff>> {
     let plan = state
         .servers()
         .put_plan(
@@ -960,7 +866,7 @@ async fn put_plan(
         )
         .await?
         .into_inner();
-    Ok(Json(plan_json(&plan)))
+    Ok(Json(Tariff::from(&plan)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -980,7 +886,7 @@ pub struct ImageBody {
     request_body = ImageBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The image as stored"),
+        (status = 200, description = "The image as stored", body = CatalogImage),
         (status = 400, description = "Invalid image", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
     ))]
@@ -989,7 +895,7 @@ async fn put_image(
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, ImageBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<CatalogImage>> {
     let image = state
         .servers()
         .put_image(admin.principal.caller().request(pb::Image {
@@ -1000,9 +906,7 @@ async fn put_image(
         }))
         .await?
         .into_inner();
-    Ok(Json(
-        json!({"id": image.id, "name": image.name, "type": image.r#type, "templates": image.templates}),
-    ))
+    Ok(Json(CatalogImage::new(&image, true)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1018,7 +922,7 @@ pub struct LocationBody {
     request_body = LocationBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
-        (status = 200, description = "The location as stored"),
+        (status = 200, description = "The location as stored", body = CatalogLocation),
         (status = 400, description = "Invalid location", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
     ))]
@@ -1027,7 +931,7 @@ async fn put_location(
     admin: Admin<Panel>,
     Path(code): Path<String>,
     Body(body, _): Body<Panel, LocationBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<CatalogLocation>> {
     let location = state
         .servers()
         .put_location(admin.principal.caller().request(pb::Location {
@@ -1036,5 +940,5 @@ async fn put_location(
         }))
         .await?
         .into_inner();
-    Ok(Json(json!({"code": location.code, "name": location.name})))
+    Ok(Json(CatalogLocation::from(&location)))
 }

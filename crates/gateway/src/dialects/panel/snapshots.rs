@@ -7,15 +7,17 @@ use axum::Json;
 use axum::extract::State;
 use proto::snapshot::v1 as pb;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Panel, PanelError, Result, timestamp};
+use super::replies::{
+    BackupBegun, BackupReply, PanelBackupList, PanelSnapshotList, ScheduleReply, SnapshotBegun,
+    TaskBegun,
+};
+use super::{Panel, PanelError, Result, StatusReply};
 use crate::error::ApiError;
 use crate::extract::{Auth, Body, PathId};
-use crate::snapshots::{backup_status, snapshot_status};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -77,7 +79,7 @@ fn check_snapname(raw: &str) -> std::result::Result<(), ApiError> {
     params(("id" = i64, Path, description = "Server id")),
     request_body = CreateSnapshotBody,
     responses(
-        (status = 200, description = "Being taken; the task id follows it"),
+        (status = 200, description = "Being taken; the task id follows it", body = SnapshotBegun),
         (status = 400, description = "Invalid name or description", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -88,7 +90,7 @@ async fn create_snapshot(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, CreateSnapshotBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SnapshotBegun>> {
     check_snapname(&body.snapname)?;
     let reply = state
         .snapshots()
@@ -100,11 +102,7 @@ async fn create_snapshot(
         .await?
         .into_inner();
     let snapshot = reply.snapshot.unwrap_or_default();
-    Ok(Json(json!({
-        "status": "success",
-        "taskId": reply.task_id,
-        "snapname": snapshot.name,
-    })))
+    Ok(Json(SnapshotBegun::new(reply.task_id, snapshot.name)))
 }
 
 /// A server's snapshots.
@@ -112,7 +110,7 @@ async fn create_snapshot(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
-        (status = 200, description = "The snapshots, oldest first"),
+        (status = 200, description = "The snapshots, oldest first", body = PanelSnapshotList),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -121,7 +119,7 @@ async fn list_snapshots(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PanelSnapshotList>> {
     let list = state
         .snapshots()
         .list_snapshots(
@@ -131,20 +129,7 @@ async fn list_snapshots(
         )
         .await?
         .into_inner();
-    let data: Vec<Value> = list
-        .snapshots
-        .into_iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "description": s.description,
-                "snaptime": s.created_at_ms / 1000,
-                "status": snapshot_status(s.status()),
-                "sizeMb": s.size_mb,
-            })
-        })
-        .collect();
-    Ok(Json(json!({"status": "success", "data": data})))
+    Ok(Json(PanelSnapshotList::new(list.snapshots)))
 }
 
 /// Roll a server back to one of its snapshots: it is stopped, shown `restoring`, rolled
@@ -154,7 +139,7 @@ async fn list_snapshots(
     params(("id" = i64, Path, description = "Server id")),
     request_body = SnapshotName,
     responses(
-        (status = 200, description = "Restoring; the task id follows it"),
+        (status = 200, description = "Restoring; the task id follows it", body = TaskBegun),
         (status = 400, description = "Invalid name", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server or snapshot of the caller's", body = PanelError),
@@ -165,14 +150,14 @@ async fn rollback_snapshot(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, SnapshotName>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     check_snapname(&body.snapname)?;
     let reply = state
         .snapshots()
         .restore_snapshot(auth.principal.caller().request(named(id, &body.snapname)))
         .await?
         .into_inner();
-    Ok(Json(json!({"status": "success", "taskId": reply.task_id})))
+    Ok(Json(TaskBegun::new(reply.task_id)))
 }
 
 /// Delete one of a server's snapshots.
@@ -181,7 +166,7 @@ async fn rollback_snapshot(
     params(("id" = i64, Path, description = "Server id")),
     request_body = SnapshotName,
     responses(
-        (status = 200, description = "Being deleted; the task id follows it"),
+        (status = 200, description = "Being deleted; the task id follows it", body = TaskBegun),
         (status = 400, description = "Invalid name", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server or snapshot of the caller's", body = PanelError),
@@ -192,31 +177,14 @@ async fn delete_snapshot(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, SnapshotName>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     check_snapname(&body.snapname)?;
     let reply = state
         .snapshots()
         .delete_snapshot(auth.principal.caller().request(named(id, &body.snapname)))
         .await?
         .into_inner();
-    Ok(Json(json!({"status": "success", "taskId": reply.task_id})))
-}
-
-pub fn backup_json(b: pb::Backup) -> Value {
-    json!({
-        "id": b.id,
-        "name": b.name,
-        "status": backup_status(b.status()),
-        "origin": b.origin,
-        "protected": b.protected,
-        "sizeBytes": b.size_bytes,
-        "sha256": (!b.sha256.is_empty()).then_some(b.sha256),
-        "target": b.target,
-        "createdAt": timestamp(b.created_at_ms),
-        "completedAt": timestamp(b.completed_at_ms),
-        "error": (!b.error.is_empty()).then_some(b.error),
-        "taskId": (!b.task_id.is_empty()).then_some(b.task_id),
-    })
+    Ok(Json(TaskBegun::new(reply.task_id)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -236,7 +204,7 @@ pub struct CreateBackupBody {
     params(("id" = i64, Path, description = "Server id")),
     request_body = CreateBackupBody,
     responses(
-        (status = 200, description = "Being taken; the task id follows it"),
+        (status = 200, description = "Being taken; the task id follows it", body = BackupBegun),
         (status = 400, description = "Invalid name", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -247,7 +215,7 @@ async fn create_backup(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, CreateBackupBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<BackupBegun>> {
     let reply = state
         .snapshots()
         .create_backup(auth.principal.caller().request(pb::CreateBackupRequest {
@@ -257,11 +225,7 @@ async fn create_backup(
         }))
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "status": "success",
-        "taskId": reply.task_id,
-        "backup": reply.backup.map(backup_json),
-    })))
+    Ok(Json(BackupBegun::new(reply.task_id, reply.backup)))
 }
 
 /// A server's backups, oldest first.
@@ -269,7 +233,7 @@ async fn create_backup(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
-        (status = 200, description = "The backups"),
+        (status = 200, description = "The backups", body = PanelBackupList),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -278,7 +242,7 @@ async fn list_backups(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PanelBackupList>> {
     let list = state
         .snapshots()
         .list_backups(
@@ -288,8 +252,7 @@ async fn list_backups(
         )
         .await?
         .into_inner();
-    let data: Vec<Value> = list.backups.into_iter().map(backup_json).collect();
-    Ok(Json(json!({"status": "success", "data": data})))
+    Ok(Json(PanelBackupList::new(list.backups)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -352,7 +315,7 @@ async fn backup_of(
     params(("id" = i64, Path, description = "Server id")),
     request_body = RestoreBody,
     responses(
-        (status = 200, description = "Restoring; the task id follows it"),
+        (status = 200, description = "Restoring; the task id follows it", body = TaskBegun),
         (status = 400, description = "overwrite is not true, or a malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server or backup of the caller's", body = PanelError),
@@ -364,7 +327,7 @@ async fn restore_backup(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, RestoreBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     backup_of(&state, &auth, id, body.backup_id).await?;
     let reply = state
         .snapshots()
@@ -374,7 +337,7 @@ async fn restore_backup(
         }))
         .await?
         .into_inner();
-    Ok(Json(json!({"status": "success", "taskId": reply.task_id})))
+    Ok(Json(TaskBegun::new(reply.task_id)))
 }
 
 /// Delete one of a server's backups.
@@ -383,7 +346,7 @@ async fn restore_backup(
     params(("id" = i64, Path, description = "Server id")),
     request_body = BackupRef,
     responses(
-        (status = 200, description = "Being deleted; the task id follows it"),
+        (status = 200, description = "Being deleted; the task id follows it", body = TaskBegun),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server or backup of the caller's", body = PanelError),
@@ -394,7 +357,7 @@ async fn delete_backup(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, BackupRef>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TaskBegun>> {
     backup_of(&state, &auth, id, body.backup_id).await?;
     let reply = state
         .snapshots()
@@ -405,7 +368,7 @@ async fn delete_backup(
         )
         .await?
         .into_inner();
-    Ok(Json(json!({"status": "success", "taskId": reply.task_id})))
+    Ok(Json(TaskBegun::new(reply.task_id)))
 }
 
 /// Protect a backup (never rotated or pruned, not counted toward the limit), or not.
@@ -414,7 +377,7 @@ async fn delete_backup(
     params(("id" = i64, Path, description = "Server id")),
     request_body = ProtectBody,
     responses(
-        (status = 200, description = "The backup"),
+        (status = 200, description = "The backup", body = BackupReply),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server or backup of the caller's", body = PanelError),
@@ -424,7 +387,7 @@ async fn protect_backup(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, ProtectBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<BackupReply>> {
     backup_of(&state, &auth, id, body.backup_id).await?;
     let backup = state
         .snapshots()
@@ -434,26 +397,7 @@ async fn protect_backup(
         }))
         .await?
         .into_inner();
-    Ok(Json(
-        json!({"status": "success", "data": backup_json(backup)}),
-    ))
-}
-
-fn schedule_json(s: pb::Schedule) -> Value {
-    json!({
-        "frequency": s.frequency,
-        "weekday": (!s.weekday.is_empty()).then_some(s.weekday),
-        "time": s.time,
-        "timeZone": s.time_zone,
-        "keepLast": s.keep_last,
-        "keepDaily": s.keep_daily,
-        "keepWeekly": s.keep_weekly,
-        "keepMonthly": s.keep_monthly,
-        "enabled": s.enabled,
-        "origin": s.origin,
-        "nextRunAt": timestamp(s.next_run_at_ms),
-        "lastRunAt": timestamp(s.last_run_at_ms),
-    })
+    Ok(Json(BackupReply::new(backup)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -488,7 +432,7 @@ pub struct ScheduleBody {
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
-        (status = 200, description = "The schedule"),
+        (status = 200, description = "The schedule", body = ScheduleReply),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's, or it has no schedule", body = PanelError),
@@ -497,7 +441,7 @@ async fn get_schedule(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ScheduleReply>> {
     let schedule = state
         .snapshots()
         .get_schedule(
@@ -507,9 +451,7 @@ async fn get_schedule(
         )
         .await?
         .into_inner();
-    Ok(Json(
-        json!({"status": "success", "data": schedule_json(schedule)}),
-    ))
+    Ok(Json(ScheduleReply::new(schedule)))
 }
 
 /// Set a server's backup schedule and retention (Proxmox Backup Server's keep-* terms).
@@ -518,7 +460,7 @@ async fn get_schedule(
     params(("id" = i64, Path, description = "Server id")),
     request_body = ScheduleBody,
     responses(
-        (status = 200, description = "The schedule as saved"),
+        (status = 200, description = "The schedule as saved", body = ScheduleReply),
         (status = 400, description = "Invalid frequency, day, time, zone or retention", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's", body = PanelError),
@@ -528,7 +470,7 @@ async fn put_schedule(
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
     Body(body, _): Body<Panel, ScheduleBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ScheduleReply>> {
     let schedule = pb::Schedule {
         server_id: id,
         frequency: body.frequency,
@@ -549,9 +491,7 @@ async fn put_schedule(
         }))
         .await?
         .into_inner();
-    Ok(Json(
-        json!({"status": "success", "data": schedule_json(saved)}),
-    ))
+    Ok(Json(ScheduleReply::new(saved)))
 }
 
 /// Remove a server's backup schedule (its backups stay).
@@ -559,7 +499,7 @@ async fn put_schedule(
     security(("bearerJwt" = [])),
     params(("id" = i64, Path, description = "Server id")),
     responses(
-        (status = 200, description = "Removed"),
+        (status = 200, description = "Removed", body = StatusReply),
         (status = 400, description = "A malformed id", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 404, description = "No such server of the caller's, or it has no schedule", body = PanelError),
@@ -568,7 +508,7 @@ async fn delete_schedule(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     PathId(id, _): PathId<Panel>,
-) -> Result<Json<Value>> {
+) -> Result<Json<StatusReply>> {
     state
         .snapshots()
         .delete_schedule(
@@ -577,5 +517,5 @@ async fn delete_schedule(
                 .request(pb::ScheduleRef { server_id: id }),
         )
         .await?;
-    Ok(Json(json!({"status": "success"})))
+    Ok(Json(StatusReply { status: "success" }))
 }
