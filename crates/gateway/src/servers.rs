@@ -186,6 +186,25 @@ where
 /// The rows a page of a list asks the services for.
 pub const PAGE: u32 = platform::page::MAX_LIMIT;
 
+/// Every node (all pages).
+pub async fn list_nodes(
+    state: &AppState,
+    caller: Caller,
+) -> Result<Vec<proto::node::v1::Node>, tonic::Status> {
+    all_pages(|page_token| {
+        let request = caller.request(proto::node::v1::ListNodesRequest {
+            limit: PAGE,
+            page_token,
+            ids: Vec::new(),
+        });
+        async {
+            let reply = state.nodes().list_nodes(request).await?.into_inner();
+            Ok((reply.nodes, reply.next_page_token))
+        }
+    })
+    .await
+}
+
 /// Every server of a listing (all its pages).
 pub async fn list_servers(
     state: &AppState,

@@ -314,18 +314,7 @@ async fn list_nodes(
     auth: Auth<Skyport>,
 ) -> Result<Json<Vec<SkyportNode>>> {
     let caller = auth.principal.caller();
-    let nodes = crate::servers::all_pages(|page_token| {
-        let request = caller.request(proto::node::v1::ListNodesRequest {
-            limit: crate::servers::PAGE,
-            page_token,
-            ids: Vec::new(),
-        });
-        async {
-            let reply = state.nodes().list_nodes(request).await?.into_inner();
-            Ok((reply.nodes, reply.next_page_token))
-        }
-    })
-    .await?;
+    let nodes = crate::servers::list_nodes(&state, caller).await?;
     Ok(Json(nodes.into_iter().map(SkyportNode::from).collect()))
 }
 

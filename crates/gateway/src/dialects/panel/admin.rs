@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::servers::PanelServer;
 use super::{Account, Panel, PanelError, Result, timestamp};
 use crate::extract::Admin;
-use crate::servers::{PAGE, all_pages, list_servers};
+use crate::servers::{PAGE, all_pages, list_nodes, list_servers};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -166,17 +166,7 @@ fn node_view(n: nodepb::Node, servers: u32) -> NodeView {
 async fn nodes(State(state): State<AppState>, admin: Admin<Panel>) -> Result<Json<Vec<NodeView>>> {
     let caller = admin.principal.caller();
     let (nodes, servers) = tokio::try_join!(
-        all_pages(|page_token| {
-            let request = caller.request(nodepb::ListNodesRequest {
-                limit: PAGE,
-                page_token,
-                ids: Vec::new(),
-            });
-            async {
-                let reply = state.nodes().list_nodes(request).await?.into_inner();
-                Ok((reply.nodes, reply.next_page_token))
-            }
-        }),
+        list_nodes(&state, caller),
         list_servers(&state, caller, pb::ListServersRequest::default()),
     )?;
     let mut per_node: HashMap<i64, u32> = HashMap::new();
