@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LoginError, SessionKeeper, csrfFromCookies } from "./session";
+import { LoginError, LogoutError, SessionKeeper, csrfFromCookies } from "./session";
 
 const user = { id: 7, username: "alice" };
 
@@ -22,6 +22,9 @@ function gateway() {
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     } else if (init.method === "DELETE") {
+      if (headers.get("authorization") !== `Bearer access-${issued}`) {
+        return Response.json({ error: "invalid or expired access token" }, { status: 401 });
+      }
       return Response.json({ status: "success" });
     }
     issued += 1;
@@ -97,5 +100,27 @@ describe("SessionKeeper", () => {
     expect(headers.get("x-csrf-token")).toBe("csrf-1");
     expect(keeper.current).toBeNull();
     expect(await keeper.token()).toBeNull();
+  });
+
+  it("logs out everywhere with a fresh token when the one in memory has expired", async () => {
+    const { send, calls } = gateway();
+    let now = 0;
+    const keeper = new SessionKeeper(send, () => "", () => now);
+    await keeper.login("alice", "correct horse");
+    now = 901_000;
+    await keeper.logoutEverywhere();
+    const last = calls[calls.length - 1];
+    expect(last.url).toBe("/api/auth/session?everywhere=true");
+    expect(new Headers(last.init.headers).get("authorization")).toBe("Bearer access-2");
+    expect(keeper.current).toBeNull();
+  });
+
+  it("keeps the session and says so when the gateway refuses the logout", async () => {
+    const refusing = (async (input: RequestInfo | URL, init: RequestInit = {}) =>
+      init.method === "DELETE" ? Response.json({ error: "busy" }, { status: 503 }) : gateway().send(input, init)) as typeof fetch;
+    const keeper = new SessionKeeper(refusing, () => "", () => 0);
+    await keeper.login("alice", "correct horse");
+    await expect(keeper.logoutEverywhere()).rejects.toBeInstanceOf(LogoutError);
+    expect(keeper.current?.accessToken).toBe("access-1");
   });
 });

@@ -21,6 +21,9 @@ const EARLY_MS = 30_000;
 /** A login that failed, with the gateway's message. */
 export class LoginError extends Error {}
 
+/** A logout the gateway did not confirm: the session may still be alive. */
+export class LogoutError extends Error {}
+
 /** The `vps_csrf` cookie's value in a `document.cookie` string. */
 export function csrfFromCookies(cookies: string): string | null {
   for (const pair of cookies.split(";")) {
@@ -80,33 +83,35 @@ export class SessionKeeper {
   }
 
   /** Ends the session on the server and forgets it here. */
-  async logout(): Promise<void> {
-    const session = this.current;
-    this.current = null;
-    if (!session) return;
-    await this.send("/api/auth/session", {
-      method: "DELETE",
-      headers: {
-        authorization: `Bearer ${session.accessToken}`,
-        "x-csrf-token": session.csrfToken,
-      },
-      credentials: "same-origin",
-    }).catch(() => undefined);
+  logout(): Promise<void> {
+    return this.end("/api/auth/session");
   }
 
   /** Ends every session of the user, on every device, and forgets this one. */
-  async logoutEverywhere(): Promise<void> {
+  logoutEverywhere(): Promise<void> {
+    return this.end("/api/auth/session?everywhere=true");
+  }
+
+  /**
+   * Asks the gateway to end the session (with a fresh access token: the one in memory may
+   * have expired while the tab sat open), and forgets it only once the gateway has: a
+   * failed logout must not look like a successful one, since the refresh cookie would log
+   * the next page load straight back in.
+   */
+  private async end(url: string): Promise<void> {
+    const token = await this.token();
     const session = this.current;
-    this.current = null;
-    if (!session) return;
-    await this.send("/api/auth/session?everywhere=true", {
+    if (!token || !session) {
+      this.current = null;
+      return;
+    }
+    const response = await this.send(url, {
       method: "DELETE",
-      headers: {
-        authorization: `Bearer ${session.accessToken}`,
-        "x-csrf-token": session.csrfToken,
-      },
+      headers: { authorization: `Bearer ${token}`, "x-csrf-token": session.csrfToken },
       credentials: "same-origin",
-    }).catch(() => undefined);
+    }).catch(() => null);
+    if (!response?.ok) throw new LogoutError("The gateway could not be reached to log out; try again.");
+    this.current = null;
   }
 
   private async refresh(): Promise<Session | null> {

@@ -229,10 +229,11 @@ pub async fn serve_app(
     let (live_layer, io) = dialects::panel::live::layer(&state);
     host.spawn(
         "live feed",
-        dialects::panel::live::run(io, state.clone(), shutdown.clone()),
+        dialects::panel::live::run(io.clone(), state.clone(), shutdown.clone()),
     );
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let service = app_with(state, extra)
+        .layer(axum::Extension(io))
         .layer(live_layer)
         .into_make_service_with_connect_info::<SocketAddr>();
     // A reply's last segment goes out at once, not after the client's delayed ACK.

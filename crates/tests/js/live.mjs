@@ -1,5 +1,5 @@
 // The official socket.io-client against the gateway's live feed. Driven by
-// crates/tests/tests/live.rs: it reads BASE, TOKEN, SERVER_ID and FOREIGN_ID from the
+// crates/tests/tests/live.rs: it reads BASE, TOKEN, ADMIN_TOKEN, SERVER_ID and FOREIGN_ID from the
 // environment, prints one JSON line per step it passes ({"step": ...}), waits for "go" on
 // stdin before expecting an alert (the test then makes the guest busy), and exits non-zero
 // with {"failed": ...} at the first step that does not happen in time. It ends by logging
@@ -7,7 +7,7 @@
 import { io } from 'socket.io-client';
 import readline from 'node:readline';
 
-const { BASE, TOKEN, SERVER_ID, FOREIGN_ID } = process.env;
+const { BASE, TOKEN, ADMIN_TOKEN, SERVER_ID, FOREIGN_ID } = process.env;
 const serverId = Number(SERVER_ID);
 const foreignId = Number(FOREIGN_ID);
 const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
@@ -68,9 +68,15 @@ async function main() {
     if (r.status !== 200) fail(`${action}: ${r.status}`);
     return (await r.json()).taskId;
   };
+  // An administrator's socket hears every user's servers.
+  const admin = io(BASE, { auth: { token: ADMIN_TOKEN }, transports: ['websocket'] });
+  await within(30000, 'the administrator connects', once(admin, 'connect'));
+  const adminHeard = once(admin, 'server-status', (d) => d.serverId === serverId && d.status === 'stopped');
   const stopped = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'stopped');
   const stopTask = await power('stop');
   const stop = await within(30000, 'server-status stopped', stopped);
+  await within(30000, "the administrator hears of amy's server", adminHeard);
+  admin.close();
   if (stop.task !== 'stop' || stop.taskId !== stopTask || stop.failed !== false || typeof stop.userId !== 'number') fail(`status event: ${JSON.stringify(stop)}`);
   const running = once(socket, 'server-status', (d) => d.serverId === serverId && d.status === 'running');
   await power('start');
@@ -115,6 +121,8 @@ async function main() {
   const reason = await within(30000, 'disconnect after the session was revoked', closed);
   if (reason !== 'io server disconnect') fail(`disconnect reason: ${reason}`);
   say('revoked');
+  // By now the other user's server has long stopped: its status must not have reached us.
+  if (leaked) fail('status of a foreign server arrived');
   socket.close();
   stdin.close();
 }

@@ -11,7 +11,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use tests::fleet::{ContainerDir, Nats, create_server, grant, guest_of, lxc_node};
+use tests::fleet::{ContainerDir, Nats, create_server, grant, guest_of, lxc_node, wait_task};
 use tests::{Backend, Options, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,6 +48,7 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
         .arg(script)
         .env("BASE", &app.base)
         .env("TOKEN", &jwt)
+        .env("ADMIN_TOKEN", &admin)
         .env("SERVER_ID", id.to_string())
         .env("FOREIGN_ID", foreign.to_string())
         .stdin(Stdio::piped())
@@ -96,6 +97,9 @@ async fn the_official_client_subscribes_and_hears_stats_and_alerts() {
                 )
                 .await;
             assert_eq!(stop.status, 200, "{}", stop.text);
+            // Its status event is out before the client's last check.
+            let task = stop.json["taskId"].as_str().expect("task").to_owned();
+            assert_eq!(wait_task(&app, &bob_jwt, &task).await["state"], "succeeded");
         }
         steps.push(step);
     }

@@ -43,6 +43,8 @@ export class Live {
   private status = new Set<Handler<StatusEvent>>();
   private alerts = new Set<Handler<AlertsEvent>>();
   connected = false;
+  private retries = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly token: () => Promise<string | null>,
@@ -60,9 +62,19 @@ export class Live {
     });
     socket.on("connect", () => {
       this.connected = true;
+      this.retries = 0;
       for (const id of this.watched.keys()) socket.emit("subscribe-server", id);
     });
-    socket.on("disconnect", () => (this.connected = false));
+    // The gateway closes a socket whose handshake token has expired, and refuses one whose
+    // token it does not accept; the client does not come back from either by itself. Here
+    // it does, with a fresh token, while the page still wants the feed.
+    socket.on("disconnect", (reason) => {
+      this.connected = false;
+      if (reason === "io server disconnect") this.reconnect(socket);
+    });
+    socket.on("connect_error", () => {
+      if (!socket.active) this.reconnect(socket);
+    });
     socket.on("server-stats", (e: StatsEvent) => this.stats.forEach((h) => h(e)));
     socket.on("server-status", (e: StatusEvent) => this.status.forEach((h) => h(e)));
     socket.on("server-alerts", (e: AlertsEvent) => this.alerts.forEach((h) => h(e)));
@@ -70,9 +82,20 @@ export class Live {
   }
 
   stop(): void {
+    clearTimeout(this.retryTimer);
     this.socket?.disconnect();
     this.socket = null;
     this.connected = false;
+  }
+
+  /** Connects `socket` again after a pause that doubles each time (1 s to 30 s). */
+  private reconnect(socket: Socket): void {
+    clearTimeout(this.retryTimer);
+    const delay = Math.min(30_000, 1000 * 2 ** this.retries);
+    this.retries++;
+    this.retryTimer = setTimeout(() => {
+      if (this.socket === socket) socket.connect();
+    }, delay);
   }
 
   /** Watches a server's stats; the returned function stops watching. */

@@ -78,7 +78,6 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<session
     session::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-/// Revokes a session (once).
 /// Revokes every live session of a user.
 pub async fn revoke_user<C: ConnectionTrait>(
     db: &C,
@@ -94,6 +93,7 @@ pub async fn revoke_user<C: ConnectionTrait>(
     Ok(done.rows_affected)
 }
 
+/// Revokes a session (once).
 pub async fn revoke<C: ConnectionTrait>(db: &C, id: &str, at: DateTime<Utc>) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(at))

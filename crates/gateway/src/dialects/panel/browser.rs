@@ -10,7 +10,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -144,6 +144,7 @@ async fn close(
     State(state): State<AppState>,
     auth: Auth<Panel>,
     headers: HeaderMap,
+    live: Option<Extension<socketioxide::SocketIo>>,
     query: std::result::Result<Query<CloseQuery>, QueryRejection>,
 ) -> Result<Response> {
     let Query(query) =
@@ -152,6 +153,9 @@ async fn close(
     let access_token = bearer(&headers).unwrap_or_default().to_owned();
     let everywhere = query.everywhere.unwrap_or(false);
     super::end_session(&state, access_token, auth.principal.user_id, everywhere).await?;
+    if let (true, Some(Extension(io))) = (everywhere, live) {
+        super::live::disconnect_user(&io, auth.principal.user_id).await;
+    }
     let mut response = Json(StatusReply { status: "success" }).into_response();
     clear(response.headers_mut(), over_tls(&headers));
     Ok(response)

@@ -187,6 +187,14 @@ async fn unsubscribe(socket: SocketRef, Data(raw): Data<Value>) {
     }
 }
 
+/// Closes a user's sockets on this replica (they logged out everywhere); other replicas'
+/// close at their next credential check.
+pub async fn disconnect_user(io: &SocketIo, user_id: i64) {
+    if let Err(error) = io.within(user_room(user_id)).disconnect().await {
+        tracing::warn!(%error, user_id, "closing the user's sockets failed");
+    }
+}
+
 /// `server-stats` from a sample on `vps.stats.<id>` (`at`: when it was taken, Unix ms).
 fn stats_event(sample: &monpb::Sample) -> Value {
     json!({
