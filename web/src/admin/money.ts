@@ -8,9 +8,3 @@ export function minorUnits(text: string): number | null {
   if (!Number.isSafeInteger(value)) return null;
   return m[1] === "-" ? -value : value;
 }
-
-/** A random key for `Idempotency-Key`. `crypto.randomUUID` exists only on HTTPS and localhost. */
-export function idempotencyKey(): string {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { request } from "./request";
+import { idempotencyKey, request } from "./request";
 
 const answer = (status: number, body: { data?: unknown; error?: unknown }) =>
   Promise.resolve({ ...body, response: new Response(null, { status }) });
@@ -26,5 +26,11 @@ describe("request", () => {
     const outcome = await request(Promise.reject(new TypeError("Failed to fetch")), "failed");
     expect(outcome.ok).toBe(false);
     expect(outcome.ok || outcome.message).toMatch(/could not be reached/);
+  });
+});
+
+describe("idempotencyKey", () => {
+  it("differs every time", () => {
+    expect(idempotencyKey()).not.toBe(idempotencyKey());
   });
 });

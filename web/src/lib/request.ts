@@ -4,6 +4,12 @@
 
 import { problem } from "./format";
 
+/** A random key for `Idempotency-Key`. `crypto.randomUUID` exists only on HTTPS and localhost. */
+export function idempotencyKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export type Outcome<T> = { ok: true; data: T } | { ok: false; message: string };
 
 export async function request<T>(
