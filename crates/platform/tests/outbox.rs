@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
 struct Nats {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nats {
@@ -43,7 +43,7 @@ impl Nats {
         Self {
             child,
             url: format!("nats://127.0.0.1:{port}"),
-            _dir: dir,
+            dir,
         }
     }
 }
@@ -53,6 +53,17 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The servers' logs, for a failure's message.
+fn logs(servers: &[Nats]) -> String {
+    servers
+        .iter()
+        .map(|s| {
+            let log = std::fs::read_to_string(s.dir.path().join("nats.log")).unwrap_or_default();
+            format!("--- {} ---\n{log}", s.url)
+        })
+        .collect()
 }
 
 async fn connect(url: &str) -> async_nats::Client {
@@ -160,19 +171,8 @@ async fn committed_events_are_published_once_in_order() {
 /// and events are still taken and read with one server down.
 #[tokio::test]
 async fn on_a_cluster_the_streams_are_replicated_and_survive_a_server() {
-    // Ports below the kernel's ephemeral range (from 32768 by default): one picked from it
-    // and let go can be handed to another test's outgoing connection before its server binds
-    // it, and that server never joins the cluster.
-    let start = 20_000 + (std::process::id() as usize * 97) % 10_000;
-    let mut candidates = (start..start + 2_000)
-        .map(|p: usize| <u16 as TryFrom<usize>>::try_from(p).expect("a port"));
-    let mut free = || {
-        candidates
-            .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-            .expect("no free port below the ephemeral range")
-    };
-    let clients: Vec<u16> = (0..3).map(|_| free()).collect();
-    let routes: Vec<u16> = (0..3).map(|_| free()).collect();
+    let clients: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
     let all_routes = routes
         .iter()
         .map(|p| format!("nats://127.0.0.1:{p}"))
@@ -181,6 +181,7 @@ async fn on_a_cluster_the_streams_are_replicated_and_survive_a_server() {
     let mut servers = Vec::new();
     for i in 0..3 {
         let dir = tempfile::tempdir().expect("dir");
+        let log = std::fs::File::create(dir.path().join("nats.log")).expect("log");
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &clients[i].to_string()])
             .args(["-n", &format!("n{i}"), "--cluster_name", "vps"])
@@ -188,29 +189,44 @@ async fn on_a_cluster_the_streams_are_replicated_and_survive_a_server() {
             .args(["--routes", &all_routes, "-sd"])
             .arg(dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("nats-server");
         servers.push(Nats {
             child,
             url: format!("nats://127.0.0.1:{}", clients[i]),
-            _dir: dir,
+            dir,
         });
     }
-    let client = connect(&servers[0].url).await;
-    let js = jetstream::new(client.clone());
-    // The cluster elects its JetStream leader in a few seconds.
-    let mut made = Err(anyhow::anyhow!("not tried"));
-    for _ in 0..100 {
-        if client.server_info().connect_urls.len() == 3 {
-            made = outbox::ensure_stream(&js).await;
-            if made.is_ok() {
-                break;
-            }
+    // A client keeps the INFO it was first sent, so the cluster is watched on fresh
+    // connections until one hears of all three servers; its streams then get three replicas.
+    let mut formed = None;
+    for _ in 0..120 {
+        let ended = servers
+            .iter_mut()
+            .find_map(|s| s.child.try_wait().ok().flatten());
+        if let Some(status) = ended {
+            panic!("a cluster member ended ({status}):\n{}", logs(&servers));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let client = connect(&servers[0].url).await;
+        if client.server_info().connect_urls.len() == 3 {
+            formed = Some(client);
+            break;
+        }
+        drop(client);
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    made.expect("the streams are made on the cluster");
+    let client = formed.unwrap_or_else(|| panic!("the cluster never formed:\n{}", logs(&servers)));
+    assert_eq!(outbox::stream_replicas(&client.server_info()), 3);
+    let js = jetstream::new(client.clone());
+    // The cluster elects its JetStream leader in a few seconds; this waits up to 30 s for it.
+    let made = outbox::ensure_stream(&js).await;
+    if let Err(error) = made {
+        panic!(
+            "the streams are made on the cluster: {error:#}\n{}",
+            logs(&servers)
+        );
+    }
     for name in [outbox::STREAM, outbox::ALERTS_STREAM] {
         let info = js
             .get_stream(name)

@@ -2,7 +2,6 @@
 //! prints how to log in, keeps its data across restarts, and stops cleanly on Ctrl-C.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,30 +11,11 @@ struct Ports {
     grpc: [u16; 6],
 }
 
-/// A free port below the kernel's ephemeral range (32768 and up), so that no other test
-/// binding port 0 can take it between this check and the launcher's bind.
-fn free_port(taken: &[u16]) -> u16 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    loop {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let port = 20_000 + u16::try_from(hasher.finish() % 12_000).expect("fits");
-        if !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn ports() -> Ports {
-    let mut taken = Vec::new();
-    for _ in 0..8 {
-        let port = free_port(&taken);
-        taken.push(port);
-    }
     Ports {
-        gateway: taken[0],
-        nats: taken[1],
-        grpc: std::array::from_fn(|i| taken[i + 2]),
+        gateway: testkit::free_port(),
+        nats: testkit::free_port(),
+        grpc: std::array::from_fn(|_| testkit::free_port()),
     }
 }
 
@@ -621,9 +601,7 @@ fn a_create_is_one_trace_across_the_services_every_service_is_measured_and_event
     let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
     let _remove_lxc = RemoveOnDrop(lxc_dir(dir.path()));
     let ports = ports();
-    let mut taken = vec![ports.gateway, ports.nats];
-    taken.extend(ports.grpc);
-    let metrics_port = free_port(&taken);
+    let metrics_port = testkit::free_port();
     let (otlp_port, spans) = otlp::start();
     let (mut child, banner) = launch_with(
         dir.path(),

@@ -36,22 +36,6 @@ fn load_for() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// A free port below the kernel's ephemeral range (which starts at 32768 by default): a
-/// port the kernel hands out for an outgoing connection could otherwise be one a killed
-/// replica must take again when it restarts.
-fn free_port() -> u16 {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let start = 20_000 + (std::process::id() as usize * 97) % 10_000;
-    loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(offset < 2_000, "no free port below the ephemeral range");
-        let port = u16::try_from(start + offset).expect("a port");
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// A binary beside this test's (`target/<profile>/`), built by `cargo build --workspace`.
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("this test's path");
@@ -650,8 +634,8 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     let databases = Databases::create(&pg, &services).await;
 
     // NATS: three servers in one cluster.
-    let nats_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nats_ports: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
+    let route_ports: Vec<u16> = (0..3).map(|_| testkit::free_port()).collect();
     let routes = route_ports
         .iter()
         .map(|p| format!("nats://127.0.0.1:{p}"))
@@ -697,8 +681,22 @@ async fn replicas_of_every_service_survive_kills_under_load() {
         .map(|p| format!("nats://127.0.0.1:{p}"))
         .collect::<Vec<_>>()
         .join(",");
+    // A client keeps the INFO it was first sent, and the streams' replicas follow the
+    // servers it names: wait on fresh connections until one names all three.
+    let started = Instant::now();
+    let client = loop {
+        let client = platform::outbox::connect(&nats_url).await.expect("nats");
+        if platform::outbox::stream_replicas(&client.server_info()) == 3 {
+            break client;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the NATS cluster never formed; logs in {}",
+            root.display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     // The cluster elects its JetStream leader in a few seconds; make the streams then.
-    let client = platform::outbox::connect(&nats_url).await.expect("nats");
     let js = async_nats::jetstream::new(client);
     let mut made = Err(anyhow::anyhow!("not tried"));
     for _ in 0..60 {
@@ -714,20 +712,20 @@ async fn replicas_of_every_service_survive_kills_under_load() {
     let all = [
         "gateway", "identity", "server", "snapshot", "node", "monitor", "notify",
     ];
-    let front: HashMap<&str, u16> = all.iter().map(|s| (*s, free_port())).collect();
+    let front: HashMap<&str, u16> = all.iter().map(|s| (*s, testkit::free_port())).collect();
     let secret = |b: u8| {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode([b; 32])
     };
     let mut replicas: BTreeMap<&str, Vec<Process>> = BTreeMap::new();
     for service in all {
-        let ports = [free_port(), free_port()];
+        let ports = [testkit::free_port(), testkit::free_port()];
         for (i, port) in ports.iter().enumerate() {
             let mut env: Vec<(String, String)> = vec![
                 ("VPS_LISTEN".into(), format!("127.0.0.1:{port}")),
                 (
                     "VPS_METRICS_LISTEN".into(),
-                    format!("127.0.0.1:{}", free_port()),
+                    format!("127.0.0.1:{}", testkit::free_port()),
                 ),
                 (
                     "VPS_CALLER__SIGNING_KEY_FILE".into(),
