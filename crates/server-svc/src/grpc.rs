@@ -177,6 +177,11 @@ fn task_state_pb(state: TaskState) -> pb::TaskState {
     }
 }
 
+/// The reply for an idempotency key whose request died after its change committed.
+async fn recovered(app: &Arc<App>, task: String) -> Result<Option<pb::ServerReply>, ServerError> {
+    Ok(app.answer_for_task(&task).await?.map(reply_pb))
+}
+
 fn reply_pb(r: ActionReply) -> pb::ServerReply {
     pb::ServerReply {
         server: Some(server_pb(r.view)),
@@ -365,28 +370,35 @@ impl ServersRpc for ServerService {
         // Spawned: a caller that goes away (a time-out, a closed connection) must not stop
         // a create half-way between its rows and its saga.
         let work = async move {
-            app.idempotent(caller, key.as_deref(), "CreateServer", &r, || async {
-                let new = NewServer {
-                    owner: UserId::new(r.owner_id),
-                    name: r.name.clone(),
-                    hostname: r.hostname.clone(),
-                    plan_id: r.plan_id,
-                    image_id: r.image_id,
-                    image_name: r.image_name.clone(),
-                    location: r.location.clone(),
-                    backups: r.backups,
-                    node: NodeId::new(r.node_id),
-                    cores: r.cores,
-                    memory_mb: r.memory_mb,
-                    ports: r.ports.clone(),
-                    primary_port: r.primary_port.clone(),
-                    variables_json: r.variables_json.clone(),
-                    traffic_combined: r.traffic_combined,
-                    traffic_limit_bytes: r.traffic_limit_bytes,
-                    from_backup: r.from_backup_id,
-                };
-                app.create_server(caller, new).await.map(reply_pb)
-            })
+            app.idempotent(
+                caller,
+                key.as_deref(),
+                "CreateServer",
+                &r,
+                || async {
+                    let new = NewServer {
+                        owner: UserId::new(r.owner_id),
+                        name: r.name.clone(),
+                        hostname: r.hostname.clone(),
+                        plan_id: r.plan_id,
+                        image_id: r.image_id,
+                        image_name: r.image_name.clone(),
+                        location: r.location.clone(),
+                        backups: r.backups,
+                        node: NodeId::new(r.node_id),
+                        cores: r.cores,
+                        memory_mb: r.memory_mb,
+                        ports: r.ports.clone(),
+                        primary_port: r.primary_port.clone(),
+                        variables_json: r.variables_json.clone(),
+                        traffic_combined: r.traffic_combined,
+                        traffic_limit_bytes: r.traffic_limit_bytes,
+                        from_backup: r.from_backup_id,
+                    };
+                    app.create_server(caller, new).await.map(reply_pb)
+                },
+                |task| recovered(&app, task),
+            )
             .await
         };
         let reply = run_detached(work).await.map_err(status)?;
@@ -499,16 +511,23 @@ impl ServersRpc for ServerService {
         let app = self.app.clone();
         let server = server_key(r.server.clone()).map_err(status)?;
         let work = async move {
-            app.idempotent(caller, key.as_deref(), "Act", &r, || async {
-                let params = ActParams {
-                    cores: r.cores,
-                    memory_mb: r.memory_mb,
-                    disk_gb: r.disk_gb,
-                    image_id: r.image_id,
-                    reason: r.reason.clone(),
-                };
-                app.act(caller, &server, action, params).await.map(reply_pb)
-            })
+            app.idempotent(
+                caller,
+                key.as_deref(),
+                "Act",
+                &r,
+                || async {
+                    let params = ActParams {
+                        cores: r.cores,
+                        memory_mb: r.memory_mb,
+                        disk_gb: r.disk_gb,
+                        image_id: r.image_id,
+                        reason: r.reason.clone(),
+                    };
+                    app.act(caller, &server, action, params).await.map(reply_pb)
+                },
+                |task| recovered(&app, task),
+            )
             .await
         };
         let reply = run_detached(work).await.map_err(status)?;

@@ -373,6 +373,123 @@ async fn idempotency_keys_replay_refuse_and_serialize() {
     }
 }
 
+tests::on_every_backend!(a_key_whose_request_died_is_taken_over);
+
+/// A request that dies holding its idempotency key (its replica killed mid-request) does not
+/// hold the key's repeats off: once its claim lapses, a repeat answers with the task its
+/// change made, or makes the change when it made none.
+async fn a_key_whose_request_died_is_taken_over(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let dir = ContainerDir::new();
+    lxc_node(&app, &dir, 4096).await;
+    let admin = app.admin_token().await;
+    let (user, jwt) = app.user("ina").await;
+    grant(&app, &admin, user, 10).await;
+    let me = Cred::Bearer(&jwt);
+    let created = app
+        .post_keyed("/api/server/create", me, create_body("lapse"), "create-1")
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_i64().expect("id");
+    wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+    let db = sea_orm::Database::connect(app.server_config.database_url.as_str())
+        .await
+        .expect("server-svc's database");
+    let sql = |q: String| {
+        let db = &db;
+        async move {
+            db.execute_raw(Statement::from_string(db.get_database_backend(), q))
+                .await
+                .expect("sql")
+        }
+    };
+
+    // Died after its change committed: the stop's task is on the key, its reply is not.
+    let stop = app
+        .post_keyed(&format!("/api/server/{id}/stop"), me, json!({}), "stop-1")
+        .await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.text);
+    let task = stop.json["taskId"].as_str().expect("task").to_owned();
+    let lapsed = sql(format!(
+        "UPDATE idempotency_keys SET reply = NULL, claimed_until = 1 \
+         WHERE scope = '{user}:stop-1' AND task_id = '{task}'"
+    ))
+    .await;
+    assert_eq!(
+        lapsed.rows_affected(),
+        1,
+        "the stop's change noted its task"
+    );
+    let repeat = app
+        .post_keyed(&format!("/api/server/{id}/stop"), me, json!({}), "stop-1")
+        .await;
+    assert_eq!(repeat.status, StatusCode::OK, "{}", repeat.text);
+    assert_eq!(
+        repeat.json["taskId"],
+        task.as_str(),
+        "answered, not stopped again"
+    );
+    assert_eq!(wait_task(&app, &jwt, &task).await["state"], "succeeded");
+    let stopped = wait_server(&app, &jwt, id, |s| s["status"] == "stopped").await;
+    assert_eq!(stopped["taskId"], task.as_str(), "no second stop task");
+    let again = app
+        .post_keyed(&format!("/api/server/{id}/stop"), me, json!({}), "stop-1")
+        .await;
+    assert_eq!(
+        again.json["taskId"],
+        task.as_str(),
+        "the answer is kept again"
+    );
+
+    // Died before its change: a start's claim on another key, lapsed, with no task.
+    let start = app
+        .post_keyed(&format!("/api/server/{id}/start"), me, json!({}), "start-1")
+        .await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text);
+    let first_start = start.json["taskId"].as_str().expect("task").to_owned();
+    wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+    let stop = app
+        .post_keyed(&format!("/api/server/{id}/stop"), me, json!({}), "stop-2")
+        .await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.text);
+    wait_server(&app, &jwt, id, |s| s["status"] == "stopped").await;
+    // The same start request (a key is not part of it), claimed by a request that died.
+    sql(format!(
+        "INSERT INTO idempotency_keys \
+         (scope, request_hash, reply, created_at, claim_token, claimed_until, task_id) \
+         SELECT '{user}:start-2', request_hash, NULL, 1, 'dead', 1, NULL \
+         FROM idempotency_keys WHERE scope = '{user}:start-1'"
+    ))
+    .await;
+    let taken = app
+        .post_keyed(&format!("/api/server/{id}/start"), me, json!({}), "start-2")
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text);
+    let second_start = taken.json["taskId"].as_str().expect("task");
+    assert_ne!(second_start, first_start, "the start was made");
+    assert_eq!(
+        wait_task(&app, &jwt, second_start).await["state"],
+        "succeeded"
+    );
+    wait_server(&app, &jwt, id, |s| s["status"] == "running").await;
+
+    // A claim still held is waited on, not taken over: its repeat is told to come back.
+    sql(format!(
+        "INSERT INTO idempotency_keys \
+         (scope, request_hash, reply, created_at, claim_token, claimed_until, task_id) \
+         SELECT '{user}:stop-3', request_hash, NULL, 1, 'alive', {far}, NULL \
+         FROM idempotency_keys WHERE scope = '{user}:stop-1'",
+        far = i64::MAX / 2
+    ))
+    .await;
+    let waited = app
+        .post_keyed(&format!("/api/server/{id}/stop"), me, json!({}), "stop-3")
+        .await;
+    assert_eq!(waited.status, StatusCode::CONFLICT, "{}", waited.text);
+    let server = app.get(&format!("/api/server/{id}"), me).await;
+    assert_eq!(server.json["status"], "running", "nothing was stopped");
+}
+
 /// Sends twenty concurrent creates; returns how many got each status.
 async fn burst(app: &TestApp, jwt: &str, prefix: &str) -> (usize, usize, usize) {
     let replies = futures_util::future::join_all((0..20).map(|i| {

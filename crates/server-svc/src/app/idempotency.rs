@@ -1,6 +1,11 @@
 //! Idempotency keys: a call made again with the same key and the same request returns the
 //! first reply and does nothing again; with a different request it is refused; while the
 //! first still runs, the repeat waits for its reply.
+//!
+//! The first request holds its key by a lease it renews while it runs. A repeat that finds
+//! the lease run out (its replica died mid-request) takes the key over: if the dead
+//! request's change had committed (its transaction noted the task it made on the key), the
+//! repeat answers with that task; otherwise it makes the change itself.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,13 +16,25 @@ use sha2::{Digest, Sha256};
 use super::{App, now_ms};
 use crate::error::{Result, ServerError};
 use crate::store;
+use crate::store::idempotency::Claim;
 
 /// How long a repeat waits for the first request's reply before giving up (within the
 /// gateway's own call time-out).
 const WAIT: Duration = Duration::from_secs(20);
-/// A key still without a reply after this long belongs to a request that died: it is freed.
+/// How long a claim holds without being renewed: a repeat takes over a key whose claimer
+/// has not renewed it for this long.
+const LEASE_MS: i64 = 15_000;
+/// How often a running request renews its claim.
+const RENEW: Duration = Duration::from_secs(5);
+/// A key without a reply or a change after this long belongs to a request that died: it is
+/// freed. (Claims written before leases existed hold until then.)
 const ABANDONED_MS: i64 = 10 * 60 * 1000;
 const POLL: Duration = Duration::from_millis(50);
+
+tokio::task_local! {
+    /// The key the running request holds, for [`App::record_change`].
+    static HELD: Claim;
+}
 
 /// What of a reply may be shown again. A root password is shown once, in the reply that
 /// generated it: a replay answers without it.
@@ -37,19 +54,24 @@ impl Replayable for proto::server::v1::ServerReply {
 
 impl App {
     /// Runs `run` once per (caller, key); `op` and `request` identify what was asked. A
-    /// repeat gets the first reply as [`Replayable::for_replay`] shows it.
-    pub async fn idempotent<R, F, Fut>(
+    /// repeat gets the first reply as [`Replayable::for_replay`] shows it. `recover` answers
+    /// for a request that died after its change committed, from the task that change made
+    /// (`None`: the change was undone since, and `run` goes again).
+    pub async fn idempotent<R, F, Fut, G, GFut>(
         &self,
         caller: Caller,
         key: Option<&str>,
         op: &str,
         request: &impl prost::Message,
         run: F,
+        recover: G,
     ) -> Result<R>
     where
         R: Replayable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R>>,
+        G: FnOnce(String) -> GFut,
+        GFut: Future<Output = Result<Option<R>>>,
     {
         let Some(key) = key else {
             return run().await;
@@ -61,7 +83,10 @@ impl App {
                 "the Idempotency-Key header must be 1-255 visible ASCII characters",
             ));
         }
-        let scope = format!("{}:{key}", caller.user_id);
+        let claim = Claim {
+            scope: format!("{}:{key}", caller.user_id),
+            token: uuid::Uuid::new_v4().simple().to_string(),
+        };
         let mut hasher = Sha256::new();
         hasher.update(op.as_bytes());
         hasher.update([0]);
@@ -70,10 +95,11 @@ impl App {
 
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if store::idempotency::claim(&self.db, &scope, &hash, now_ms()).await? {
-                return self.run_claimed(&scope, run).await;
+            let now = now_ms();
+            if store::idempotency::claim(&self.db, &claim, &hash, now, now + LEASE_MS).await? {
+                return self.run_claimed(claim, run).await;
             }
-            let Some(row) = store::idempotency::find(&self.db, &scope).await? else {
+            let Some(row) = store::idempotency::find(&self.db, &claim.scope).await? else {
                 // The first request failed and let the key go: claim it again.
                 continue;
             };
@@ -85,6 +111,17 @@ impl App {
                 let bytes = self.sealer.open(&reply).map_err(ServerError::Internal)?;
                 return R::decode(bytes.as_slice()).map_err(|e| ServerError::Internal(e.into()));
             }
+            let lease_end = if row.claimed_until == 0 {
+                row.created_at + ABANDONED_MS
+            } else {
+                row.claimed_until
+            };
+            if lease_end < now
+                && store::idempotency::take_over(&self.db, &row, &claim, now + LEASE_MS).await?
+            {
+                tracing::info!(op, "taking over an idempotency key whose request died");
+                return self.take_over(claim, run, recover).await;
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ServerError::IdempotencyInProgress);
             }
@@ -92,31 +129,92 @@ impl App {
         }
     }
 
-    async fn run_claimed<R, F, Fut>(&self, scope: &str, run: F) -> Result<R>
+    /// Goes on with a key taken over from a request that died: answers with the task its
+    /// change made, or makes the change when it made none (or it was undone since).
+    async fn take_over<R, F, Fut, G, GFut>(&self, claim: Claim, run: F, recover: G) -> Result<R>
+    where
+        R: Replayable,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<R>>,
+        G: FnOnce(String) -> GFut,
+        GFut: Future<Output = Result<Option<R>>>,
+    {
+        // Read after the take-over: a change committing meanwhile noted its task first.
+        let task = store::idempotency::find(&self.db, &claim.scope)
+            .await?
+            .and_then(|row| row.task_id);
+        if let Some(task) = task {
+            if let Some(reply) = recover(task).await? {
+                self.keep_reply(&claim, &reply).await?;
+                return Ok(reply);
+            }
+            store::idempotency::forget_task(&self.db, &claim).await?;
+        }
+        self.run_claimed(claim, run).await
+    }
+
+    /// Runs the request that holds `claim`, renewing the claim until it answers.
+    async fn run_claimed<R, F, Fut>(&self, claim: Claim, run: F) -> Result<R>
     where
         R: Replayable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<R>>,
     {
-        match run().await {
+        let renewing = async {
+            loop {
+                tokio::time::sleep(RENEW).await;
+                if let Err(error) =
+                    store::idempotency::renew(&self.db, &claim, now_ms() + LEASE_MS).await
+                {
+                    tracing::warn!(%error, "could not renew an idempotency key's claim");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = HELD.scope(claim.clone(), run()) => outcome,
+            () = renewing => unreachable!("renewing never ends"),
+        };
+        match outcome {
             Ok(reply) => {
-                let sealed = self
-                    .sealer
-                    .seal(&reply.for_replay().encode_to_vec())
-                    .map_err(ServerError::Internal)?;
-                store::idempotency::keep_reply(&self.db, scope, sealed).await?;
+                self.keep_reply(&claim, &reply).await?;
                 Ok(reply)
             }
             Err(error) => {
                 // A refused or failed request changed nothing: the key may be used again.
-                store::idempotency::release(&self.db, scope).await?;
+                store::idempotency::release(&self.db, &claim).await?;
                 Err(error)
             }
         }
     }
 
+    async fn keep_reply<R: Replayable>(&self, claim: &Claim, reply: &R) -> Result<()> {
+        let sealed = self
+            .sealer
+            .seal(&reply.for_replay().encode_to_vec())
+            .map_err(ServerError::Internal)?;
+        store::idempotency::keep_reply(&self.db, claim, sealed).await?;
+        Ok(())
+    }
+
+    /// Notes on the running request's key, in the transaction of its change, the task that
+    /// change makes; a no-op without a key. Refused when another request took the key over
+    /// meanwhile: the transaction must then roll back, so the change is made once.
+    pub(super) async fn record_change<C: sea_orm::ConnectionTrait>(
+        txn: &C,
+        task_id: &str,
+    ) -> Result<()> {
+        let Ok(claim) = HELD.try_with(Claim::clone) else {
+            return Ok(());
+        };
+        if store::idempotency::record_task(txn, &claim, task_id).await? {
+            Ok(())
+        } else {
+            Err(ServerError::IdempotencyInProgress)
+        }
+    }
+
     /// Forgets finished keys older than the configured time to live, and keys whose first
-    /// request died before it answered.
+    /// request died before it changed anything.
     pub async fn expire_idempotency_keys(&self) -> Result<u64> {
         let now = now_ms();
         let cutoff = now

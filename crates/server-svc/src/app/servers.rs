@@ -355,6 +355,7 @@ impl App {
         })?;
         let running = TaskState::Running;
         store::tasks::insert(&txn, &task_id, &row, TaskKind::Create, running, params, at).await?;
+        Self::record_change(&txn, &task_id).await?;
         txn.commit().await?;
 
         // Credits and placement run before the reply, so a short balance is a 402 and a
@@ -813,6 +814,7 @@ impl App {
             },
         )
         .await?;
+        Self::record_change(&txn, &task_id).await?;
         txn.commit().await?;
         let updated = if super::saga::steps(kind).is_empty() {
             // Nothing for a node to do (unsuspend): done before the reply.
@@ -829,6 +831,23 @@ impl App {
             task_id,
             root_password: password,
         })
+    }
+
+    /// The reply to a create or an action whose request died after its change committed: the
+    /// server as it is now and the task the change made (the root password is not shown
+    /// again). `None` when the change was undone since (a create refused and unwound).
+    pub async fn answer_for_task(&self, task_id: &str) -> Result<Option<ActionReply>> {
+        let Some(task) = store::tasks::find(&self.db, task_id).await? else {
+            return Ok(None);
+        };
+        let Some(server) = store::servers::find(&self.db, task.server_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ActionReply {
+            view: self.view(server).await?,
+            task_id: task.id,
+            root_password: None,
+        }))
     }
 
     /// Accepts a delete while another task runs: the delete task waits on the server row
@@ -873,6 +892,7 @@ impl App {
             now_ms(),
         )
         .await?;
+        Self::record_change(&txn, &task_id).await?;
         txn.commit().await?;
         // The task may have ended just before the claim; if it did, nothing will start the
         // delete: look once more.

@@ -163,7 +163,9 @@ pub mod idempotency {
     use sea_orm::entity::prelude::*;
 
     /// An idempotency key, scoped to its user (`<user id>:<key>`). `reply` is empty while
-    /// the first request runs, then the encoded gRPC reply.
+    /// the first request runs, then the encoded gRPC reply. The request running holds it by
+    /// `claim_token` until `claimed_until` (renewed as it runs); `task_id` is the task its
+    /// change made, once that change committed.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "idempotency_keys")]
     pub struct Model {
@@ -172,6 +174,9 @@ pub mod idempotency {
         pub request_hash: String,
         pub reply: Option<String>,
         pub created_at: i64,
+        pub claim_token: String,
+        pub claimed_until: i64,
+        pub task_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(BalanceWarnings),
             Box::new(platform::outbox::AddTraceParent),
             Box::new(ReadVersions),
+            Box::new(IdempotencyClaims),
         ]
     }
 }
@@ -547,6 +548,54 @@ impl MigrationTrait for ReadVersions {
             read_versions_sqlite()
         };
         manager.get_connection().execute_unprepared(&sql).await?;
+        Ok(())
+    }
+}
+
+/// Idempotency keys held by a lease: the request that claimed a key renews `claimed_until`
+/// while it runs, so a repeat can take over a key whose claimer died instead of waiting for it
+/// for ten minutes; `claim_token` fences the claimer's writes; `task_id` is the task its
+/// change made, written in the change's own transaction, so a taker-over answers with it
+/// rather than doing the change twice.
+struct IdempotencyClaims;
+
+impl MigrationName for IdempotencyClaims {
+    fn name(&self) -> &str {
+        "m20261201_000002_idempotency_claims"
+    }
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyClaimColumns {
+    #[sea_orm(iden = "idempotency_keys")]
+    Table,
+    ClaimToken,
+    ClaimedUntil,
+    TaskId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IdempotencyClaims {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds no more at once.
+        for column in [
+            string(IdempotencyClaimColumns::ClaimToken)
+                .default("")
+                .to_owned(),
+            big_integer(IdempotencyClaimColumns::ClaimedUntil)
+                .default(0)
+                .to_owned(),
+            string_null(IdempotencyClaimColumns::TaskId),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(IdempotencyClaimColumns::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         Ok(())
     }
 }
