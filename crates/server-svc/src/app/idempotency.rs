@@ -120,7 +120,7 @@ impl App {
                 && store::idempotency::take_over(&self.db, &row, &claim, now + LEASE_MS).await?
             {
                 tracing::info!(op, "taking over an idempotency key whose request died");
-                return self.take_over(claim, run, recover).await;
+                return self.go_on_taken_over(claim, run, recover).await;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ServerError::IdempotencyInProgress);
@@ -131,7 +131,12 @@ impl App {
 
     /// Goes on with a key taken over from a request that died: answers with the task its
     /// change made, or makes the change when it made none (or it was undone since).
-    async fn take_over<R, F, Fut, G, GFut>(&self, claim: Claim, run: F, recover: G) -> Result<R>
+    async fn go_on_taken_over<R, F, Fut, G, GFut>(
+        &self,
+        claim: Claim,
+        run: F,
+        recover: G,
+    ) -> Result<R>
     where
         R: Replayable,
         F: FnOnce() -> Fut,
@@ -163,10 +168,17 @@ impl App {
         let renewing = async {
             loop {
                 tokio::time::sleep(RENEW).await;
-                if let Err(error) =
-                    store::idempotency::renew(&self.db, &claim, now_ms() + LEASE_MS).await
-                {
-                    tracing::warn!(%error, "could not renew an idempotency key's claim");
+                match store::idempotency::renew(&self.db, &claim, now_ms() + LEASE_MS).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Taken over (this request stalled past its claim): its change, if it
+                        // gets that far, will be refused.
+                        tracing::warn!("an idempotency key was taken over from a running request");
+                        return std::future::pending().await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not renew an idempotency key's claim");
+                    }
                 }
             }
         };
@@ -180,7 +192,8 @@ impl App {
                 Ok(reply)
             }
             Err(error) => {
-                // A refused or failed request changed nothing: the key may be used again.
+                // Refused or failed before its change committed: the key may be used again.
+                // After it (a failure reading the reply), a repeat answers from the task.
                 store::idempotency::release(&self.db, &claim).await?;
                 Err(error)
             }
@@ -198,7 +211,8 @@ impl App {
 
     /// Notes on the running request's key, in the transaction of its change, the task that
     /// change makes; a no-op without a key. Refused when another request took the key over
-    /// meanwhile: the transaction must then roll back, so the change is made once.
+    /// meanwhile: the transaction must then roll back, so the change is made once (that
+    /// request answers for the key; this one is told the key is busy).
     pub(super) async fn record_change<C: sea_orm::ConnectionTrait>(
         txn: &C,
         task_id: &str,
@@ -211,6 +225,15 @@ impl App {
         } else {
             Err(ServerError::IdempotencyInProgress)
         }
+    }
+
+    /// Takes back what [`App::record_change`] noted, once the change is undone (a create
+    /// refused before its reply): the key is then given back like any refused request's.
+    pub(super) async fn forget_change(&self) -> Result<()> {
+        if let Ok(claim) = HELD.try_with(Claim::clone) {
+            store::idempotency::forget_task(&self.db, &claim).await?;
+        }
+        Ok(())
     }
 
     /// Forgets finished keys older than the configured time to live, and keys whose first

@@ -401,6 +401,8 @@ impl App {
                 // keeps unwinding in the background and the server ends in `error`.
                 _ => self.spawn_drive(task_id.clone()),
             }
+            // Refused: the key is free for another try, as with any refusal.
+            self.forget_change().await?;
             return Err(error);
         }
         let row = self.server_row(row.id).await?;
@@ -834,8 +836,10 @@ impl App {
     }
 
     /// The reply to a create or an action whose request died after its change committed: the
-    /// server as it is now and the task the change made (the root password is not shown
-    /// again). `None` when the change was undone since (a create refused and unwound).
+    /// server as it is now and the task the change made, whatever became of the task since
+    /// (as the lost reply would have named it; the task tells how it ended). The root
+    /// password is not shown again. `None` when the change was undone since (a create
+    /// refused before its reply and unwound).
     pub async fn answer_for_task(&self, task_id: &str) -> Result<Option<ActionReply>> {
         let Some(task) = store::tasks::find(&self.db, task_id).await? else {
             return Ok(None);

@@ -103,7 +103,7 @@ pub async fn record_task<C: ConnectionTrait>(
     Ok(recorded.rows_affected == 1)
 }
 
-/// Forgets the task a dead claimer's change made, once that change is known to be undone.
+/// Forgets the task the claim's change made, once that change is known to be undone.
 pub async fn forget_task<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<(), DbErr> {
     idempotency::Entity::update_many()
         .col_expr(Column::TaskId, Expr::value(Option::<String>::None))
@@ -129,11 +129,21 @@ pub async fn keep_reply<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Gives a key back (its request failed: a repeat may try again).
+/// Gives a key back after its request failed. Before its change committed, a repeat may
+/// make it again: the key goes. After it, the claim ends at once, so a repeat answers from
+/// the task the change made.
 pub async fn release<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<(), DbErr> {
     idempotency::Entity::delete_many()
         .filter(Column::Scope.eq(&claim.scope))
         .filter(Column::ClaimToken.eq(&claim.token))
+        .filter(Column::TaskId.is_null())
+        .exec(db)
+        .await?;
+    idempotency::Entity::update_many()
+        .col_expr(Column::ClaimedUntil, Expr::value(1))
+        .filter(Column::Scope.eq(&claim.scope))
+        .filter(Column::ClaimToken.eq(&claim.token))
+        .filter(Column::Reply.is_null())
         .exec(db)
         .await?;
     Ok(())
@@ -163,4 +173,140 @@ pub async fn expire<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(done.rows_affected + abandoned.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> sea_orm::DatabaseConnection {
+        platform::db::connect_and_migrate::<crate::store::migration::Migrator>("sqlite::memory:", 1)
+            .await
+            .expect("database")
+    }
+
+    fn held_by(token: &str) -> Claim {
+        Claim {
+            scope: "7:key".into(),
+            token: token.into(),
+        }
+    }
+
+    async fn row(db: &sea_orm::DatabaseConnection) -> idempotency::Model {
+        find(db, "7:key")
+            .await
+            .expect("find")
+            .expect("the key's row")
+    }
+
+    #[tokio::test]
+    async fn a_key_taken_over_fences_off_its_first_holder() {
+        let db = db().await;
+        let (first, second) = (held_by("first"), held_by("second"));
+        assert!(claim(&db, &first, "hash", 100, 200).await.expect("claim"));
+        assert!(!claim(&db, &second, "hash", 150, 250).await.expect("claim"));
+
+        // Renewed after the repeat read it: the take-over, as read, fails.
+        let read = row(&db).await;
+        assert!(renew(&db, &first, 300).await.expect("renew"));
+        assert!(!take_over(&db, &read, &second, 400).await.expect("take"));
+        assert!(
+            take_over(&db, &row(&db).await, &second, 400)
+                .await
+                .expect("take")
+        );
+
+        // The first holder's writes now match nothing.
+        assert!(!renew(&db, &first, 500).await.expect("renew"));
+        assert!(!record_task(&db, &first, "task_a").await.expect("record"));
+        keep_reply(&db, &first, "stale".into())
+            .await
+            .expect("reply");
+        release(&db, &first).await.expect("release");
+        let now = row(&db).await;
+        assert_eq!(
+            (
+                now.claim_token.as_str(),
+                now.claimed_until,
+                now.reply,
+                now.task_id
+            ),
+            ("second", 400, None, None)
+        );
+
+        // The new holder's change is noted once; a failure after it keeps the task on the
+        // key and ends the claim at once, for a repeat to answer from.
+        assert!(record_task(&db, &second, "task_b").await.expect("record"));
+        assert!(!record_task(&db, &second, "task_c").await.expect("record"));
+        release(&db, &second).await.expect("release");
+        let now = row(&db).await;
+        assert_eq!(
+            (now.task_id.as_deref(), now.claimed_until),
+            (Some("task_b"), 1)
+        );
+
+        // Undone (forgotten), a failure gives the key back whole.
+        forget_task(&db, &second).await.expect("forget");
+        release(&db, &second).await.expect("release");
+        assert!(find(&db, "7:key").await.expect("find").is_none());
+    }
+
+    #[tokio::test]
+    async fn expiry_keeps_live_claims_and_changes_within_their_time() {
+        let db = db().await;
+        let key = |scope: &str| Claim {
+            scope: scope.into(),
+            token: "t".into(),
+        };
+        // Answered long ago; changed long ago; lapsed long ago having changed nothing.
+        for (scope, until) in [("1:replied", 10), ("1:changed", 10), ("1:lapsed", 10)] {
+            assert!(claim(&db, &key(scope), "h", 5, until).await.expect("claim"));
+        }
+        keep_reply(&db, &key("1:replied"), "r".into())
+            .await
+            .expect("reply");
+        record_task(&db, &key("1:changed"), "task")
+            .await
+            .expect("record");
+        // Claimed long ago, still renewed; and one answered recently.
+        assert!(
+            claim(&db, &key("1:live"), "h", 5, 10_000)
+                .await
+                .expect("claim")
+        );
+        assert!(
+            claim(&db, &key("1:recent"), "h", 900, 910)
+                .await
+                .expect("claim")
+        );
+        keep_reply(&db, &key("1:recent"), "r".into())
+            .await
+            .expect("reply");
+
+        let gone = expire(&db, 500, 1_000).await.expect("expire");
+        assert_eq!(gone, 3);
+        for (scope, kept) in [
+            ("1:replied", false),
+            ("1:changed", false),
+            ("1:lapsed", false),
+            ("1:live", true),
+            ("1:recent", true),
+        ] {
+            assert_eq!(
+                find(&db, scope).await.expect("find").is_some(),
+                kept,
+                "{scope}"
+            );
+        }
+        // A change is kept as long as a reply: it is not abandoned when its claim lapses.
+        assert!(
+            claim(&db, &key("2:changed"), "h", 900, 910)
+                .await
+                .expect("claim")
+        );
+        record_task(&db, &key("2:changed"), "task")
+            .await
+            .expect("record");
+        assert_eq!(expire(&db, 500, 1_000).await.expect("expire"), 0);
+    }
 }
