@@ -362,6 +362,8 @@ struct Customer {
     tally: Arc<Tally>,
     /// What it is doing now, and since when: what the test reports if the load hangs.
     doing: Mutex<(String, Instant)>,
+    /// The last answer it retried (a 503's body, a transport error), for the same report.
+    last_retried: Mutex<String>,
 }
 
 impl Customer {
@@ -371,7 +373,15 @@ impl Customer {
 
     fn doing(&self) -> String {
         let (what, since) = &*self.doing.lock().expect("doing");
-        format!("{what} (for {:.0} s)", since.elapsed().as_secs_f64())
+        let last = self.last_retried.lock().expect("last retried");
+        format!(
+            "{what} (for {:.0} s; last retried: {last})",
+            since.elapsed().as_secs_f64()
+        )
+    }
+
+    fn retried(&self, what: String) {
+        *self.last_retried.lock().expect("last retried") = what;
     }
 
     /// Sends a request until it is answered with something other than a 503 or a cut
@@ -410,6 +420,8 @@ impl Customer {
             match request.send().await {
                 Ok(response) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
                     self.tally.retried_503.fetch_add(1, Ordering::Relaxed);
+                    let body = response.text().await.unwrap_or_default();
+                    self.retried(format!("{method} {path}: 503 {body}"));
                 }
                 Ok(response) => {
                     let status = response.status();
@@ -419,8 +431,9 @@ impl Customer {
                     }
                     return (status, json, attempt > 0);
                 }
-                Err(_) => {
+                Err(error) => {
                     self.tally.transport_retried.fetch_add(1, Ordering::Relaxed);
+                    self.retried(format!("{method} {path}: {error:?}"));
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -885,6 +898,7 @@ async fn replicas_of_every_service_survive_kills_under_load() {
             token: login(username, USER_PASSWORD).await,
             tally: Arc::clone(&tally),
             doing: Mutex::new(("starting".into(), Instant::now())),
+            last_retried: Mutex::new("nothing".into()),
         });
     }
 
