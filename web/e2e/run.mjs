@@ -42,7 +42,13 @@ const failures = [];
  * The ones it does: the wrong password, a logged-out device's refresh, and a server with no
  * backup schedule (the API's 404 for "none").
  */
-const EXPECTED = [/^401 POST \/api\/auth\/session$/, /^401 POST \/api\/auth\/session\/refresh$/, /^404 GET \/api\/server\/\d+\/backups\/schedule$/];
+const EXPECTED = [
+  /^401 POST \/api\/auth\/session$/,
+  /^401 POST \/api\/auth\/session\/refresh$/,
+  /^404 GET \/api\/server\/\d+\/backups\/schedule$/,
+  // The add that lost to another operator's (below).
+  /^412 PUT \/api\/admin\/plans\/\d+$/,
+];
 const a11y = [];
 const measured = {};
 const shots = [];
@@ -293,6 +299,32 @@ try {
     await page.getByText(ready).first().waitFor();
     await visit(page, name);
   }
+
+  // Two operators add a plan with the id the page offers: the later add is refused, not
+  // written over the other's, and the page says so and shows the other's plan.
+  await page.getByRole("link", { name: "Catalog" }).click();
+  const addPlan = page.getByRole("form", { name: "Add a plan" });
+  const offered = Number((await addPlan.getByText(/It gets id \d+\./).textContent()).match(/\d+/)[0]);
+  const session = await fetch(`${base}/api/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ login: admin, password: adminPassword }),
+  });
+  const { accessToken } = await session.json();
+  const theirs = await fetch(`${base}/api/admin/plans/${offered}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${accessToken}`, "content-type": "application/json", "if-none-match": "*" },
+    body: JSON.stringify({ name: "Added elsewhere", vcpus: 1, memory: 512, disk: 5, price: 500 }),
+  });
+  check(theirs.status === 200, `the other operator's add is taken (${theirs.status})`);
+  await page.locator("#plan-new-name").fill("Added here");
+  await page.locator("#plan-new-price").fill("6.00");
+  await addPlan.getByRole("button", { name: "Add plan" }).click();
+  await addPlan.getByText(/Another operator added a plan with that id meanwhile/).waitFor();
+  await page.getByRole("cell", { name: "Added elsewhere", exact: true }).waitFor();
+  await addPlan.getByRole("button", { name: "Add plan" }).click();
+  await addPlan.getByText(`Plan Added here added with id ${offered + 1}.`).waitFor();
+  await page.getByRole("cell", { name: "Added here", exact: true }).waitFor();
 
   // Log out everywhere: another device's session ends as well.
   const other = await open(await browser.newContext());

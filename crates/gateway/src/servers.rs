@@ -16,6 +16,49 @@ use crate::state::AppState;
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 const IDEMPOTENCY_METADATA: &str = "x-vps-idempotency-key";
 
+/// The metadata an add-only catalog write travels in to server-svc.
+const ADD_ONLY_METADATA: &str = "x-vps-add-only";
+
+/// `If-None-Match: *` on a catalog PUT: add the entry only if its id is free, never replace
+/// one (RFC 9110, section 13.1.2), so two administrators adding the next id at once do not
+/// overwrite each other.
+#[derive(Clone, Copy, Debug)]
+pub struct AddOnly(bool);
+
+impl AddOnly {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+        match headers.get(axum::http::header::IF_NONE_MATCH) {
+            None => Ok(Self(false)),
+            Some(value) if value.as_bytes().trim_ascii() == b"*" => Ok(Self(true)),
+            Some(_) => Err(ApiError::invalid(
+                "If-None-Match",
+                "If-None-Match takes only `*` here: add the entry only if it does not exist",
+            )),
+        }
+    }
+
+    pub fn request<T>(self, mut request: Request<T>) -> Request<T> {
+        if self.0 {
+            request
+                .metadata_mut()
+                .insert(ADD_ONLY_METADATA, MetadataValue::from_static("1"));
+        }
+        request
+    }
+
+    /// An add refused because the entry exists is a 412; any other failure as usual.
+    pub fn error(self, status: &tonic::Status) -> ApiError {
+        if self.0 && status.code() == tonic::Code::AlreadyExists {
+            ApiError::new(
+                axum::http::StatusCode::PRECONDITION_FAILED,
+                status.message(),
+            )
+        } else {
+            ApiError::from_status(status)
+        }
+    }
+}
+
 /// A request carrying the caller and, when the client sent one, its idempotency key.
 pub fn request<T>(caller: Caller, headers: &HeaderMap, message: T) -> Result<Request<T>, ApiError> {
     let mut request = caller.request(message);

@@ -20,6 +20,9 @@ pub enum ServerError {
     WrongState(Refusal),
     #[error("{0}")]
     Conflict(String),
+    /// An add that would have replaced what is there (an add-only catalog write).
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
     #[error("the balance does not cover the next hour ({needed} needed, {balance} available)")]
     InsufficientCredits { needed: i64, balance: i64 },
     #[error("no node has capacity for this server")]
@@ -83,6 +86,7 @@ impl ServiceError for ServerError {
             Self::NoCapacity => Code::ResourceExhausted,
             Self::QuotaExceeded(_) => Code::PermissionDenied,
             Self::IdempotencyInProgress => Code::Aborted,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::Upstream(status) => match status.code() {
                 // Another service's fault is ours to report, not the client's.
                 Code::InvalidArgument | Code::NotFound | Code::PermissionDenied => Code::Internal,

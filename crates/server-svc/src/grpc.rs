@@ -43,6 +43,14 @@ fn status(error: ServerError) -> Status {
     to_status(&error)
 }
 
+/// Metadata key of an add-only catalog write (the gateway's `If-None-Match: *`): present,
+/// an entry with the same id or code is not replaced but refused with ALREADY_EXISTS.
+pub const ADD_ONLY: &str = "x-vps-add-only";
+
+fn add_only<T>(request: &Request<T>) -> bool {
+    request.metadata().contains_key(ADD_ONLY)
+}
+
 fn idempotency_key<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
@@ -286,6 +294,7 @@ impl ServersRpc for ServerService {
 
     async fn put_plan(&self, request: Request<pb::Plan>) -> Reply<pb::Plan> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
+        let add_only = add_only(&request);
         let p = request.into_inner();
         let plan = Plan {
             id: p.id,
@@ -304,12 +313,17 @@ impl ServersRpc for ServerService {
             },
             throttle_mbit: p.throttle_mbit,
         };
-        let saved = self.app.put_plan(caller, plan).await.map_err(status)?;
+        let saved = self
+            .app
+            .put_plan(caller, plan, add_only)
+            .await
+            .map_err(status)?;
         Ok(Response::new(plan_pb(&saved)))
     }
 
     async fn put_image(&self, request: Request<pb::Image>) -> Reply<pb::Image> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
+        let add_only = add_only(&request);
         let i = request.into_inner();
         let image = Image {
             id: i.id,
@@ -317,12 +331,17 @@ impl ServersRpc for ServerService {
             kind: i.r#type.trim().to_owned(),
             templates: i.templates,
         };
-        let saved = self.app.put_image(caller, image).await.map_err(status)?;
+        let saved = self
+            .app
+            .put_image(caller, image, add_only)
+            .await
+            .map_err(status)?;
         Ok(Response::new(image_pb(&saved)))
     }
 
     async fn put_location(&self, request: Request<pb::Location>) -> Reply<pb::Location> {
         let caller = Caller::required(&request)?.require_user(Scopes::SERVERS_WRITE)?;
+        let add_only = add_only(&request);
         let l = request.into_inner();
         let saved = self
             .app
@@ -332,6 +351,7 @@ impl ServersRpc for ServerService {
                     code: l.code.trim().to_owned(),
                     name: l.name.trim().to_owned(),
                 },
+                add_only,
             )
             .await
             .map_err(status)?;

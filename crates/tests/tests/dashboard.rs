@@ -10,6 +10,7 @@ use tests::{Backend, Options, TestApp, USER_PASSWORD, on_every_backend};
 on_every_backend!(
     browser_sessions_keep_the_refresh_token_in_a_cookie,
     logging_out_everywhere_ends_every_session,
+    catalog_adds_with_if_none_match_never_replace,
 );
 
 /// A built dashboard: an index page and one hashed script, with its gzip beside it.
@@ -568,4 +569,79 @@ async fn operators_read_every_user_server_node_and_pool() {
         "the server holds one address: {}",
         pools.text
     );
+}
+
+/// `If-None-Match: *` on a catalog PUT adds only: two operators adding the same next id do not
+/// overwrite each other (the second gets 412 and the first entry stays); without it a PUT
+/// replaces as before.
+async fn catalog_adds_with_if_none_match_never_replace(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let put = |path: &str, body: Value, if_none_match: Option<&str>| {
+        let mut request = app.http.put(app.url(path)).bearer_auth(&admin).json(&body);
+        if let Some(value) = if_none_match {
+            request = request.header("If-None-Match", value);
+        }
+        send(request, &[])
+    };
+    let plan =
+        |name: &str| json!({"name": name, "vcpus": 1, "memory": 512, "disk": 5, "price": 700});
+    let image =
+        |name: &str| json!({"name": name, "type": "linux", "templates": {"lxc": "busybox"}});
+    let location = |name: &str| json!({"name": name});
+    for (path, kind) in [
+        ("/api/admin/plans/90", "plan"),
+        ("/api/admin/images/90", "image"),
+        ("/api/admin/locations/x-new", "location"),
+    ] {
+        let body = |name: &str| match kind {
+            "plan" => plan(name),
+            "image" => image(name),
+            _ => location(name),
+        };
+        let (first, second) = (format!("{kind}-first"), format!("{kind}-second"));
+        let (status, _, reply) = put(path, body(&first), Some("*")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        let (status, _, reply) = put(path, body(&second), Some(" * ")).await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{path}");
+        let error: Value = serde_json::from_slice(&reply).expect("json");
+        assert!(
+            error["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("already exists")),
+            "{path}: {error}"
+        );
+        let (status, _, reply) = put(path, body(&second), Some("\"v1\"")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        let error: Value = serde_json::from_slice(&reply).expect("json");
+        assert!(tests::error_shape_ok(path, &error), "{path}: {error}");
+        let catalog = app.get("/api/catalog", tests::Cred::Bearer(&admin)).await;
+        assert_eq!(catalog.status, StatusCode::OK, "{}", catalog.text);
+        assert!(
+            catalog.text.contains(&first) && !catalog.text.contains(&second),
+            "{path}: the first add stays: {}",
+            catalog.text
+        );
+        // Without the header a PUT replaces, as before.
+        let (status, _, _) = put(path, body(&second), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let catalog = app.get("/api/catalog", tests::Cred::Bearer(&admin)).await;
+        assert!(catalog.text.contains(&second), "{path}: {}", catalog.text);
+    }
+    // A user may not add, with the header or without.
+    let (_, jwt) = app.user("cat").await;
+    let (status, _, _) = send(
+        app.http
+            .put(app.url("/api/admin/plans/91"))
+            .bearer_auth(&jwt)
+            .json(&plan("mine")),
+        &[("If-None-Match", "*")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -18,7 +18,8 @@ impl App {
         Ok(store::catalog::load(&self.db).await?)
     }
 
-    pub async fn put_plan(&self, caller: Caller, p: Plan) -> Result<Plan> {
+    /// Adds or replaces a plan; with `add_only`, refuses to replace one.
+    pub async fn put_plan(&self, caller: Caller, p: Plan, add_only: bool) -> Result<Plan> {
         require_admin(caller)?;
         Catalog {
             plans: vec![p.clone()],
@@ -26,11 +27,14 @@ impl App {
         }
         .check()
         .map_err(|m| ServerError::invalid("plan", m))?;
-        store::catalog::put_plan(&self.db, &p).await?;
+        if !store::catalog::put_plan(&self.db, &p, add_only).await? {
+            return Err(ServerError::AlreadyExists("plan"));
+        }
         Ok(p)
     }
 
-    pub async fn put_image(&self, caller: Caller, i: Image) -> Result<Image> {
+    /// Adds or replaces a image; with `add_only`, refuses to replace one.
+    pub async fn put_image(&self, caller: Caller, i: Image, add_only: bool) -> Result<Image> {
         require_admin(caller)?;
         Catalog {
             images: vec![i.clone()],
@@ -38,11 +42,19 @@ impl App {
         }
         .check()
         .map_err(|m| ServerError::invalid("image", m))?;
-        store::catalog::put_image(&self.db, &i).await?;
+        if !store::catalog::put_image(&self.db, &i, add_only).await? {
+            return Err(ServerError::AlreadyExists("image"));
+        }
         Ok(i)
     }
 
-    pub async fn put_location(&self, caller: Caller, l: Location) -> Result<Location> {
+    /// Adds or replaces a location; with `add_only`, refuses to replace one.
+    pub async fn put_location(
+        &self,
+        caller: Caller,
+        l: Location,
+        add_only: bool,
+    ) -> Result<Location> {
         require_admin(caller)?;
         Catalog {
             locations: vec![l.clone()],
@@ -50,7 +62,9 @@ impl App {
         }
         .check()
         .map_err(|m| ServerError::invalid("location", m))?;
-        store::catalog::put_location(&self.db, &l).await?;
+        if !store::catalog::put_location(&self.db, &l, add_only).await? {
+            return Err(ServerError::AlreadyExists("location"));
+        }
         Ok(l)
     }
 }

@@ -151,10 +151,14 @@ pub async fn location_exists<C: ConnectionTrait>(db: &C, code: &str) -> Result<b
         .is_some())
 }
 
-pub async fn put_plan<C: ConnectionTrait>(db: &C, p: &Plan) -> Result<(), DbErr> {
-    plan::Entity::insert(plan_row(p))
-        .on_conflict(
-            OnConflict::column(plan::Column::Id)
+/// Adds or replaces a plan; with `add_only`, adds only: false when one has its id.
+pub async fn put_plan<C: ConnectionTrait>(db: &C, p: &Plan, add_only: bool) -> Result<bool, DbErr> {
+    let mut on_conflict = OnConflict::column(plan::Column::Id);
+    let stored = plan::Entity::insert(plan_row(p))
+        .on_conflict(if add_only {
+            on_conflict.do_nothing().to_owned()
+        } else {
+            on_conflict
                 .update_columns([
                     plan::Column::Name,
                     plan::Column::Vcpus,
@@ -167,37 +171,51 @@ pub async fn put_plan<C: ConnectionTrait>(db: &C, p: &Plan) -> Result<(), DbErr>
                     plan::Column::TrafficAction,
                     plan::Column::ThrottleMbit,
                 ])
-                .to_owned(),
-        )
+                .to_owned()
+        })
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(stored == 1)
 }
 
-pub async fn put_image<C: ConnectionTrait>(db: &C, i: &Image) -> Result<(), DbErr> {
-    image::Entity::insert(image_row(i))
-        .on_conflict(
-            OnConflict::column(image::Column::Id)
+/// Adds or replaces an image; with `add_only`, adds only: false when one has its id.
+pub async fn put_image<C: ConnectionTrait>(
+    db: &C,
+    i: &Image,
+    add_only: bool,
+) -> Result<bool, DbErr> {
+    let mut on_conflict = OnConflict::column(image::Column::Id);
+    let stored = image::Entity::insert(image_row(i))
+        .on_conflict(if add_only {
+            on_conflict.do_nothing().to_owned()
+        } else {
+            on_conflict
                 .update_columns([
                     image::Column::Name,
                     image::Column::Kind,
                     image::Column::Templates,
                 ])
-                .to_owned(),
-        )
+                .to_owned()
+        })
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(stored == 1)
 }
 
-pub async fn put_location<C: ConnectionTrait>(db: &C, l: &Location) -> Result<(), DbErr> {
-    location::Entity::insert(location_row(l))
-        .on_conflict(
-            OnConflict::column(location::Column::Code)
-                .update_column(location::Column::Name)
-                .to_owned(),
-        )
+/// Adds or renames a location; with `add_only`, adds only: false when its code is taken.
+pub async fn put_location<C: ConnectionTrait>(
+    db: &C,
+    l: &Location,
+    add_only: bool,
+) -> Result<bool, DbErr> {
+    let mut on_conflict = OnConflict::column(location::Column::Code);
+    let stored = location::Entity::insert(location_row(l))
+        .on_conflict(if add_only {
+            on_conflict.do_nothing().to_owned()
+        } else {
+            on_conflict.update_column(location::Column::Name).to_owned()
+        })
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(stored == 1)
 }

@@ -21,7 +21,9 @@ use super::replies::{
 use super::{Panel, PanelError, Result, timestamp};
 use crate::error::ApiError;
 use crate::extract::{Admin, Auth, Body, PathId};
-use crate::servers::{action, by_id, request, status_name, task_kind_name, task_state_name};
+use crate::servers::{
+    AddOnly, action, by_id, request, status_name, task_kind_name, task_state_name,
+};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -827,44 +829,51 @@ pub struct PlanBody {
 /// Add or change a plan (administrators).
 #[utoipa::path(put, path = "/api/admin/plans/{id}", tag = "servers",
     security(("bearerJwt" = [])),
-    params(("id" = i64, Path, description = "Plan id")),
+    params(("id" = i64, Path, description = "Plan id"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: add only; an existing plan is left as it is (412)")),
     request_body = PlanBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "The plan as stored", body = Tariff),
-        (status = 400, description = "Invalid plan", body = PanelError),
+        (status = 400, description = "Invalid plan, or an If-None-Match other than `*`", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
+        (status = 412, description = "If-None-Match: * and the plan exists", body = PanelError),
     ))]
 async fn put_plan(
     State(state): State<AppState>,
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
+    headers: HeaderMap,
     Body(body, _): Body<Panel, PlanBody>,
 ) -> Result<Json<Tariff>> {
+    let add_only = AddOnly::from_headers(&headers)?;
     let plan = state
         .servers()
         .put_plan(
-            admin.principal.caller().request(pb::Plan {
-                id,
-                name: body.name,
-                vcpus: body.vcpus,
-                memory_mb: body.memory,
-                disk_gb: body.disk,
-                bandwidth_gb: body.bandwidth,
-                monthly_price: body.price,
-                hourly_price: 0,
-                snapshot_limit: body.snapshot_limit,
-                backup_limit: body.backup_limit,
-                traffic_action: match body.traffic_action {
-                    TrafficActionBody::None => pb::TrafficAction::None,
-                    TrafficActionBody::Throttle => pb::TrafficAction::Throttle,
-                    TrafficActionBody::Suspend => pb::TrafficAction::Suspend,
-                }
-                .into(),
-                throttle_mbit: body.throttle_mbit,
-            }),
+            add_only.request(
+                admin.principal.caller().request(pb::Plan {
+                    id,
+                    name: body.name,
+                    vcpus: body.vcpus,
+                    memory_mb: body.memory,
+                    disk_gb: body.disk,
+                    bandwidth_gb: body.bandwidth,
+                    monthly_price: body.price,
+                    hourly_price: 0,
+                    snapshot_limit: body.snapshot_limit,
+                    backup_limit: body.backup_limit,
+                    traffic_action: match body.traffic_action {
+                        TrafficActionBody::None => pb::TrafficAction::None,
+                        TrafficActionBody::Throttle => pb::TrafficAction::Throttle,
+                        TrafficActionBody::Suspend => pb::TrafficAction::Suspend,
+                    }
+                    .into(),
+                    throttle_mbit: body.throttle_mbit,
+                }),
+            ),
         )
-        .await?
+        .await
+        .map_err(|status| add_only.error(&status))?
         .into_inner();
     Ok(Json(Tariff::from(&plan)))
 }
@@ -882,29 +891,36 @@ pub struct ImageBody {
 /// Add or change an OS image (administrators).
 #[utoipa::path(put, path = "/api/admin/images/{id}", tag = "servers",
     security(("bearerJwt" = [])),
-    params(("id" = i64, Path, description = "Image id")),
+    params(("id" = i64, Path, description = "Image id"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: add only; an existing image is left as it is (412)")),
     request_body = ImageBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "The image as stored", body = CatalogImage),
-        (status = 400, description = "Invalid image", body = PanelError),
+        (status = 400, description = "Invalid image, or an If-None-Match other than `*`", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
+        (status = 412, description = "If-None-Match: * and the image exists", body = PanelError),
     ))]
 async fn put_image(
     State(state): State<AppState>,
     admin: Admin<Panel>,
     PathId(id, _): PathId<Panel>,
+    headers: HeaderMap,
     Body(body, _): Body<Panel, ImageBody>,
 ) -> Result<Json<CatalogImage>> {
+    let add_only = AddOnly::from_headers(&headers)?;
     let image = state
         .servers()
-        .put_image(admin.principal.caller().request(pb::Image {
-            id,
-            name: body.name,
-            r#type: body.kind,
-            templates: body.templates,
-        }))
-        .await?
+        .put_image(
+            add_only.request(admin.principal.caller().request(pb::Image {
+                id,
+                name: body.name,
+                r#type: body.kind,
+                templates: body.templates,
+            })),
+        )
+        .await
+        .map_err(|status| add_only.error(&status))?
         .into_inner();
     Ok(Json(CatalogImage::new(&image, true)))
 }
@@ -918,27 +934,34 @@ pub struct LocationBody {
 /// Add or rename a location (administrators).
 #[utoipa::path(put, path = "/api/admin/locations/{code}", tag = "servers",
     security(("bearerJwt" = [])),
-    params(("code" = String, Path, description = "Location code")),
+    params(("code" = String, Path, description = "Location code"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: add only; an existing location is left as it is (412)")),
     request_body = LocationBody,
     responses(
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 200, description = "The location as stored", body = CatalogLocation),
-        (status = 400, description = "Invalid location", body = PanelError),
+        (status = 400, description = "Invalid location, or an If-None-Match other than `*`", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
+        (status = 412, description = "If-None-Match: * and the location exists", body = PanelError),
     ))]
 async fn put_location(
     State(state): State<AppState>,
     admin: Admin<Panel>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     Body(body, _): Body<Panel, LocationBody>,
 ) -> Result<Json<CatalogLocation>> {
+    let add_only = AddOnly::from_headers(&headers)?;
     let location = state
         .servers()
-        .put_location(admin.principal.caller().request(pb::Location {
-            code,
-            name: body.name,
-        }))
-        .await?
+        .put_location(
+            add_only.request(admin.principal.caller().request(pb::Location {
+                code,
+                name: body.name,
+            })),
+        )
+        .await
+        .map_err(|status| add_only.error(&status))?
         .into_inner();
     Ok(Json(CatalogLocation::from(&location)))
 }
