@@ -14,6 +14,32 @@ pub mod events {
     pub mod v1 {
         tonic::include_proto!("vps.events.v1");
 
+        /// The event types a webhook endpoint may ask for: an event's subject after
+        /// `vps.events.`, and `alert.fired` / `alert.resolved` for `vps.alerts.*`. notify-svc
+        /// refuses any other; the gateway's OpenAPI document lists these.
+        pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
+            "server.created",
+            "server.state",
+            "server.deleted",
+            "server.suspended",
+            "server.traffic_exceeded",
+            "snapshot.created",
+            "snapshot.restored",
+            "snapshot.deleted",
+            "snapshot.failed",
+            "backup.created",
+            "backup.restored",
+            "backup.deleted",
+            "backup.failed",
+            "billing.payment_reminder",
+            "ticket.opened",
+            "ticket.replied",
+            "ticket.closed",
+            "ticket.reopened",
+            "alert.fired",
+            "alert.resolved",
+        ];
+
         /// The JetStream subjects events are published on (stream `VPS_EVENTS`).
         pub mod subject {
             pub const SERVER_CREATED: &str = "vps.events.server.created";

@@ -11,29 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 /// The prefix of a signing secret, as the specification writes it.
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// The event types an endpoint may ask for.
-pub const EVENT_TYPES: &[&str] = &[
-    "server.created",
-    "server.state",
-    "server.deleted",
-    "server.suspended",
-    "server.traffic_exceeded",
-    "snapshot.created",
-    "snapshot.restored",
-    "snapshot.deleted",
-    "snapshot.failed",
-    "backup.created",
-    "backup.restored",
-    "backup.deleted",
-    "backup.failed",
-    "billing.payment_reminder",
-    "ticket.opened",
-    "ticket.replied",
-    "ticket.closed",
-    "ticket.reopened",
-    "alert.fired",
-    "alert.resolved",
-];
+/// The event types an endpoint may ask for (the contract's list).
+pub use proto::events::v1::WEBHOOK_EVENT_TYPES as EVENT_TYPES;
 
 /// An event's type for webhooks: `vps.events.server.created` is `server.created`, an alert
 /// on `vps.alerts.<id>` is `alert.fired` or `alert.resolved`.

@@ -23,12 +23,27 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(replay_delivery))
 }
 
+/// A webhook event type: one of the values listed (anything else is a 400).
+pub struct WebhookEventType;
+
+impl utoipa::PartialSchema for WebhookEventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(proto::events::v1::WEBHOOK_EVENT_TYPES.iter().copied()))
+            .into()
+    }
+}
+
+impl ToSchema for WebhookEventType {}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     id: i64,
     url: String,
     /// The event types delivered; empty: every type.
+    #[schema(value_type = Vec<WebhookEventType>)]
     event_types: Vec<String>,
     /// Every user's events (administrators' endpoints).
     all: bool,
@@ -75,12 +90,9 @@ pub struct CreateWebhookBody {
     /// deployment allows them).
     #[schema(max_length = 2000)]
     url: String,
-    /// Any of server.created, server.state, server.deleted, server.suspended,
-    /// server.traffic_exceeded, snapshot.{created,restored,deleted,failed},
-    /// backup.{created,restored,deleted,failed}, billing.payment_reminder,
-    /// ticket.{opened,replied,closed,reopened}, alert.fired, alert.resolved. Absent or
-    /// empty: every type.
+    /// The event types to deliver; absent or empty: every type.
     #[serde(default)]
+    #[schema(value_type = Vec<WebhookEventType>)]
     event_types: Vec<String>,
     /// Administrators: every user's events.
     #[serde(default)]
@@ -94,6 +106,7 @@ pub struct UpdateWebhookBody {
     #[schema(max_length = 2000)]
     url: Option<String>,
     /// Replaces the types; an empty list means every type.
+    #[schema(value_type = Option<Vec<WebhookEventType>>)]
     event_types: Option<Vec<String>>,
     /// Turn deliveries on again (after a 410) or off.
     enabled: Option<bool>,
@@ -105,6 +118,7 @@ pub struct Delivery {
     id: i64,
     /// The `webhook-id` header: the same on every attempt and replay.
     message_id: String,
+    #[schema(value_type = WebhookEventType)]
     event_type: String,
     event_id: String,
     /// `pending`, `delivered` or `failed`.
