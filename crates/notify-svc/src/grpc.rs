@@ -86,7 +86,7 @@ impl NotifyRpc for NotifyService {
         let r = request.into_inner();
         let (mails, next_page_token) = self
             .app
-            .list_mails(&r.state, r.limit, &r.page_token)
+            .list_mails(&r.state, r.limit, &r.page_token, r.newest_first)
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListMailsResponse {
@@ -127,7 +127,14 @@ impl TicketsRpc for NotifyService {
         let status = ticket_status(r.status)?;
         let (tickets, next_page_token) = self
             .app
-            .list_tickets(caller, r.all, status, r.limit, &r.page_token)
+            .list_tickets(
+                caller,
+                r.all,
+                status,
+                r.limit,
+                &r.page_token,
+                r.newest_first,
+            )
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListTicketsResponse {

@@ -71,7 +71,13 @@ async fn mails(app: &TestApp, admin: &str, state: &str) -> Vec<Value> {
     };
     let reply = app.get(&path, Cred::Bearer(admin)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json.as_array().cloned().expect("a list")
+    let listed = reply.json.as_array().cloned().expect("a list");
+    let ids: Vec<i64> = listed.iter().filter_map(|m| m["id"].as_i64()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "the newest first: {ids:?}"
+    );
+    listed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,6 +611,28 @@ async fn a_ticket_goes_round_and_staff_answers_are_mailed() {
     // Only the one staff answer was mailed.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.mails().len(), 1, "{:#?}", smtp.mails());
+
+    // Listings show the newest first, so a long queue shows its newest 1000.
+    let newer = app
+        .post(
+            "/api/tickets",
+            Cred::Bearer(&jwt),
+            json!({"subject": "Disk full", "body": "It says so."}),
+        )
+        .await;
+    assert_eq!(newer.status, StatusCode::CREATED, "{}", newer.text);
+    for (path, token) in [("/api/tickets", &jwt), ("/api/admin/tickets", &admin)] {
+        let listed = app.get(path, Cred::Bearer(token)).await;
+        let ids: Vec<i64> = listed
+            .json
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|t| t["id"].as_i64())
+            .collect();
+        assert_eq!(ids.first(), newer.json["id"].as_i64().as_ref(), "{path}");
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "{path}: {ids:?}");
+    }
 }
 
 /// Registers a webhook for the owner of `jwt` at `receiver`'s `path`: its id.

@@ -155,6 +155,7 @@ impl App {
         state: &str,
         limit: u32,
         page_token: &str,
+        newest_first: bool,
     ) -> Result<(Vec<pb::Mail>, String)> {
         let page = platform::page::Page::parse(limit, page_token)
             .map_err(|(field, message)| NotifyError::invalid(field, message))?;
@@ -168,7 +169,7 @@ impl App {
                 ));
             }
         };
-        let rows = store::list_mails(&self.db, state, page).await?;
+        let rows = store::list_mails(&self.db, state, page, newest_first).await?;
         let (rows, next) = page.finish(rows, |m| m.id);
         Ok((rows.into_iter().map(mail_pb).collect(), next))
     }

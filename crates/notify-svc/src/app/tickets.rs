@@ -68,6 +68,7 @@ impl App {
         status: pb::TicketStatus,
         limit: u32,
         page_token: &str,
+        newest_first: bool,
     ) -> Result<(Vec<pb::Ticket>, String)> {
         let page = platform::page::Page::parse(limit, page_token)
             .map_err(|(field, message)| NotifyError::invalid(field, message))?;
@@ -78,7 +79,8 @@ impl App {
             ));
         }
         let owner = (!all).then_some(caller.user_id);
-        let rows = store::list_tickets(&self.db, owner, status_name(status), page).await?;
+        let rows =
+            store::list_tickets(&self.db, owner, status_name(status), page, newest_first).await?;
         let (rows, next) = page.finish(rows, |t| t.id);
         Ok((
             rows.into_iter().map(|t| ticket_pb(t, Vec::new())).collect(),

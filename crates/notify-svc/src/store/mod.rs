@@ -99,20 +99,35 @@ pub async fn record_attempt<C: ConnectionTrait>(
 }
 
 /// Mails in id order, optionally in one state.
+/// Mails in id order, or the newest first (`page.after`, when not 0, is then the id the
+/// page starts below).
 pub async fn list_mails<C: ConnectionTrait>(
     db: &C,
     state: Option<&str>,
     page: Page,
+    newest_first: bool,
 ) -> Result<Vec<mail::Model>, DbErr> {
-    let mut query = mail::Entity::find().filter(mail::Column::Id.gt(page.after));
+    let mut query = keyset(mail::Entity::find(), mail::Column::Id, page, newest_first);
     if let Some(state) = state {
         query = query.filter(mail::Column::State.eq(state));
     }
-    query
-        .order_by_asc(mail::Column::Id)
-        .limit(page.fetch())
-        .all(db)
-        .await
+    query.limit(page.fetch()).all(db).await
+}
+
+/// A page of `query` by its `id` column: ascending after the cursor, or descending below it.
+fn keyset<E: EntityTrait, C: sea_orm::ColumnTrait>(
+    query: sea_orm::Select<E>,
+    id: C,
+    page: Page,
+    newest_first: bool,
+) -> sea_orm::Select<E> {
+    if !newest_first {
+        query.filter(id.gt(page.after)).order_by_asc(id)
+    } else if page.after > 0 {
+        query.filter(id.lt(page.after)).order_by_desc(id)
+    } else {
+        query.order_by_desc(id)
+    }
 }
 
 pub async fn get_mail<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<mail::Model>, DbErr> {
@@ -188,19 +203,21 @@ pub async fn list_tickets<C: ConnectionTrait>(
     owner: Option<i64>,
     status: Option<&str>,
     page: Page,
+    newest_first: bool,
 ) -> Result<Vec<ticket::Model>, DbErr> {
-    let mut query = ticket::Entity::find().filter(ticket::Column::Id.gt(page.after));
+    let mut query = keyset(
+        ticket::Entity::find(),
+        ticket::Column::Id,
+        page,
+        newest_first,
+    );
     if let Some(owner) = owner {
         query = query.filter(ticket::Column::OwnerId.eq(owner));
     }
     if let Some(status) = status {
         query = query.filter(ticket::Column::Status.eq(status));
     }
-    query
-        .order_by_asc(ticket::Column::Id)
-        .limit(page.fetch())
-        .all(db)
-        .await
+    query.limit(page.fetch()).all(db).await
 }
 
 /// Adds a message to a ticket and moves the ticket's clock and count on.

@@ -154,6 +154,7 @@ async fn walk_tickets(
                 status: status.into(),
                 limit: 1000,
                 page_token,
+                newest_first: true,
             }))
             .await?
             .into_inner();
@@ -167,7 +168,7 @@ async fn walk_tickets(
     Ok(out)
 }
 
-/// The caller's tickets, oldest first.
+/// The caller's tickets, the newest first (at most 1000).
 #[utoipa::path(get, path = "/api/tickets", tag = "support",
     security(("bearerJwt" = [])),
     params(TicketQuery),
@@ -190,7 +191,7 @@ async fn list_tickets(
     ))
 }
 
-/// Every user's tickets, oldest first (administrators).
+/// Every user's tickets, the newest first (administrators; at most 1000).
 #[utoipa::path(get, path = "/api/admin/tickets", tag = "support",
     security(("bearerJwt" = [])),
     params(TicketQuery),
@@ -484,7 +485,7 @@ pub struct MailQuery {
     state: Option<String>,
 }
 
-/// The mails notify-svc made, oldest first (administrators; at most 1000).
+/// The mails notify-svc made, the newest first (administrators; at most 1000).
 #[utoipa::path(get, path = "/api/admin/mails", tag = "support",
     security(("bearerJwt" = [])),
     params(MailQuery),
@@ -518,6 +519,7 @@ async fn list_mails(
                 state: wanted.clone(),
                 limit: 1000,
                 page_token,
+                newest_first: true,
             }))
             .await?
             .into_inner();
