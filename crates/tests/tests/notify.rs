@@ -612,7 +612,8 @@ async fn a_ticket_goes_round_and_staff_answers_are_mailed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.mails().len(), 1, "{:#?}", smtp.mails());
 
-    // Listings show the newest first, so a long queue shows its newest 1000.
+    // Listings show the newest first, so a long list shows its newest 1000; a queue read
+    // oldest first shows the longest-waiting 1000 instead.
     let newer = app
         .post(
             "/api/tickets",
@@ -621,17 +622,31 @@ async fn a_ticket_goes_round_and_staff_answers_are_mailed() {
         )
         .await;
     assert_eq!(newer.status, StatusCode::CREATED, "{}", newer.text);
+    let newer = newer.json["id"].as_i64().expect("id");
     for (path, token) in [("/api/tickets", &jwt), ("/api/admin/tickets", &admin)] {
-        let listed = app.get(path, Cred::Bearer(token)).await;
-        let ids: Vec<i64> = listed
-            .json
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|t| t["id"].as_i64())
-            .collect();
-        assert_eq!(ids.first(), newer.json["id"].as_i64().as_ref(), "{path}");
-        assert!(ids.windows(2).all(|w| w[0] > w[1]), "{path}: {ids:?}");
+        let ids = |listed: &Value| -> Vec<i64> {
+            let list = listed.as_array().expect("a list");
+            list.iter().filter_map(|t| t["id"].as_i64()).collect()
+        };
+        let newest = ids(&app.get(path, Cred::Bearer(token)).await.json);
+        assert_eq!(newest.first(), Some(&newer), "{path}");
+        assert!(newest.windows(2).all(|w| w[0] > w[1]), "{path}: {newest:?}");
+        let oldest = app
+            .get(
+                &format!("{path}?status=open&order=oldest"),
+                Cred::Bearer(token),
+            )
+            .await;
+        assert_eq!(oldest.status, StatusCode::OK, "{path}: {}", oldest.text);
+        let oldest = ids(&oldest.json);
+        assert_eq!(oldest.last(), Some(&newer), "{path}");
+        assert!(oldest.len() >= 2, "{path}: both open tickets: {oldest:?}");
+        assert!(oldest.windows(2).all(|w| w[0] < w[1]), "{path}: {oldest:?}");
+        let wrong = app
+            .get(&format!("{path}?order=sideways"), Cred::Bearer(token))
+            .await;
+        assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(wrong.json["error"].as_str().is_some(), "{}", wrong.text);
     }
 }
 

@@ -228,10 +228,11 @@ impl App {
     }
 
     /// Takes back what [`App::record_change`] noted, once the change is undone (a create
-    /// refused before its reply): the key is then given back like any refused request's.
-    pub(super) async fn forget_change(&self) -> Result<()> {
+    /// refused before its reply), in the transaction that undoes it where there is one: the
+    /// key is then given back like any refused request's.
+    pub(super) async fn forget_change<C: sea_orm::ConnectionTrait>(db: &C) -> Result<()> {
         if let Ok(claim) = HELD.try_with(Claim::clone) {
-            store::idempotency::forget_task(&self.db, &claim).await?;
+            store::idempotency::forget_task(db, &claim).await?;
         }
         Ok(())
     }

@@ -395,14 +395,21 @@ impl App {
                     }
                     store::tasks::delete(&txn, &task_id).await?;
                     store::servers::delete(&txn, row.id).await?;
+                    // Refused: the key is free for another try, as with any refusal.
+                    Self::forget_change(&txn).await?;
                     txn.commit().await?;
                 }
                 // An undo cannot be done now (identity-svc or node-svc away): the saga
-                // keeps unwinding in the background and the server ends in `error`.
-                _ => self.spawn_drive(task_id.clone()),
+                // keeps unwinding in the background and the server ends in `error`. The key
+                // is given back too; if that fails, the caller still hears the refusal, and
+                // a repeat answers with this server as it ends.
+                _ => {
+                    self.spawn_drive(task_id.clone());
+                    if let Err(forget) = Self::forget_change(&self.db).await {
+                        tracing::warn!(task = %task_id, error = %forget, "a refused create's idempotency key was not given back");
+                    }
+                }
             }
-            // Refused: the key is free for another try, as with any refusal.
-            self.forget_change().await?;
             return Err(error);
         }
         let row = self.server_row(row.id).await?;

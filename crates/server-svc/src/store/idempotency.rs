@@ -10,6 +10,10 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Query
 
 use super::entity::idempotency::{self, Column};
 
+/// `claimed_until` of a claim its request ended (it failed after its change): lapsed at once,
+/// never renewed.
+const ENDED: i64 = 1;
+
 /// A claim of a key: the row's scope and the token this request holds it by.
 #[derive(Clone, Debug)]
 pub struct Claim {
@@ -70,7 +74,8 @@ pub async fn take_over<C: ConnectionTrait>(
     Ok(taken.rows_affected == 1)
 }
 
-/// Holds the claim until `until_ms`; false when it is no longer this request's.
+/// Holds the claim until `until_ms`; false when it is no longer this request's, or was ended
+/// (a renewal still in flight when its request failed must not hold the key again).
 pub async fn renew<C: ConnectionTrait>(
     db: &C,
     claim: &Claim,
@@ -81,6 +86,7 @@ pub async fn renew<C: ConnectionTrait>(
         .filter(Column::Scope.eq(&claim.scope))
         .filter(Column::ClaimToken.eq(&claim.token))
         .filter(Column::Reply.is_null())
+        .filter(Column::ClaimedUntil.gt(ENDED))
         .exec(db)
         .await?;
     Ok(renewed.rows_affected == 1)
@@ -140,7 +146,7 @@ pub async fn release<C: ConnectionTrait>(db: &C, claim: &Claim) -> Result<(), Db
         .exec(db)
         .await?;
     idempotency::Entity::update_many()
-        .col_expr(Column::ClaimedUntil, Expr::value(1))
+        .col_expr(Column::ClaimedUntil, Expr::value(ENDED))
         .filter(Column::Scope.eq(&claim.scope))
         .filter(Column::ClaimToken.eq(&claim.token))
         .filter(Column::Reply.is_null())
@@ -242,8 +248,11 @@ mod tests {
         let now = row(&db).await;
         assert_eq!(
             (now.task_id.as_deref(), now.claimed_until),
-            (Some("task_b"), 1)
+            (Some("task_b"), ENDED)
         );
+        // A renewal already on its way lands after the failure: the claim stays ended.
+        assert!(!renew(&db, &second, 900).await.expect("renew"));
+        assert_eq!(row(&db).await.claimed_until, ENDED);
 
         // Undone (forgotten), a failure gives the key back whole.
         forget_task(&db, &second).await.expect("forget");

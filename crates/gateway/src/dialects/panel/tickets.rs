@@ -120,29 +120,40 @@ pub struct TicketQuery {
     /// Only `open` or only `closed` tickets.
     #[param(pattern = "^(open|closed)$")]
     status: Option<String>,
+    /// `newest` (the default) or `oldest` first; the 1000 listed are the first in this order,
+    /// so a queue read `oldest` first never loses the longest-waiting tickets.
+    #[param(pattern = "^(newest|oldest)$")]
+    order: Option<String>,
 }
 
-fn status_filter(
+/// A listing's status filter and whether it runs newest first.
+fn ticket_filter(
     query: std::result::Result<
         axum::extract::Query<TicketQuery>,
         axum::extract::rejection::QueryRejection,
     >,
-) -> std::result::Result<pb::TicketStatus, ApiError> {
+) -> std::result::Result<(pb::TicketStatus, bool), ApiError> {
     let axum::extract::Query(query) =
-        query.map_err(|_| ApiError::bad_request("status must be text"))?;
-    match query.status.as_deref() {
-        None => Ok(pb::TicketStatus::Unspecified),
-        Some("open") => Ok(pb::TicketStatus::Open),
-        Some("closed") => Ok(pb::TicketStatus::Closed),
-        Some(_) => Err(ApiError::invalid("status", "status must be open or closed")),
-    }
+        query.map_err(|_| ApiError::bad_request("status and order must be text"))?;
+    let status = match query.status.as_deref() {
+        None => pb::TicketStatus::Unspecified,
+        Some("open") => pb::TicketStatus::Open,
+        Some("closed") => pb::TicketStatus::Closed,
+        Some(_) => return Err(ApiError::invalid("status", "status must be open or closed")),
+    };
+    let newest_first = match query.order.as_deref() {
+        None | Some("newest") => true,
+        Some("oldest") => false,
+        Some(_) => return Err(ApiError::invalid("order", "order must be newest or oldest")),
+    };
+    Ok((status, newest_first))
 }
 
 async fn walk_tickets(
     state: &AppState,
     caller: platform::grpc::Caller,
     all: bool,
-    status: pb::TicketStatus,
+    (status, newest_first): (pb::TicketStatus, bool),
 ) -> Result<Vec<Ticket>> {
     let mut out = Vec::new();
     let mut page_token = String::new();
@@ -154,7 +165,7 @@ async fn walk_tickets(
                 status: status.into(),
                 limit: 1000,
                 page_token,
-                newest_first: true,
+                newest_first,
             }))
             .await?
             .into_inner();
@@ -168,13 +179,13 @@ async fn walk_tickets(
     Ok(out)
 }
 
-/// The caller's tickets, the newest first (at most 1000).
+/// The caller's tickets, the newest first unless `order=oldest` (at most 1000).
 #[utoipa::path(get, path = "/api/tickets", tag = "support",
     security(("bearerJwt" = [])),
     params(TicketQuery),
     responses(
         (status = 200, description = "The caller's tickets, without their messages", body = [Ticket]),
-        (status = 400, description = "A malformed status", body = PanelError),
+        (status = 400, description = "A malformed status or order", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
     ))]
 async fn list_tickets(
@@ -185,19 +196,19 @@ async fn list_tickets(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<Vec<Ticket>>> {
-    let status = status_filter(query)?;
+    let filter = ticket_filter(query)?;
     Ok(Json(
-        walk_tickets(&state, auth.principal.caller(), false, status).await?,
+        walk_tickets(&state, auth.principal.caller(), false, filter).await?,
     ))
 }
 
-/// Every user's tickets, the newest first (administrators; at most 1000).
+/// Every user's tickets, the newest first unless `order=oldest` (administrators; at most 1000).
 #[utoipa::path(get, path = "/api/admin/tickets", tag = "support",
     security(("bearerJwt" = [])),
     params(TicketQuery),
     responses(
         (status = 200, description = "Every ticket, without their messages", body = [Ticket]),
-        (status = 400, description = "A malformed status", body = PanelError),
+        (status = 400, description = "A malformed status or order", body = PanelError),
         (status = 401, description = "Missing or invalid token", body = PanelError),
         (status = 403, description = "Administrators only", body = PanelError),
     ))]
@@ -209,9 +220,9 @@ async fn all_tickets(
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Result<Json<Vec<Ticket>>> {
-    let status = status_filter(query)?;
+    let filter = ticket_filter(query)?;
     Ok(Json(
-        walk_tickets(&state, admin.principal.caller(), true, status).await?,
+        walk_tickets(&state, admin.principal.caller(), true, filter).await?,
     ))
 }
 
